@@ -35,12 +35,22 @@ export function readBoxHeader(b: Uint8Array, p: number, end: number, absOffset: 
     if (end - p < 16) return null;
     const size = readU64Safe(b, p + 8, type, absOffset, 'largesize');
     if (size < 16) {
-      throw new BoxParseError('size-too-small', type, absOffset, `largesize ${size} is smaller than its 16-byte header`);
+      throw new BoxParseError(
+        'size-too-small',
+        type,
+        absOffset,
+        `largesize ${size} is smaller than its 16-byte header`,
+      );
     }
     return { type, size, headerSize: 16 };
   }
   if (size32 !== 0 && size32 < 8) {
-    throw new BoxParseError('size-too-small', type, absOffset, `size ${size32} is smaller than its 8-byte header`);
+    throw new BoxParseError(
+      'size-too-small',
+      type,
+      absOffset,
+      `size ${size32} is smaller than its 8-byte header`,
+    );
   }
   return { type, size: size32, headerSize: 8 };
 }
@@ -49,16 +59,28 @@ export function readBoxHeader(b: Uint8Array, p: number, end: number, absOffset: 
  * The child boxes of a container payload [start, end). A child that claims to extend past its parent is
  * 'size-past-end'; a header cut short is 'truncated'. size==0 means "to the end of the parent".
  */
-export function childBoxes(b: Uint8Array, start: number, end: number, baseAbs: number, parent: string): BoxRef[] {
+export function childBoxes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  baseAbs: number,
+  parent: string,
+): BoxRef[] {
   const out: BoxRef[] = [];
   let p = start;
   while (p < end) {
     const abs = baseAbs + p;
     const h = readBoxHeader(b, p, end, abs);
-    if (!h) throw new BoxParseError('truncated', parent, abs, `truncated child box header (${end - p} bytes left)`);
+    if (!h)
+      throw new BoxParseError('truncated', parent, abs, `truncated child box header (${end - p} bytes left)`);
     const size = h.size === 0 ? end - p : h.size;
     if (p + size > end) {
-      throw new BoxParseError('size-past-end', h.type, abs, `size ${size} runs past the end of ${parent} (${end - p} bytes left)`);
+      throw new BoxParseError(
+        'size-past-end',
+        h.type,
+        abs,
+        `size ${size} runs past the end of ${parent} (${end - p} bytes left)`,
+      );
     }
     out.push({ type: h.type, start: p, end: p + size, payloadStart: p + h.headerSize, absOffset: abs });
     p += size;
@@ -73,7 +95,11 @@ export function findChild(children: BoxRef[], type: string): BoxRef | undefined 
 }
 
 /** The first child of the given type, or a 'missing-box' error naming the parent. */
-export function requireChild(children: BoxRef[], type: string, parent: BoxRef | { type: string; absOffset: number }): BoxRef {
+export function requireChild(
+  children: BoxRef[],
+  type: string,
+  parent: BoxRef | { type: string; absOffset: number },
+): BoxRef {
   const c = findChild(children, type);
   if (!c) throw new BoxParseError('missing-box', parent.type, parent.absOffset, `has no ${type} box`);
   return c;

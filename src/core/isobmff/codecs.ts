@@ -9,7 +9,8 @@ export function codecString(bytes: Uint8Array, entry: BoxRef, children: BoxRef[]
   const fourcc = entry.type;
   const config = (type: string): BoxCursor => {
     const box = findChild(children, type);
-    if (!box) throw new BoxParseError('missing-box', fourcc, entry.absOffset, `sample entry has no ${type} box`);
+    if (!box)
+      throw new BoxParseError('missing-box', fourcc, entry.absOffset, `sample entry has no ${type} box`);
     return new BoxCursor(bytes, type, box.absOffset, box.payloadStart, box.end);
   };
   switch (fourcc) {
@@ -95,13 +96,15 @@ function aacCodec(c: BoxCursor): string {
     } else if (tag === 0x05) {
       const first = c.u8('DecoderSpecificInfo');
       audioObjectType = first >> 3;
-      if (audioObjectType === 31) audioObjectType = 32 + (((first & 7) << 3) | (c.u8('audioObjectTypeExt') >> 5));
+      if (audioObjectType === 31)
+        audioObjectType = 32 + (((first & 7) << 3) | (c.u8('audioObjectTypeExt') >> 5));
       break;
     } else {
       c.skip(len, 'descriptor');
     }
   }
-  if (objectType === 0) throw new BoxParseError('invalid-field', 'esds', c.baseOffset, 'no DecoderConfigDescriptor');
+  if (objectType === 0)
+    throw new BoxParseError('invalid-field', 'esds', c.baseOffset, 'no DecoderConfigDescriptor');
   const oti = objectType.toString(16);
   return audioObjectType ? `mp4a.${oti}.${audioObjectType}` : `mp4a.${oti}`;
 }

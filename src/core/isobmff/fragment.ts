@@ -52,7 +52,12 @@ export function parseChunk(bytes: Uint8Array, defaults: TrackDefaults, baseAbs =
 
   const trafs = moofKids.filter((b) => b.type === 'traf');
   if (trafs.length !== 1) {
-    throw new BoxParseError('invalid-field', 'moof', moof.absOffset, `has ${trafs.length} traf boxes; a CMAF chunk carries exactly one`);
+    throw new BoxParseError(
+      'invalid-field',
+      'moof',
+      moof.absOffset,
+      `has ${trafs.length} traf boxes; a CMAF chunk carries exactly one`,
+    );
   }
   const traf = trafs[0]!;
   const trafKids = childrenOf(bytes, traf, baseAbs);
@@ -63,14 +68,16 @@ export function parseChunk(bytes: Uint8Array, defaults: TrackDefaults, baseAbs =
   const trackId = hc.u32('track_ID');
   if (tfhdFlags & TFHD_BASE_DATA_OFFSET) hc.u64('base_data_offset');
   if (tfhdFlags & TFHD_SAMPLE_DESCRIPTION_INDEX) hc.u32('sample_description_index');
-  const defDuration = tfhdFlags & TFHD_DEFAULT_DURATION ? hc.u32('default_sample_duration') : defaults.sampleDurationTicks;
+  const defDuration =
+    tfhdFlags & TFHD_DEFAULT_DURATION ? hc.u32('default_sample_duration') : defaults.sampleDurationTicks;
   if (tfhdFlags & TFHD_DEFAULT_SIZE) hc.u32('default_sample_size');
   const defFlags = tfhdFlags & TFHD_DEFAULT_FLAGS ? hc.u32('default_sample_flags') : defaults.sampleFlags;
 
   const tfdt = requireChild(trafKids, 'tfdt', traf);
   const dc = cursor(bytes, tfdt);
   const { version: tfdtVersion } = dc.fullBox(1);
-  const baseMediaDecodeTime = tfdtVersion === 1 ? dc.u64('baseMediaDecodeTime') : dc.u32('baseMediaDecodeTime');
+  const baseMediaDecodeTime =
+    tfdtVersion === 1 ? dc.u64('baseMediaDecodeTime') : dc.u32('baseMediaDecodeTime');
 
   let sampleCount = 0;
   let durationTicks = 0;
@@ -83,7 +90,10 @@ export function parseChunk(bytes: Uint8Array, defaults: TrackDefaults, baseAbs =
     if (flags & TRUN_DATA_OFFSET) rc.i32('data_offset');
     const firstSampleFlags = flags & TRUN_FIRST_SAMPLE_FLAGS ? rc.u32('first_sample_flags') : undefined;
     const perSample =
-      (flags & TRUN_DURATION ? 4 : 0) + (flags & TRUN_SIZE ? 4 : 0) + (flags & TRUN_FLAGS ? 4 : 0) + (flags & TRUN_CTO ? 4 : 0);
+      (flags & TRUN_DURATION ? 4 : 0) +
+      (flags & TRUN_SIZE ? 4 : 0) +
+      (flags & TRUN_FLAGS ? 4 : 0) +
+      (flags & TRUN_CTO ? 4 : 0);
     // Check the whole table fits before walking it, so a bogus sample_count fails fast.
     rc.need(count * perSample, `${count} sample entries`);
     for (let i = 0; i < count; i++) {

@@ -59,7 +59,11 @@ export function parseInit(bytes: Uint8Array, baseAbs = 0): InitInfo {
       c.fullBox(0);
       const trackId = c.u32('track_ID');
       c.u32('default_sample_description_index');
-      const d = { sampleDurationTicks: c.u32('default_sample_duration'), sampleSize: c.u32('default_sample_size'), sampleFlags: c.u32('default_sample_flags') };
+      const d = {
+        sampleDurationTicks: c.u32('default_sample_duration'),
+        sampleSize: c.u32('default_sample_size'),
+        sampleFlags: c.u32('default_sample_flags'),
+      };
       if (trackId === chosen.trackId) Object.assign(defaults, d);
     }
   }
@@ -70,7 +74,11 @@ function cursor(bytes: Uint8Array, box: BoxRef): BoxCursor {
   return new BoxCursor(bytes, box.type, box.absOffset, box.payloadStart, box.end);
 }
 
-function parseTrak(bytes: Uint8Array, trak: BoxRef, baseAbs: number): Omit<InitInfo, 'defaults' | 'byteLength'> | undefined {
+function parseTrak(
+  bytes: Uint8Array,
+  trak: BoxRef,
+  baseAbs: number,
+): Omit<InitInfo, 'defaults' | 'byteLength'> | undefined {
   const kids = childrenOf(bytes, trak, baseAbs);
   const tkhd = requireChild(kids, 'tkhd', trak);
   // tkhd: version 1 has 64-bit creation/modification times, then track_ID.

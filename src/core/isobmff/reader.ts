@@ -62,10 +62,20 @@ export class CmafStreamReader {
         const h = readBoxHeader(head, 0, head.length, this.offset);
         if (!h) break;
         if (h.size === 0) {
-          throw new BoxParseError('size-too-large', h.type, this.offset, 'size 0 (to end of file) cannot be read from a live stream');
+          throw new BoxParseError(
+            'size-too-large',
+            h.type,
+            this.offset,
+            'size 0 (to end of file) cannot be read from a live stream',
+          );
         }
         if (h.size > this.maxBoxBytes) {
-          throw new BoxParseError('size-too-large', h.type, this.offset, `size ${h.size} exceeds the ${this.maxBoxBytes}-byte limit`);
+          throw new BoxParseError(
+            'size-too-large',
+            h.type,
+            this.offset,
+            `size ${h.size} exceeds the ${this.maxBoxBytes}-byte limit`,
+          );
         }
         if (this.pendingBytes < h.size) break;
         const boxOffset = this.offset;
@@ -74,7 +84,10 @@ export class CmafStreamReader {
         if (ev) events.push(ev);
       }
     } catch (err) {
-      this.failed = err instanceof BoxParseError ? err : new BoxParseError('invalid-field', 'stream', this.offset, String(err));
+      this.failed =
+        err instanceof BoxParseError
+          ? err
+          : new BoxParseError('invalid-field', 'stream', this.offset, String(err));
       throw this.failed;
     }
     return events;
@@ -86,10 +99,20 @@ export class CmafStreamReader {
     if (this.pendingBytes > 0) {
       const head = this.peek(8);
       const type = head.length >= 8 ? String.fromCharCode(...head.subarray(4, 8)) : 'stream';
-      throw (this.failed = new BoxParseError('truncated', type, this.offset, `stream ended inside a box (${this.pendingBytes} bytes pending)`));
+      throw (this.failed = new BoxParseError(
+        'truncated',
+        type,
+        this.offset,
+        `stream ended inside a box (${this.pendingBytes} bytes pending)`,
+      ));
     }
     if (this.group.length > 0) {
-      throw (this.failed = new BoxParseError('truncated', this.groupTypes.join('+'), this.groupOffset, 'stream ended before the chunk was complete'));
+      throw (this.failed = new BoxParseError(
+        'truncated',
+        this.groupTypes.join('+'),
+        this.groupOffset,
+        'stream ended before the chunk was complete',
+      ));
     }
   }
 
@@ -97,7 +120,8 @@ export class CmafStreamReader {
     if (this.group.length === 0) this.groupOffset = boxOffset;
     switch (type) {
       case 'ftyp':
-        if (this.group.length > 0) throw new BoxParseError('unexpected-box', type, boxOffset, `after ${this.groupTypes.join('+')}`);
+        if (this.group.length > 0)
+          throw new BoxParseError('unexpected-box', type, boxOffset, `after ${this.groupTypes.join('+')}`);
         this.add(type, box);
         return undefined;
       case 'moov': {
@@ -107,12 +131,15 @@ export class CmafStreamReader {
         return { kind: 'init', info: this.init, bytes, offset: this.groupOffset };
       }
       case 'moof':
-        if (!this.init) throw new BoxParseError('unexpected-box', type, boxOffset, 'moof before the init segment');
-        if (this.groupTypes.includes('moof')) throw new BoxParseError('unexpected-box', type, boxOffset, 'second moof before an mdat');
+        if (!this.init)
+          throw new BoxParseError('unexpected-box', type, boxOffset, 'moof before the init segment');
+        if (this.groupTypes.includes('moof'))
+          throw new BoxParseError('unexpected-box', type, boxOffset, 'second moof before an mdat');
         this.add(type, box);
         return undefined;
       case 'mdat': {
-        if (!this.groupTypes.includes('moof')) throw new BoxParseError('unexpected-box', type, boxOffset, 'mdat without a preceding moof');
+        if (!this.groupTypes.includes('moof'))
+          throw new BoxParseError('unexpected-box', type, boxOffset, 'mdat without a preceding moof');
         this.add(type, box);
         const offset = this.groupOffset;
         const bytes = this.flush();
@@ -124,7 +151,12 @@ export class CmafStreamReader {
         return undefined;
       default:
         if (!CHUNK_PREFIX.has(type) && this.group.length === 0 && !this.init) {
-          throw new BoxParseError('unexpected-box', type, boxOffset, 'unexpected box before the init segment');
+          throw new BoxParseError(
+            'unexpected-box',
+            type,
+            boxOffset,
+            'unexpected box before the init segment',
+          );
         }
         this.add(type, box);
         return undefined;

@@ -1,0 +1,2 @@
+export * from './mpd.js';
+export * from './xml.js';

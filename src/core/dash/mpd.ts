@@ -1,0 +1,348 @@
+import { formatTicks, isoDateTime, isoDurationMs } from '../format.js';
+import { liveWindow } from '../hls/media.js';
+import type { SegmentEntry, TimelineSnapshot } from '../timeline/types.js';
+import { type XmlElement, serializeXml } from './xml.js';
+
+/** SegmentTimeline S element: start, duration, repeat count (ISO/IEC 23009-1 5.3.9.6). */
+export interface S {
+  t: number;
+  d: number;
+  r: number;
+}
+
+export interface SegmentTemplate {
+  timescale: number;
+  initialization: string;
+  media: string;
+  startNumber: number;
+  presentationTimeOffset: number;
+  /** Low latency: seconds before a segment's end at which its first chunks can be requested. */
+  availabilityTimeOffsetSec?: string;
+  availabilityTimeComplete?: boolean;
+  timeline: S[];
+}
+
+export interface Representation {
+  id: string;
+  codecs: string;
+  bandwidth: number;
+  width?: number;
+  height?: number;
+  frameRate?: string;
+  audioSamplingRate?: number;
+  audioChannels?: number;
+  segmentTemplate: SegmentTemplate;
+}
+
+export interface AdaptationSet {
+  id: number;
+  contentType: 'video' | 'audio';
+  mimeType: string;
+  representations: Representation[];
+}
+
+export interface Period {
+  id: string;
+  startMs: number;
+  adaptationSets: AdaptationSet[];
+}
+
+export interface ServiceDescription {
+  targetLatencyMs: number;
+  minLatencyMs: number;
+  maxLatencyMs: number;
+  minPlaybackRate: number;
+  maxPlaybackRate: number;
+}
+
+/** A dynamic MPD as data (ISO/IEC 23009-1; DASH-IF IOP low-latency extensions). */
+export interface Mpd {
+  availabilityStartTimeMs: number;
+  publishTimeMs: number;
+  minimumUpdatePeriodMs: number;
+  timeShiftBufferDepthMs: number;
+  suggestedPresentationDelayMs: number;
+  maxSegmentDurationMs: number;
+  minBufferTimeMs: number;
+  utcTimingUrl: string;
+  serviceDescription?: ServiceDescription;
+  periods: Period[];
+  ended: boolean;
+}
+
+/** One rendition's description and timeline, as the MPD builder needs it. */
+export interface DashRendition {
+  name: string;
+  kind: 'video' | 'audio';
+  codec: string;
+  bandwidth: number;
+  width?: number;
+  height?: number;
+  frameRate?: number;
+  sampleRate?: number;
+  channelCount?: number;
+  snapshot: TimelineSnapshot;
+}
+
+export interface MpdOptions {
+  publishTimeMs: number;
+  windowMs: number;
+  lowLatency: boolean;
+  /** Absolute or root-relative URL of the origin's clock (ISO 8601 over HTTP). */
+  utcTimingUrl: string;
+  /** Low latency: the player's target latency (ServiceDescription). */
+  targetLatencyMs?: number;
+  /** Relative media names; must match the HLS names (same objects serve both). */
+  initName?: (rendition: string, initId: number) => string;
+  mediaName?: (rendition: string) => string;
+}
+
+const defaultInit = (r: string, id: number): string => `${r}/init-${id}.mp4`;
+const defaultMedia = (r: string): string => `${r}/seg-$Number$.m4s`;
+
+/** Run-length encodes contiguous segments of equal duration into S elements. */
+export function segmentTimeline(segments: Array<Pick<SegmentEntry, 'startTicks' | 'durationTicks'>>): S[] {
+  const out: S[] = [];
+  for (const seg of segments) {
+    const last = out[out.length - 1];
+    if (last && last.d === seg.durationTicks && last.t + last.d * (last.r + 1) === seg.startTicks) last.r++;
+    else out.push({ t: seg.startTicks, d: seg.durationTicks, r: 0 });
+  }
+  return out;
+}
+
+/**
+ * Builds the MPD for a stream from its renditions' timelines. availabilityStartTime is the Unix epoch so that
+ * it never changes across updates, restarts or discontinuities; each discontinuity opens a Period that starts
+ * at its wall-clock anchor, with presentationTimeOffset mapping every representation's media time to it.
+ * In low-latency form the open segment is announced too (availabilityTimeComplete=false): the origin serves
+ * it chunk by chunk while it grows, so each chunk is fetchable as soon as it exists.
+ */
+export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
+  const ordered = [...renditions].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1));
+  const ref = ordered[0];
+  const windowMs = o.windowMs;
+  // Each rendition's window; segments grouped by discontinuity sequence = period.
+  const perRendition = ordered.map((r) => {
+    const win = liveWindow(r.snapshot, (o.windowMs * r.snapshot.timescale) / 1000);
+    const open =
+      o.lowLatency && r.snapshot.open
+        ? [{ ...r.snapshot.open, durationTicks: r.snapshot.segmentTargetTicks }]
+        : [];
+    return { r, segments: [...win, ...open] };
+  });
+  const discSeqs = [...new Set(perRendition.flatMap((x) => x.segments.map((s) => s.discontinuitySeq)))].sort(
+    (a, b) => a - b,
+  );
+
+  let maxSegTicksMs = 0;
+  const periods: Period[] = [];
+  for (const d of discSeqs) {
+    // The period's anchor comes from the first rendition (video first) that has segments in it.
+    let anchorSeg: SegmentEntry | undefined;
+    let anchorTs = 1;
+    for (const x of perRendition) {
+      anchorSeg = x.segments.find((s) => s.discontinuitySeq === d);
+      anchorTs = x.r.snapshot.timescale;
+      if (anchorSeg) break;
+    }
+    if (!anchorSeg) continue;
+    const periodStartMs = anchorSeg.periodWallClockMs;
+    const sets = new Map<'video' | 'audio', AdaptationSet>();
+    for (const { r, segments } of perRendition) {
+      const inPeriod = segments.filter((s) => s.discontinuitySeq === d);
+      const first = inPeriod[0];
+      if (!first) continue;
+      const ts = r.snapshot.timescale;
+      for (const s of inPeriod) maxSegTicksMs = Math.max(maxSegTicksMs, (s.durationTicks * 1000) / ts);
+      // Same instant in every representation: the anchor's period start, rescaled exactly by integers.
+      const pto = Math.round((anchorSeg.periodStartTicks * ts) / anchorTs);
+      const partTicks = r.snapshot.partTargetTicks;
+      const template: SegmentTemplate = {
+        timescale: ts,
+        initialization: (o.initName ?? defaultInit)(r.name, first.initId),
+        media: (o.mediaName ?? defaultMedia)(r.name),
+        startNumber: first.msn,
+        presentationTimeOffset: pto,
+        timeline: segmentTimeline(inPeriod),
+      };
+      if (o.lowLatency) {
+        template.availabilityTimeOffsetSec = formatTicks(
+          Math.max(0, r.snapshot.segmentTargetTicks - partTicks),
+          ts,
+          3,
+        );
+        template.availabilityTimeComplete = false;
+      }
+      let set = sets.get(r.kind);
+      if (!set) {
+        set = {
+          id: r.kind === 'video' ? 0 : 1,
+          contentType: r.kind,
+          mimeType: `${r.kind}/mp4`,
+          representations: [],
+        };
+        sets.set(r.kind, set);
+      }
+      set.representations.push({
+        id: r.name,
+        codecs: r.codec,
+        bandwidth: Math.max(1, Math.ceil(r.bandwidth)),
+        width: r.width,
+        height: r.height,
+        frameRate: r.frameRate === undefined ? undefined : frameRateAttr(r.frameRate),
+        audioSamplingRate: r.sampleRate,
+        audioChannels: r.channelCount,
+        segmentTemplate: template,
+      });
+    }
+    periods.push({
+      id: `p${d}`,
+      startMs: periodStartMs,
+      adaptationSets: [...sets.values()].sort((a, b) => a.id - b.id),
+    });
+  }
+
+  const segTargetMs = ref ? (ref.snapshot.segmentTargetTicks * 1000) / ref.snapshot.timescale : 2000;
+  const partTargetMs = ref ? (ref.snapshot.partTargetTicks * 1000) / ref.snapshot.timescale : 500;
+  const targetLatencyMs = o.targetLatencyMs ?? Math.round(3 * partTargetMs + 500);
+  return {
+    availabilityStartTimeMs: 0,
+    publishTimeMs: o.publishTimeMs,
+    minimumUpdatePeriodMs: segTargetMs,
+    timeShiftBufferDepthMs: windowMs,
+    suggestedPresentationDelayMs: o.lowLatency ? targetLatencyMs : 3 * segTargetMs,
+    maxSegmentDurationMs: Math.max(segTargetMs, maxSegTicksMs),
+    minBufferTimeMs: o.lowLatency ? partTargetMs : segTargetMs,
+    utcTimingUrl: o.utcTimingUrl,
+    serviceDescription: o.lowLatency
+      ? {
+          targetLatencyMs,
+          minLatencyMs: Math.round(targetLatencyMs / 2),
+          maxLatencyMs: targetLatencyMs * 2,
+          minPlaybackRate: 0.96,
+          maxPlaybackRate: 1.04,
+        }
+      : undefined,
+    periods,
+    ended: renditions.length > 0 && renditions.every((r) => r.snapshot.ended),
+  };
+}
+
+/** frameRate as DASH wants it: an integer, or a fraction for NTSC rates (30000/1001). */
+function frameRateAttr(fps: number): string {
+  if (Number.isInteger(fps)) return String(fps);
+  const ntsc = Math.round(fps * 1.001);
+  if (Math.abs(ntsc / 1.001 - fps) < 0.001) return `${ntsc * 1000}/1001`;
+  return `${Math.round(fps * 1000)}/1000`;
+}
+
+/** The MPD as an element tree. */
+export function mpdToXml(m: Mpd): XmlElement {
+  const children: XmlElement[] = [];
+  if (m.serviceDescription) {
+    const sd = m.serviceDescription;
+    children.push({
+      name: 'ServiceDescription',
+      attrs: { id: 0 },
+      children: [
+        {
+          name: 'Latency',
+          attrs: { referenceId: 0, target: sd.targetLatencyMs, min: sd.minLatencyMs, max: sd.maxLatencyMs },
+        },
+        { name: 'PlaybackRate', attrs: { min: sd.minPlaybackRate, max: sd.maxPlaybackRate } },
+      ],
+    });
+  }
+  for (const p of m.periods) {
+    children.push({
+      name: 'Period',
+      attrs: { id: p.id, start: isoDurationMs(p.startMs) },
+      children: p.adaptationSets.map((a) => ({
+        name: 'AdaptationSet',
+        attrs: {
+          id: a.id,
+          contentType: a.contentType,
+          mimeType: a.mimeType,
+          segmentAlignment: 'true',
+          startWithSAP: 1,
+        },
+        children: a.representations.map(representationXml),
+      })),
+    });
+  }
+  children.push({
+    name: 'UTCTiming',
+    attrs: { schemeIdUri: 'urn:mpeg:dash:utc:http-iso:2014', value: m.utcTimingUrl },
+  });
+  return {
+    name: 'MPD',
+    attrs: {
+      xmlns: 'urn:mpeg:dash:schema:mpd:2011',
+      profiles: 'urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019',
+      type: m.ended ? 'static' : 'dynamic',
+      availabilityStartTime: isoDateTime(m.availabilityStartTimeMs),
+      publishTime: isoDateTime(m.publishTimeMs),
+      minimumUpdatePeriod: m.ended ? undefined : isoDurationMs(m.minimumUpdatePeriodMs),
+      timeShiftBufferDepth: isoDurationMs(m.timeShiftBufferDepthMs),
+      suggestedPresentationDelay: isoDurationMs(m.suggestedPresentationDelayMs),
+      maxSegmentDuration: isoDurationMs(m.maxSegmentDurationMs),
+      minBufferTime: isoDurationMs(m.minBufferTimeMs),
+    },
+    children,
+  };
+}
+
+function representationXml(r: Representation): XmlElement {
+  const t = r.segmentTemplate;
+  const kids: XmlElement[] = [];
+  if (r.audioChannels !== undefined) {
+    kids.push({
+      name: 'AudioChannelConfiguration',
+      attrs: {
+        schemeIdUri: 'urn:mpeg:dash:23003:3:audio_channel_configuration:2011',
+        value: r.audioChannels,
+      },
+    });
+  }
+  kids.push({
+    name: 'SegmentTemplate',
+    attrs: {
+      timescale: t.timescale,
+      initialization: t.initialization,
+      media: t.media,
+      startNumber: t.startNumber,
+      presentationTimeOffset: t.presentationTimeOffset,
+      availabilityTimeOffset: t.availabilityTimeOffsetSec,
+      availabilityTimeComplete:
+        t.availabilityTimeComplete === undefined ? undefined : String(t.availabilityTimeComplete),
+    },
+    children: [
+      {
+        name: 'SegmentTimeline',
+        children: t.timeline.map((s) => ({
+          name: 'S',
+          attrs: { t: s.t, d: s.d, r: s.r > 0 ? s.r : undefined },
+        })),
+      },
+    ],
+  });
+  return {
+    name: 'Representation',
+    attrs: {
+      id: r.id,
+      codecs: r.codecs,
+      bandwidth: r.bandwidth,
+      width: r.width,
+      height: r.height,
+      frameRate: r.frameRate,
+      audioSamplingRate: r.audioSamplingRate,
+    },
+    children: kids,
+  };
+}
+
+/** MPD text. */
+export function renderMpd(m: Mpd): string {
+  return serializeXml(mpdToXml(m));
+}

@@ -1,0 +1,3 @@
+export * from './media.js';
+export * from './multivariant.js';
+export * from './tags.js';

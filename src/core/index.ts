@@ -1,0 +1,6 @@
+export * from './dash/index.js';
+export * from './errors.js';
+export * from './format.js';
+export * from './hls/index.js';
+export * from './isobmff/index.js';
+export * from './timeline/index.js';

@@ -1,0 +1,3 @@
+export * from './timeline.js';
+export * from './types.js';
+export * from './bitrate.js';

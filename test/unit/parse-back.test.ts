@@ -1,0 +1,189 @@
+/**
+ * Every manifest we render, read back the way players' libraries read it (m3u8-parser, mpd-parser) and
+ * checked field by field against the timeline it came from.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Parser } from 'm3u8-parser';
+import { parse as parseMpd } from 'mpd-parser';
+import { describe, expect, it } from 'vitest';
+import { type TimelineSnapshot, lastPosition, liveWindow, measureBitrate } from '../../src/core/index.js';
+import { fixturePath } from '../support/fixtures.js';
+import { type Scenario, renderAll, runScenario } from '../support/scenario.js';
+
+const root = fixturePath('manifests');
+const scenarios = readdirSync(root).map((name) => ({
+  name,
+  sc: JSON.parse(readFileSync(join(root, name, 'input.json'), 'utf8')) as Scenario,
+}));
+
+function m3u8(text: string) {
+  const p = new Parser();
+  p.push(text);
+  p.end();
+  return p.manifest;
+}
+
+const seconds = (ticks: number, ts: number): number => ticks / ts;
+
+describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser', ({ sc }) => {
+  const files = renderAll(sc);
+  const snaps = runScenario(sc);
+
+  it('multivariant playlist: one variant per video rendition with measured bandwidth, codecs and audio group', () => {
+    const m = m3u8(files['master.m3u8']!);
+    const videos = sc.renditions.filter((r) => r.kind === 'video');
+    const audio = sc.renditions.find((r) => r.kind === 'audio');
+    expect(m.playlists).toHaveLength(videos.length || 1);
+    for (const v of videos) {
+      const pl = m.playlists.find((p: { uri: string }) => p.uri === `${v.name}/index.m3u8`);
+      const rate = measureBitrate(snaps.get(v.name)!)!;
+      const audioRate = audio ? measureBitrate(snaps.get(audio.name)!)! : { peak: 0, average: 0 };
+      expect(pl.attributes.BANDWIDTH).toBe(rate.peak + audioRate.peak);
+      expect(Number(pl.attributes['AVERAGE-BANDWIDTH'])).toBe(rate.average + audioRate.average);
+      expect(pl.attributes.CODECS).toBe(audio ? `${v.codec},${audio.codec}` : v.codec);
+      expect(pl.attributes.RESOLUTION).toEqual({ width: v.width, height: v.height });
+      expect(pl.attributes['FRAME-RATE']).toBeCloseTo(v.frameRate!, 3);
+      if (audio) expect(pl.attributes.AUDIO).toBe('audio');
+    }
+    if (audio && videos.length)
+      expect(m.mediaGroups.AUDIO.audio[audio.name].uri).toBe(`${audio.name}/index.m3u8`);
+  });
+
+  for (const r of sc.renditions) {
+    const snap = snaps.get(r.name)!;
+    const ts = snap.timescale;
+    const window = liveWindow(snap, (sc.windowMs * ts) / 1000);
+
+    it(`${r.name}: media playlist segments, sequence numbers and durations match the timeline`, () => {
+      const m = m3u8(files[`${r.name}.m3u8`]!);
+      expect(m.mediaSequence).toBe(window[0]!.msn);
+      expect(m.discontinuitySequence).toBe(window[0]!.discontinuitySeq);
+      expect(m.segments).toHaveLength(window.length);
+      m.segments.forEach(
+        (
+          s: {
+            uri: string;
+            duration: number;
+            discontinuity?: boolean;
+            map: { uri: string };
+            timeline: number;
+          },
+          i: number,
+        ) => {
+          const e = window[i]!;
+          expect(s.uri).toBe(`seg-${e.msn}.m4s`);
+          expect(s.duration).toBeCloseTo(seconds(e.durationTicks, ts), 5);
+          expect(Math.round(s.duration)).toBeLessThanOrEqual(m.targetDuration);
+          expect(Boolean(s.discontinuity)).toBe(i > 0 && e.discontinuity);
+          expect(s.timeline).toBe(e.discontinuitySeq);
+          expect(s.map.uri).toBe(`init-${e.initId}.mp4`);
+        },
+      );
+      expect(m.segments[0].programDateTime).toBe(window[0]!.wallClockMs);
+      const total = m.segments.reduce((n: number, s: { duration: number }) => n + s.duration, 0);
+      expect(total).toBeCloseTo(
+        seconds(
+          window.reduce((n, e) => n + e.durationTicks, 0),
+          ts,
+        ),
+        4,
+      );
+      expect(Boolean(m.endList)).toBe(Boolean(sc.end));
+    });
+
+    it(`${r.name}: LL-HLS playlist has server control, parts summing to segments, a preload hint and reports`, () => {
+      const m = m3u8(files[`${r.name}.ll.m3u8`]!);
+      const partTarget = seconds(snap.partTargetTicks, ts);
+      expect(m.partInf.partTarget).toBeCloseTo(partTarget, 3);
+      expect(m.serverControl.canBlockReload).toBe(true);
+      expect(m.serverControl.partHoldBack).toBeGreaterThanOrEqual(3 * partTarget - 1e-9);
+      expect(m.serverControl.holdBack).toBeGreaterThanOrEqual(3 * m.targetDuration);
+      let withParts = 0;
+      for (const s of m.segments as Array<{
+        uri: string;
+        duration: number;
+        parts?: Array<{ duration: number; uri: string; independent?: boolean }>;
+      }>) {
+        if (!s.parts) continue;
+        withParts++;
+        const sum = s.parts.reduce((n, p) => n + p.duration, 0);
+        expect(sum).toBeCloseTo(s.duration, 4);
+        const msn = Number(/seg-(\d+)/.exec(s.uri)![1]);
+        s.parts.forEach((p, i) => {
+          expect(p.uri).toBe(`part-${msn}.${i}.m4s`);
+          expect(p.duration).toBeLessThanOrEqual(partTarget + 1e-9);
+        });
+      }
+      if (!sc.end) {
+        expect(withParts).toBeGreaterThan(0);
+        const pos = lastPosition(snap)!;
+        const hint = m.preloadSegment.preloadHints[0];
+        expect(hint.type).toBe('PART');
+        expect(hint.uri).toBe(
+          snap.open ? `part-${snap.open.msn}.${snap.open.parts.length}.m4s` : `part-${pos.msn + 1}.0.m4s`,
+        );
+        expect(m.renditionReports ?? []).toHaveLength(sc.renditions.length - 1);
+      } else {
+        expect(m.preloadSegment).toBeUndefined();
+      }
+    });
+
+    it(`${r.name}: the delta update skips only what lies beyond CAN-SKIP-UNTIL and names the same segments`, () => {
+      const full = m3u8(files[`${r.name}.ll.m3u8`]!);
+      const delta = m3u8(files[`${r.name}.ll-skip.m3u8`]!);
+      const skipped = delta.skip?.skippedSegments ?? 0;
+      expect(delta.mediaSequence).toBe(full.mediaSequence);
+      expect(skipped + delta.segments.length).toBe(full.segments.length);
+      expect(delta.segments.map((s: { uri: string }) => s.uri)).toEqual(
+        full.segments.slice(skipped).map((s: { uri: string }) => s.uri),
+      );
+      if (skipped > 0) {
+        expect(delta.version).toBeGreaterThanOrEqual(9);
+        const kept = delta.segments.reduce((n: number, s: { duration: number }) => n + s.duration, 0);
+        expect(kept + seconds(snap.open?.durationTicks ?? 0, ts)).toBeGreaterThanOrEqual(
+          full.serverControl.canSkipUntil - 1e-6,
+        );
+      }
+    });
+  }
+
+  for (const lowLatency of [false, true]) {
+    it(`${lowLatency ? 'LL-DASH' : 'DASH'} MPD names the same media as HLS, at the same times`, () => {
+      const text = files[lowLatency ? 'manifest.ll.mpd' : 'manifest.mpd']!;
+      const now = sc.wallClockStartMs + 3_600_000;
+      const parsed = parseMpd(text, {
+        manifestUri: 'http://cdn.test/live/s/manifest.mpd',
+        NOW: now,
+        clientOffset: 0,
+      });
+      const all = [
+        ...parsed.playlists,
+        ...Object.values(parsed.mediaGroups.AUDIO?.audio ?? {}).flatMap(
+          (g) => (g as { playlists: unknown[] }).playlists,
+        ),
+      ] as Array<{
+        attributes: { NAME: string; BANDWIDTH: number; CODECS: string };
+        segments: Array<{ uri: string; duration: number; presentationTime: number; map: { uri: string } }>;
+      }>;
+      expect(all).toHaveLength(sc.renditions.length);
+      for (const r of sc.renditions) {
+        const snap: TimelineSnapshot = snaps.get(r.name)!;
+        const pl = all.find((p) => p.attributes.NAME === r.name)!;
+        expect(pl.attributes.CODECS).toBe(r.codec);
+        const window = liveWindow(snap, (sc.windowMs * snap.timescale) / 1000);
+        const expected = lowLatency && snap.open ? [...window, snap.open] : window;
+        expect(pl.segments.map((s) => s.uri)).toEqual(expected.map((e) => `${r.name}/seg-${e.msn}.m4s`));
+        pl.segments.forEach((s, i) => {
+          const e = expected[i]!;
+          expect(s.map.uri).toBe(`${r.name}/init-${e.initId}.mp4`);
+          if (e !== snap.open) expect(s.duration).toBeCloseTo(e.durationTicks / snap.timescale, 5);
+          // Presentation time on the wall clock (AST is the epoch) matches EXT-X-PROGRAM-DATE-TIME within a tick.
+          expect(Math.abs(s.presentationTime * 1000 - e.wallClockMs)).toBeLessThanOrEqual(2);
+        });
+      }
+      expect(text).toContain(lowLatency ? 'availabilityTimeComplete="false"' : 'type=');
+      if (lowLatency) expect(text).toMatch(/<Latency referenceId="0" target="\d+"/);
+    });
+  }
+});
