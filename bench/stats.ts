@@ -1,5 +1,12 @@
 /** Percentiles over a list of samples (ms), for the benchmarks' JSON reports. */
-export function summarize(samplesMs: number[]): { n: number; p50: number; p95: number; p99: number; max: number; mean: number } {
+export function summarize(samplesMs: number[]): {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+} {
   const s = [...samplesMs].sort((a, b) => a - b);
   const q = (p: number): number => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN);
   const round = (x: number): number => Math.round(x * 1000) / 1000;

@@ -90,6 +90,16 @@ export class Timeline {
     return this.initId;
   }
 
+  /** The init id the next segment will carry: publish a new init segment under this id before its media. */
+  get upcomingInitId(): number {
+    return this.pendingDiscontinuity ? this.initId + 1 : this.initId;
+  }
+
+  /** True if nothing was pushed since the start or the last discontinuity. */
+  get atPeriodStart(): boolean {
+    return !this.hasEpoch;
+  }
+
   /**
    * Adds a chunk. wallClockMs is when the chunk's first sample was captured or, failing that, received minus
    * its duration; it anchors the period on the first chunk after a discontinuity.

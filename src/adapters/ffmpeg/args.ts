@@ -1,0 +1,187 @@
+/**
+ * A small typed builder for the ffmpeg command lines Wellspring runs: one input, an ABR ladder filter graph and
+ * one fragmented-CMAF output per rendition written to its own pipe (fd 3 and up). Arguments are arrays for
+ * child_process.spawn: nothing is ever parsed by a shell.
+ */
+import type { Rung } from '../../config.js';
+
+export type FfmpegInput =
+  | { kind: 'flv-stdin' }
+  | { kind: 'mpegts-stdin' }
+  /** Fragmented MP4 (init then fragments) on stdin. */
+  | { kind: 'mp4-stdin' }
+  | {
+      kind: 'srt-listener';
+      port: number;
+      host: string;
+      latencyMs: number;
+      passphrase?: string;
+      pbkeylen?: number;
+    }
+  /** A lavfi test source (the demo's and the benchmarks' synthetic stream). */
+  | { kind: 'lavfi'; video: string; audio?: string };
+
+export interface LadderOutput {
+  rendition: string;
+  kind: 'video' | 'audio';
+  /** Child file descriptor the CMAF bytes arrive on. */
+  fd: number;
+}
+
+export interface TranscodeSpec {
+  input: FfmpegInput;
+  ladder: Rung[];
+  /** Include an AAC rendition named "audio". */
+  audio: boolean;
+  audioBitrateK: number;
+  segmentSec: number;
+  partSec: number;
+  fps: number;
+  /** Threads per x264 encoder (default: let x264 decide). */
+  x264Threads?: number;
+}
+
+/** The fMP4/CMAF muxer flags: an init segment, then one moof+mdat per part duration, flushed as written. */
+function cmafMuxer(partSec: number, video: boolean): string[] {
+  const flags = video
+    ? '+frag_keyframe+empty_moov+default_base_moof+cmaf'
+    : '+empty_moov+default_base_moof+cmaf';
+  return [
+    '-f',
+    'mp4',
+    '-movflags',
+    flags,
+    '-frag_duration',
+    String(Math.round(partSec * 1e6)),
+    '-flush_packets',
+    '1',
+  ];
+}
+
+function inputArgs(input: FfmpegInput): string[] {
+  // Probe briefly (FLV metadata and decoder configuration arrive first). Not +nobuffer: it discards the
+  // packets read while probing, the first keyframe among them.
+  const lowDelay = ['-fflags', '+genpts', '-analyzeduration', '500000', '-probesize', '500000'];
+  switch (input.kind) {
+    case 'flv-stdin':
+      return [...lowDelay, '-f', 'flv', '-i', 'pipe:0'];
+    case 'mpegts-stdin':
+      return [...lowDelay, '-f', 'mpegts', '-i', 'pipe:0'];
+    case 'mp4-stdin':
+      return [...lowDelay, '-f', 'mov', '-i', 'pipe:0'];
+    case 'srt-listener': {
+      const q = new URLSearchParams({
+        mode: 'listener',
+        latency: String(input.latencyMs * 1000),
+        transtype: 'live',
+      });
+      if (input.passphrase) {
+        q.set('passphrase', input.passphrase);
+        q.set('pbkeylen', String(input.pbkeylen ?? 16));
+      }
+      return [...lowDelay, '-f', 'mpegts', '-i', `srt://${input.host}:${input.port}?${q.toString()}`];
+    }
+    case 'lavfi':
+      return [
+        '-re',
+        '-f',
+        'lavfi',
+        '-i',
+        input.video,
+        ...(input.audio ? ['-f', 'lavfi', '-i', input.audio] : []),
+      ];
+  }
+}
+
+/** Builds the full argument list and the fd of each rendition's output. */
+export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outputs: LadderOutput[] } {
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'warning',
+    '-nostats',
+    '-progress',
+    'pipe:1',
+    '-stats_period',
+    '1',
+  ];
+  if (spec.input.kind.endsWith('-stdin')) args.splice(args.indexOf('-nostdin'), 1);
+  args.push(...inputArgs(spec.input));
+  const audioInput = spec.input.kind === 'lavfi' && spec.input.audio ? '1:a' : '0:a';
+  const gop = Math.round(spec.segmentSec * spec.fps);
+  const encoded = spec.ladder.filter((r) => !r.passthrough);
+  const outputs: LadderOutput[] = [];
+
+  if (encoded.length > 0) {
+    // Decode once, one frame rate, split, scale each rung (width follows the aspect ratio, rounded to even).
+    const labels = encoded.map((_, i) => `v${i}`);
+    const chains = encoded.map(
+      (r, i) => `[${labels[i]}]scale=-2:${r.height}:flags=bilinear,format=yuv420p[o${i}]`,
+    );
+    args.push(
+      '-filter_complex',
+      `[0:v]fps=${spec.fps},split=${encoded.length}${labels.map((l) => `[${l}]`).join('')};${chains.join(';')}`,
+    );
+  }
+
+  let fd = 3;
+  let enc = 0;
+  for (const r of spec.ladder) {
+    if (r.passthrough) {
+      args.push('-map', '0:v:0', '-c:v', 'copy');
+    } else {
+      const kbps = r.videoBitrateK!;
+      args.push(
+        '-map',
+        `[o${enc++}]`,
+        '-c:v',
+        'libx264',
+        '-preset',
+        r.preset,
+        '-tune',
+        'zerolatency',
+        '-profile:v',
+        r.profile,
+        '-b:v',
+        `${kbps}k`,
+        '-maxrate',
+        `${Math.round(kbps * 1.1)}k`,
+        '-bufsize',
+        `${kbps}k`,
+        // Aligned keyframes on every rung: fixed GOP = segment duration, no scene-cut keyframes, no B-frames.
+        '-g',
+        String(gop),
+        '-keyint_min',
+        String(gop),
+        '-sc_threshold',
+        '0',
+        '-bf',
+        '0',
+        '-force_key_frames',
+        `expr:gte(t,n_forced*${spec.segmentSec})`,
+        ...(spec.x264Threads ? ['-threads', String(spec.x264Threads)] : []),
+      );
+    }
+    args.push(...cmafMuxer(spec.partSec, true), `pipe:${fd}`);
+    outputs.push({ rendition: r.name, kind: 'video', fd });
+    fd++;
+  }
+  if (spec.audio) {
+    args.push(
+      '-map',
+      `${audioInput}:0`,
+      '-c:a',
+      'aac',
+      '-b:a',
+      `${spec.audioBitrateK}k`,
+      '-ar',
+      '48000',
+      '-ac',
+      '2',
+    );
+    args.push(...cmafMuxer(spec.partSec, false), `pipe:${fd}`);
+    outputs.push({ rendition: 'audio', kind: 'audio', fd });
+  }
+  return { args, outputs };
+}

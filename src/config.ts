@@ -1,0 +1,239 @@
+/**
+ * Configuration: one JSON file validated at start (zod), with environment overrides. Errors name the key
+ * and the rule. Only workers/ call loadConfig; everything else receives a Config.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { WellspringError } from './core/errors.js';
+
+/** Names and keys end up in Redis keys and URL paths: a strict character set, nothing that can escape. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const safeName = z
+  .string()
+  .regex(SAFE_NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ - (starting with a letter or digit)');
+const safeKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8-128 characters of A-Z a-z 0-9 _ -');
+
+const rung = z
+  .object({
+    name: safeName,
+    /** Output height; width follows the source aspect ratio (rounded to even). */
+    height: z.number().int().min(64).max(4320).optional(),
+    videoBitrateK: z.number().int().min(50).max(100_000).optional(),
+    /** Copy the source video as it is (no re-encode). */
+    passthrough: z.boolean().default(false),
+    preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
+    profile: z.enum(['baseline', 'main', 'high']).default('high'),
+  })
+  .strict()
+  .refine((r) => r.passthrough || (r.height !== undefined && r.videoBitrateK !== undefined), {
+    message: 'a rung needs height and videoBitrateK unless passthrough is true',
+  });
+
+const packaging = z
+  .object({
+    segmentSec: z.number().min(0.5).max(10).default(2),
+    partSec: z.number().min(0.1).max(2).default(0.2),
+    /** Live playlist window. */
+    windowSec: z.number().min(6).max(600).default(30),
+    /** Segments kept (and listed in dvr.m3u8) for time-shifted viewing. */
+    dvrWindowSec: z.number().min(6).max(86_400).default(120),
+    fps: z.number().min(1).max(120).default(30),
+    audioBitrateK: z.number().int().min(32).max(512).default(128),
+    ladder: z.array(rung).min(1).max(8).optional(),
+  })
+  .strict();
+
+const ingest = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('rtmp') }).strict(),
+  z
+    .object({
+      type: z.literal('srt'),
+      port: z.number().int().min(1).max(65535),
+      passphrase: z.string().min(10).max(79).optional(),
+      /** SRT key length in bytes (pbkeylen). */
+      pbkeylen: z.union([z.literal(16), z.literal(24), z.literal(32)]).default(16),
+      latencyMs: z.number().int().min(20).max(8000).default(120),
+    })
+    .strict(),
+  z.object({ type: z.literal('watch'), dir: z.string().min(1) }).strict(),
+]);
+
+const stream = z
+  .object({
+    name: safeName,
+    /** Secret publish key: rtmp://host/live/<key>. Required for RTMP. */
+    key: safeKey.optional(),
+    ingest: ingest.default({ type: 'rtmp' }),
+  })
+  .merge(packaging.partial())
+  .strict();
+
+export const DEFAULT_LADDER: z.input<typeof rung>[] = [
+  { name: '720p', height: 720, videoBitrateK: 2500 },
+  { name: '480p', height: 480, videoBitrateK: 1200 },
+  { name: '360p', height: 360, videoBitrateK: 700 },
+];
+
+export const configSchema = z
+  .object({
+    redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
+    /** Prefix of every Redis key and queue name, so several deployments can share one Redis. */
+    keyPrefix: safeName.default('ws'),
+    http: z
+      .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
+      .strict()
+      .prefault({}),
+    rtmp: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(1935),
+        app: safeName.default('live'),
+        /** Largest RTMP chunk size a client may set; larger is a protocol error. */
+        maxChunkSize: z.number().int().min(128).max(16_777_215).default(1_048_576),
+      })
+      .strict()
+      .prefault({}),
+    /** Absolute URL of the origin's clock for DASH UTCTiming; default: /time on the same host. */
+    utcTimingUrl: z.string().default('/time'),
+    /** The player's target latency for LL-DASH, ms. */
+    targetLatencyMs: z.number().int().min(500).max(30_000).default(1500),
+    ffmpegPath: z.string().default('ffmpeg'),
+    /** Pending publish operations kept in memory while Redis is unreachable, per stream. */
+    publishBufferBytes: z
+      .number()
+      .int()
+      .min(1_000_000)
+      .default(64 * 1024 * 1024),
+    defaults: packaging.prefault({}),
+    streams: z.array(stream).default([]),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    const ports = new Set<number>([c.http.port, c.rtmp.port]);
+    c.streams.forEach((s, i) => {
+      if (names.has(s.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['streams', i, 'name'],
+          message: `duplicate stream name "${s.name}"`,
+        });
+      names.add(s.name);
+      if (s.ingest.type === 'rtmp' && !s.key)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['streams', i, 'key'],
+          message: 'an RTMP stream needs a publish key',
+        });
+      if (s.ingest.type === 'srt') {
+        if (ports.has(s.ingest.port))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['streams', i, 'ingest', 'port'],
+            message: `port ${s.ingest.port} is already used`,
+          });
+        ports.add(s.ingest.port);
+      }
+      const part = s.partSec ?? c.defaults.partSec;
+      const seg = s.segmentSec ?? c.defaults.segmentSec;
+      if (part > seg)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['streams', i, 'partSec'],
+          message: 'partSec must not exceed segmentSec',
+        });
+    });
+    if (c.defaults.partSec > c.defaults.segmentSec) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaults', 'partSec'],
+        message: 'partSec must not exceed segmentSec',
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type StreamConfig = Config['streams'][number];
+export type Rung = z.output<typeof rung>;
+export type IngestConfig = StreamConfig['ingest'];
+
+/** Packaging settings of one stream: its own values over the defaults. */
+export interface StreamSettings {
+  name: string;
+  segmentSec: number;
+  partSec: number;
+  windowSec: number;
+  dvrWindowSec: number;
+  fps: number;
+  audioBitrateK: number;
+  ladder: Rung[];
+}
+
+export function streamSettings(config: Config, name: string, stream?: StreamConfig): StreamSettings {
+  const d = config.defaults;
+  return {
+    name,
+    segmentSec: stream?.segmentSec ?? d.segmentSec,
+    partSec: stream?.partSec ?? d.partSec,
+    windowSec: stream?.windowSec ?? d.windowSec,
+    dvrWindowSec: Math.max(stream?.dvrWindowSec ?? d.dvrWindowSec, stream?.windowSec ?? d.windowSec),
+    fps: stream?.fps ?? d.fps,
+    audioBitrateK: stream?.audioBitrateK ?? d.audioBitrateK,
+    ladder: (stream?.ladder ?? d.ladder ?? DEFAULT_LADDER.map((r) => rung.parse(r))) as Rung[],
+  };
+}
+
+/** A configuration that breaks a rule: each issue names the key path and the rule. */
+export class ConfigError extends WellspringError {
+  constructor(readonly issues: string[]) {
+    super('CONFIG', `invalid configuration:\n  ${issues.join('\n  ')}`);
+  }
+}
+
+/** Environment variables that override the file (documented in the README). */
+export const ENV_OVERRIDES = {
+  REDIS_URL: 'redisUrl',
+  HTTP_PORT: 'http.port',
+  RTMP_PORT: 'rtmp.port',
+  LOG_LEVEL: 'logLevel',
+  FFMPEG_PATH: 'ffmpegPath',
+} as const;
+
+/** Validates a raw configuration object (after env overrides). */
+export function parseConfig(raw: unknown): Config {
+  const r = configSchema.safeParse(raw);
+  if (!r.success) {
+    throw new ConfigError(
+      r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  return r.data;
+}
+
+/** Reads the file (if any), applies env overrides and validates. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Config {
+  let raw: Record<string, unknown> = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError([`${path}: cannot read (${(err as Error).message})`]);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError([`${path}: not valid JSON (${(err as Error).message})`]);
+    }
+  }
+  for (const [name, key] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const [a, b] = key.split('.') as [string, string | undefined];
+    const typed = /port$/i.test(key) ? (/^\d+$/.test(value) ? Number(value) : value) : value;
+    if (b) raw[a] = { ...((raw[a] as object) ?? {}), [b]: typed };
+    else raw[a] = typed;
+  }
+  return parseConfig(raw);
+}

@@ -1,0 +1,36 @@
+/** Packaging windows of a stream, in seconds. */
+export interface WindowSettings {
+  segmentSec: number;
+  partSec: number;
+  windowSec: number;
+  dvrWindowSec: number;
+}
+
+/** How long each object class stays readable in the hot tier, in whole seconds. */
+export interface ObjectTtls {
+  segmentSec: number;
+  partSec: number;
+  initSec: number;
+  /** The open segment's timeline entry: expires if the ingest dies without closing it. */
+  openSec: number;
+}
+
+/** Parts are listed for segments ending within this many target durations of the playlist's end. */
+export const PART_LISTING_TARGET_DURATIONS = 3;
+
+/**
+ * TTLs derived from the windows, after the HLS availability rules (RFC 8216 6.2.2, 8216bis 6.2.2):
+ * - a segment stays available for the time it is in the playlist plus the playlist's duration: listed for at
+ *   most the DVR window (plus the segment still filling), then one more window for clients holding an old copy;
+ * - a part stays available for three target durations after it leaves the playlist, and parts are listed for at
+ *   most PART_LISTING_TARGET_DURATIONS target durations plus the open segment.
+ * One extra target duration of margin on each.
+ */
+export function objectTtls(s: WindowSettings): ObjectTtls {
+  const target = Math.ceil(s.segmentSec);
+  const listedSec = Math.max(s.windowSec, s.dvrWindowSec) + target;
+  const segmentSec = Math.ceil(listedSec + Math.max(s.windowSec, s.dvrWindowSec) + target);
+  const partListed = (PART_LISTING_TARGET_DURATIONS + 1) * target;
+  const partSec = Math.ceil(partListed + 3 * target + target);
+  return { segmentSec, partSec, initSec: segmentSec + target, openSec: partSec };
+}

@@ -1,0 +1,87 @@
+/**
+ * Which streams have a live publisher. In-process map plus a Redis lock (SET NX PX, refreshed) so a second
+ * publisher on the same stream is refused even when it reaches another ingest instance.
+ */
+import type { Logger } from '../log.js';
+import { DeploymentKeys } from '../store/keys.js';
+import type { WellspringRedis } from '../store/redis.js';
+
+const LOCK_TTL_MS = 15_000;
+const REFRESH_MS = 5_000;
+
+export class PublisherRegistry {
+  private live = new Map<string, NodeJS.Timeout>();
+  private readonly keys: DeploymentKeys;
+
+  constructor(
+    private readonly redis: WellspringRedis,
+    prefix: string,
+    private readonly instanceId: string,
+    private readonly log: Logger,
+  ) {
+    this.keys = new DeploymentKeys(prefix);
+  }
+
+  has(stream: string): boolean {
+    return this.live.has(stream);
+  }
+
+  get count(): number {
+    return this.live.size;
+  }
+
+  /** Claims a stream for this publisher; false if it already has one (here or on another instance). */
+  async claim(stream: string): Promise<boolean> {
+    if (this.live.has(stream)) return false;
+    this.live.set(
+      stream,
+      setInterval(() => void this.refresh(stream), REFRESH_MS),
+    );
+    try {
+      const ok = await this.redis.set(
+        this.keys.publisherLock(stream),
+        this.instanceId,
+        'PX',
+        LOCK_TTL_MS,
+        'NX',
+      );
+      if (ok !== 'OK') {
+        clearInterval(this.live.get(stream));
+        this.live.delete(stream);
+        return false;
+      }
+    } catch (err) {
+      // Redis down: the in-process check still holds; other instances cannot be asked.
+      this.log.warn(
+        { err, stream },
+        'could not take the publisher lock in Redis; accepting on the local check only',
+      );
+    }
+    return true;
+  }
+
+  async release(stream: string): Promise<void> {
+    const t = this.live.get(stream);
+    if (!t) return;
+    clearInterval(t);
+    this.live.delete(stream);
+    const key = this.keys.publisherLock(stream);
+    try {
+      if ((await this.redis.get(key)) === this.instanceId) await this.redis.del(key);
+    } catch {
+      // expires by itself
+    }
+  }
+
+  private async refresh(stream: string): Promise<void> {
+    try {
+      await this.redis.set(this.keys.publisherLock(stream), this.instanceId, 'PX', LOCK_TTL_MS);
+    } catch {
+      // retried on the next tick
+    }
+  }
+
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.live.keys()].map((s) => this.release(s)));
+  }
+}

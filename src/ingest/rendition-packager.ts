@@ -1,0 +1,185 @@
+/**
+ * One rendition of a live stream: CMAF bytes from ffmpeg's pipe -> CmafStreamReader -> Timeline -> publish
+ * operations (bytes and timeline entries) in order.
+ */
+import {
+  CmafStreamReader,
+  type InitInfo,
+  type ObjectTtls,
+  Timeline,
+  type TimelineEvent,
+  type TimelineResume,
+  concat,
+} from '../core/index.js';
+import type { Logger } from '../log.js';
+import type { MediaStore, RenditionInfo } from '../store/media-store.js';
+import type { PublishOp, Publisher } from './publisher.js';
+
+export interface RenditionSpec {
+  name: string;
+  kind: 'video' | 'audio';
+  order: number;
+  nominalBitrate: number;
+  /** Keyframes sit exactly on segment boundaries (our own encoder): close segments eagerly. */
+  alignedKeyframes: boolean;
+  frameRate?: number;
+}
+
+export interface PackagerSettings {
+  segmentSec: number;
+  partSec: number;
+  dvrWindowSec: number;
+  windowSec: number;
+  ttls: ObjectTtls;
+}
+
+/** Segments whose part lists stay in Redis (enough for three target durations plus the open one). */
+export const PART_SEGMENTS = 5;
+
+export class RenditionPackager {
+  private reader = new CmafStreamReader();
+  private timeline: Timeline | undefined;
+  private init: InitInfo | undefined;
+  private partChunks: Uint8Array[] = [];
+  private segParts: Uint8Array[] = [];
+  /** Chunk bytes received and sitting in the reader/part buffers. */
+  chunks = 0;
+  onFirstInit?: () => void;
+
+  constructor(
+    readonly stream: string,
+    readonly spec: RenditionSpec,
+    private readonly settings: PackagerSettings,
+    private readonly store: MediaStore,
+    private readonly publisher: Publisher,
+    private readonly resume: TimelineResume,
+    private readonly log: Logger,
+  ) {}
+
+  /** Bytes from ffmpeg's pipe for this rendition. Throws BoxParseError on malformed media. */
+  push(data: Uint8Array, nowMs: number): void {
+    for (const ev of this.reader.push(data)) {
+      if (ev.kind === 'init') this.onInit(ev.info, ev.bytes);
+      else {
+        const tl = this.timeline!;
+        const startMs = Math.round(nowMs - (ev.info.durationTicks * 1000) / tl.timescale);
+        this.chunks++;
+        this.onEvents(tl.push(ev.info, startMs), ev.bytes);
+      }
+    }
+  }
+
+  /** The transcoder is gone (restart or publisher left): close what is open and expect a new byte stream. */
+  discontinuity(): void {
+    this.reader = new CmafStreamReader();
+    if (this.timeline) this.onEvents(this.timeline.discontinuity(), undefined);
+    this.partChunks = [];
+  }
+
+  /** The publisher stopped: close the open segment. */
+  end(): void {
+    if (this.timeline) this.onEvents(this.timeline.end(), undefined);
+    this.reader = new CmafStreamReader();
+  }
+
+  private onInit(info: InitInfo, bytes: Uint8Array): void {
+    const s = this.settings;
+    if (!this.timeline) {
+      this.timeline = new Timeline(
+        {
+          timescale: info.timescale,
+          segmentTargetTicks: Math.round(s.segmentSec * info.timescale),
+          partTargetTicks: Math.round(s.partSec * info.timescale),
+          dvrWindowTicks: Math.round(s.dvrWindowSec * info.timescale),
+          partRetentionSegments: PART_SEGMENTS,
+          eagerSegmentClose: this.spec.alignedKeyframes,
+        },
+        this.resume,
+      );
+      this.onFirstInit?.();
+    } else if (!this.timeline.atPeriodStart) {
+      // A new init mid-stream without a restart: the decoder configuration may have changed.
+      this.onEvents(this.timeline.discontinuity(), undefined);
+    }
+    if (this.timeline.timescale !== info.timescale) {
+      this.log.warn(
+        { rendition: this.spec.name, was: this.timeline.timescale, now: info.timescale },
+        'timescale changed after restart; keeping the first',
+      );
+    }
+    this.init = info;
+    const initId = this.timeline.upcomingInitId;
+    const desc: RenditionInfo = {
+      name: this.spec.name,
+      kind: info.kind,
+      codec: info.codec,
+      timescale: this.timeline.timescale,
+      width: info.width,
+      height: info.height,
+      frameRate: this.spec.frameRate,
+      sampleRate: info.sampleRate,
+      channelCount: info.channelCount,
+      nominalBitrate: this.spec.nominalBitrate,
+      segmentTargetTicks: Math.round(s.segmentSec * this.timeline.timescale),
+      partTargetTicks: Math.round(s.partSec * this.timeline.timescale),
+      order: this.spec.order,
+    };
+    this.publisher.enqueue({
+      kind: 'init',
+      rendition: this.spec.name,
+      bytes: bytes.length,
+      readyAt: performance.now(),
+      run: () => this.store.publishInit(this.stream, desc, initId, bytes, s.ttls.initSec),
+    });
+  }
+
+  private onEvents(events: TimelineEvent[], chunkBytes: Uint8Array | undefined): void {
+    const s = this.settings;
+    for (const ev of events) {
+      if (ev.type === 'chunk') {
+        if (chunkBytes) this.partChunks.push(chunkBytes);
+      } else if (ev.type === 'part') {
+        const bytes = concat(this.partChunks);
+        this.partChunks = [];
+        this.segParts.push(bytes);
+        // Serialize now: the open segment keeps growing after this event.
+        const open = { ...ev.segment, parts: [...ev.segment.parts] };
+        const part = ev.part;
+        const op: PublishOp = {
+          kind: 'part',
+          rendition: this.spec.name,
+          msn: part.msn,
+          bytes: bytes.length,
+          readyAt: performance.now(),
+          run: () => this.store.publishPart(this.stream, this.spec.name, part, open, bytes, s.ttls),
+        };
+        this.publisher.enqueue(op);
+      } else {
+        const bytes = concat(this.segParts);
+        this.segParts = [];
+        const seg = ev.segment;
+        const keepSegments = Math.ceil(s.dvrWindowSec / s.segmentSec) + 2;
+        this.publisher.enqueue({
+          kind: 'segment',
+          rendition: this.spec.name,
+          msn: seg.msn,
+          bytes: bytes.length,
+          readyAt: performance.now(),
+          run: (partsDropped) =>
+            this.store.publishSegment(
+              this.stream,
+              this.spec.name,
+              partsDropped ? { ...seg, parts: [] } : seg,
+              bytes,
+              {
+                segmentSec: s.ttls.segmentSec,
+                initSec: s.ttls.initSec,
+                keepSegments,
+                keepPartsSegments: PART_SEGMENTS,
+              },
+            ),
+        });
+      }
+    }
+  }
+}

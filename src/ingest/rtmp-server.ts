@@ -1,0 +1,253 @@
+/**
+ * The RTMP listener: one port for every stream, routed by app and stream key. Each connection runs an
+ * RtmpSession; an accepted publisher's audio/video is muxed to FLV and handed to its StreamSession's ffmpeg.
+ */
+import { type Server, type Socket, createServer } from 'node:net';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { decodeAmf0 } from '../rtmp/amf0.js';
+import { RtmpProtocolError } from '../rtmp/errors.js';
+import {
+  flvHeader,
+  flvTag,
+  isAudioSequenceHeader,
+  isVideoKeyframe,
+  isVideoSequenceHeader,
+} from '../rtmp/flv.js';
+import { RtmpSession } from '../rtmp/session.js';
+import type { StreamSession } from './stream-session.js';
+
+/** Opens the stream session: whether the source has audio, and the bytes each new ffmpeg gets first. */
+export type SessionOpener = (audio: boolean, preamble: () => Uint8Array[]) => Promise<StreamSession>;
+
+export type PublishDecision =
+  | { ok: true; stream: string; open: SessionOpener; release: () => Promise<void> }
+  | { ok: false; code: string; reason: string };
+
+export interface RtmpServerOptions {
+  host: string;
+  port: number;
+  maxChunkSize: number;
+  /** Decides on a publish request (app, key) and creates the stream session. */
+  authorize(app: string, key: string): Promise<PublishDecision>;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const TAG_AUDIO = 8;
+const TAG_VIDEO = 9;
+const TAG_SCRIPT = 18;
+/** A connection must be publishing within this time, and may not go silent longer than IDLE_MS. */
+const PUBLISH_DEADLINE_MS = 15_000;
+const IDLE_MS = 30_000;
+/** Media buffered before the first video keyframe decides the ffmpeg inputs. */
+const MAX_PRESTART_TAGS = 600;
+
+export class RtmpServer {
+  private server: Server | undefined;
+  private sockets = new Set<Socket>();
+
+  constructor(private readonly o: RtmpServerOptions) {}
+
+  async listen(): Promise<number> {
+    this.server = createServer((socket) => this.onConnection(socket));
+    this.server.on('error', (err) => this.o.log.error({ err }, 'RTMP server error'));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.o.port, this.o.host, () => resolve());
+    });
+    const addr = this.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : this.o.port;
+    this.o.log.info({ host: this.o.host, port }, 'RTMP listening');
+    return port;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  private onConnection(socket: Socket): void {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const log = this.o.log.child({ component: 'rtmp', remote });
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(IDLE_MS);
+    const session = new RtmpSession({
+      maxChunkSize: this.o.maxChunkSize,
+      maxMessageBytes: 8 * 1024 * 1024,
+      maxChunkStreams: 32,
+    });
+    let stream: StreamSession | undefined;
+    let release: (() => Promise<void>) | undefined;
+    let streamName: string | undefined;
+    let closed = false;
+    let prestart: Array<{ type: number; ts: number; payload: Uint8Array }> | undefined = [];
+    let sawAudio = false;
+    let metaAudio: boolean | undefined;
+    // What a restarted ffmpeg needs first: FLV header, metadata, decoder configurations; then a keyframe.
+    let metaTag: Buffer | undefined;
+    let audioSeq: Buffer | undefined;
+    let videoSeq: Buffer | undefined;
+    let waitKeyframe = true;
+
+    const deadline = setTimeout(() => {
+      if (!session.publishing) finish('no publish within the deadline', 'warn');
+    }, PUBLISH_DEADLINE_MS);
+
+    const finish = (reason: string, level: 'info' | 'warn' = 'info'): void => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(deadline);
+      this.sockets.delete(socket);
+      log[level]({ stream: streamName, reason }, 'RTMP connection closed');
+      socket.destroy();
+      const s = stream;
+      const r = release;
+      stream = undefined;
+      void (async () => {
+        if (s) await s.stop(reason).catch((err: unknown) => log.error({ err }, 'stream session stop failed'));
+        if (r) await r();
+        this.o.metrics.publishers.dec(s ? 1 : 0);
+      })();
+    };
+
+    const toFfmpeg = (type: number, ts: number, payload: Uint8Array): void => {
+      if (!stream) return;
+      if (type === TAG_VIDEO) {
+        if (isVideoSequenceHeader(payload)) videoSeq = flvTag(type, ts, payload);
+        else if (waitKeyframe) {
+          if (!isVideoKeyframe(payload)) return;
+          waitKeyframe = false;
+        }
+      } else if (type === TAG_AUDIO && isAudioSequenceHeader(payload)) audioSeq = flvTag(type, ts, payload);
+      else if (type === TAG_SCRIPT) metaTag = flvTag(type, ts, payload);
+      if (!stream.write(flvTag(type, ts, payload))) {
+        socket.pause();
+        stream.onceDrain(() => socket.resume());
+      }
+    };
+
+    const startStream = async (open: SessionOpener): Promise<void> => {
+      const buffered = prestart ?? [];
+      prestart = undefined;
+      const audio = metaAudio ?? sawAudio;
+      const s = await open(audio, () => {
+        waitKeyframe = true;
+        return [
+          flvHeader(audio, true),
+          ...[metaTag, videoSeq, audioSeq].filter((t): t is Buffer => t !== undefined),
+        ];
+      });
+      if (closed) {
+        await s.stop('publisher left during start');
+        return;
+      }
+      stream = s;
+      for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload);
+    };
+
+    const onMedia = (type: number, ts: number, payload: Uint8Array, open: SessionOpener): void => {
+      if (prestart) {
+        if (type === TAG_AUDIO) sawAudio = true;
+        if (type === TAG_SCRIPT) {
+          try {
+            const meta = decodeAmf0(payload)[1];
+            if (meta && typeof meta === 'object' && !Array.isArray(meta) && !(meta instanceof Date)) {
+              metaAudio = meta.audiocodecid !== undefined && meta.audiocodecid !== null;
+            }
+          } catch {
+            // advisory only
+          }
+        }
+        prestart.push({ type, ts, payload });
+        const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload) && !isVideoSequenceHeader(payload);
+        if (keyframe || prestart.length >= MAX_PRESTART_TAGS) {
+          socket.pause();
+          startStream(open)
+            .then(() => socket.resume())
+            .catch((err: unknown) => {
+              log.error({ err, stream: streamName }, 'could not start the stream');
+              finish('stream start failed', 'warn');
+            });
+        }
+        return;
+      }
+      toFfmpeg(type, ts, payload);
+    };
+
+    let opener: SessionOpener | undefined;
+
+    socket.on('data', (data: Buffer) => {
+      if (closed) return;
+      let actions;
+      try {
+        actions = session.push(data);
+      } catch (err) {
+        this.o.metrics.rtmpRejected.inc({ reason: 'protocol' });
+        log.warn(
+          {
+            err: (err as Error).message,
+            code: err instanceof RtmpProtocolError ? err.code : undefined,
+            stream: streamName,
+          },
+          'RTMP protocol error',
+        );
+        finish('protocol error', 'warn');
+        return;
+      }
+      for (const a of actions) {
+        if (closed) return;
+        switch (a.type) {
+          case 'send':
+            socket.write(a.bytes);
+            break;
+          case 'publish':
+            socket.pause();
+            void this.o
+              .authorize(a.app, a.name)
+              .then((d) => {
+                if (closed) return d.ok ? d.release() : undefined;
+                if (!d.ok) {
+                  this.o.metrics.rtmpRejected.inc({ reason: d.code });
+                  log.warn({ app: a.app, code: d.code, reason: d.reason }, 'RTMP publish refused');
+                  socket.write(session.rejectPublish(d.code, d.reason));
+                  setTimeout(() => finish(`refused: ${d.reason}`, 'warn'), 100);
+                  return;
+                }
+                streamName = d.stream;
+                release = d.release;
+                opener = d.open;
+                this.o.metrics.publishers.inc();
+                log.info({ stream: d.stream, app: a.app }, 'RTMP publisher accepted');
+                socket.write(session.acceptPublish(a.name));
+                socket.resume();
+              })
+              .catch((err: unknown) => {
+                log.error({ err }, 'publish authorization failed');
+                finish('authorization error', 'warn');
+              });
+            break;
+          case 'media':
+            if (opener)
+              onMedia(
+                a.kind === 'audio' ? TAG_AUDIO : a.kind === 'video' ? TAG_VIDEO : TAG_SCRIPT,
+                a.timestamp,
+                a.payload,
+                opener,
+              );
+            break;
+          case 'unpublish':
+            finish('publisher unpublished');
+            return;
+          case 'close':
+            finish(a.reason, 'warn');
+            return;
+        }
+      }
+    });
+    socket.on('timeout', () => finish('idle timeout', 'warn'));
+    socket.on('error', (err) => finish(`socket error: ${err.message}`, 'warn'));
+    socket.on('close', () => finish('publisher disconnected'));
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * One live stream while its publisher is connected: the ffmpeg transcoder (restarted with a discontinuity if it
+ * dies while the publisher is still there), one RenditionPackager per output, and the Publisher into Redis.
+ */
+import { buildTranscodeArgs, type FfmpegInput, type LadderOutput } from '../adapters/ffmpeg/args.js';
+import { FfmpegExitError, Transcoder } from '../adapters/ffmpeg/transcoder.js';
+import type { StreamSettings } from '../config.js';
+import { BoxParseError, objectTtls, type SegmentEntry, concat, defaultMediaUris } from '../core/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { ManifestQueue } from '../queue/manifest-queue.js';
+import type { MediaStore } from '../store/media-store.js';
+import { type PublishOp, Publisher } from './publisher.js';
+import { PART_SEGMENTS, RenditionPackager } from './rendition-packager.js';
+
+export interface SessionDeps {
+  store: MediaStore;
+  queue: ManifestQueue;
+  metrics: Metrics;
+  log: Logger;
+  ffmpegPath: string;
+  publishBufferBytes: number;
+  /** Called for every publish, with its latency (benchmarks). */
+  onPublished?: (op: PublishOp, latencyMs: number) => void;
+}
+
+export interface SessionOptions {
+  input: FfmpegInput;
+  /** Source carries audio (an AAC rendition is made). */
+  audio: boolean;
+  /** Restart ffmpeg with a discontinuity when it dies while the source is connected. Default true. */
+  restartOnExit?: boolean;
+  /**
+   * Bytes every new transcoder gets first on stdin (RTMP: FLV header, metadata, decoder configurations), so a
+   * restarted ffmpeg can decode what follows.
+   */
+  inputPreamble?: () => Uint8Array[];
+}
+
+const RESTART_DELAY_MS = 300;
+
+export class StreamSession {
+  readonly settings: StreamSettings;
+  readonly publisher: Publisher;
+  private packagers = new Map<string, RenditionPackager>();
+  private transcoder: Transcoder | undefined;
+  private active = false;
+  private stopped = false;
+  private restarts = 0;
+  private lastStart = 0;
+  private marked = false;
+  private readonly log: Logger;
+  /** Resolves when the current transcoder exits. */
+  private exitWaiters: Array<() => void> = [];
+  /** Called when the session ends by itself (SRT caller left, source ended). */
+  onEnded?: (reason: string) => void;
+
+  constructor(
+    readonly stream: string,
+    settings: StreamSettings,
+    private readonly deps: SessionDeps,
+    private readonly options: SessionOptions,
+  ) {
+    this.settings = settings;
+    this.log = deps.log.child({ stream });
+    this.publisher = new Publisher(
+      stream,
+      this.log.child({ component: 'publisher' }),
+      deps.metrics,
+      deps.publishBufferBytes,
+      {
+        onPublished: (op, ms) => {
+          if (op.kind !== 'meta') this.requestRender();
+          deps.onPublished?.(op, ms);
+        },
+      },
+    );
+  }
+
+  get ttls() {
+    return objectTtls(this.settings);
+  }
+
+  get transcoderPid(): number | undefined {
+    return this.transcoder?.pid;
+  }
+
+  async start(): Promise<void> {
+    this.active = true;
+    const { outputs } = this.buildArgs();
+    const ttls = this.ttls;
+    for (const o of outputs) {
+      const rung = this.settings.ladder.find((r) => r.name === o.rendition);
+      const resume = await this.deps.store.readResume(this.stream, o.rendition).catch((err: unknown) => {
+        this.log.error(
+          { err, rendition: o.rendition },
+          'could not read sequence numbers from Redis; refusing to start numbering from 0',
+        );
+        throw err;
+      });
+      if (resume.resumed) await this.sealOrphan(o.rendition);
+      const packager = new RenditionPackager(
+        this.stream,
+        {
+          name: o.rendition,
+          kind: o.kind,
+          order: o.kind === 'audio' ? 100 : this.settings.ladder.indexOf(rung!),
+          nominalBitrate:
+            o.kind === 'audio' ? this.settings.audioBitrateK * 1000 : (rung?.videoBitrateK ?? 5000) * 1000,
+          alignedKeyframes: o.kind === 'audio' || !rung?.passthrough,
+          frameRate: o.kind === 'video' ? this.settings.fps : undefined,
+        },
+        { ...this.settings, ttls },
+        this.deps.store,
+        this.publisher,
+        resume,
+        this.log.child({ rendition: o.rendition }),
+      );
+      packager.onFirstInit = () => this.markLive();
+      this.packagers.set(o.rendition, packager);
+    }
+    this.spawn();
+  }
+
+  /** Source bytes for stdin inputs (FLV from RTMP). Returns false when ffmpeg is saturated. */
+  write(data: Uint8Array): boolean {
+    return this.transcoder?.write(data) ?? true;
+  }
+
+  /** Waits until ffmpeg's stdin drains (backpressure to the RTMP socket). */
+  onceDrain(cb: () => void): void {
+    const s = this.transcoder?.stdin;
+    if (!s) cb();
+    else s.once('drain', cb);
+  }
+
+  /** Kills the transcoder (tests; operators' `kill`): it is restarted with a discontinuity. */
+  killTranscoder(): void {
+    this.transcoder?.child.kill('SIGKILL');
+  }
+
+  /** The publisher is gone: let ffmpeg flush, close the open segments, write everything out. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.active = false;
+    this.log.info({ reason }, 'stream session stopping');
+    const t = this.transcoder;
+    if (t?.running) {
+      const exited = new Promise<void>((r) => this.exitWaiters.push(r));
+      t.endInput();
+      const timer = setTimeout(() => void t.stop(1000), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
+    for (const p of this.packagers.values()) p.end();
+    await this.publisher.idle(10_000);
+    if (this.marked) {
+      // Idle, not ended: players keep the live playlist and carry on through a reconnect's discontinuity.
+      await this.deps.store
+        .markStream(this.stream, this.storedSettings(), 'idle', Date.now())
+        .catch(() => undefined);
+      this.requestRender();
+    }
+    this.publisher.close();
+  }
+
+  private buildArgs() {
+    return buildTranscodeArgs({
+      input: this.options.input,
+      ladder: this.settings.ladder,
+      audio: this.options.audio,
+      audioBitrateK: this.settings.audioBitrateK,
+      segmentSec: this.settings.segmentSec,
+      partSec: this.settings.partSec,
+      fps: this.settings.fps,
+    });
+  }
+
+  private spawn(): void {
+    const { args, outputs } = this.buildArgs();
+    this.lastStart = Date.now();
+    const t = new Transcoder(this.deps.ffmpegPath, args, outputs, {
+      onOutput: (o, d) => this.onOutput(o, d),
+      onProgress: (p) => {
+        this.deps.metrics.ffmpegSpeed.set({ stream: this.stream }, p.speed);
+        this.deps.metrics.ffmpegDropped.set({ stream: this.stream }, p.dropFrames);
+        if (p.speed > 0 && p.speed < 0.95 && p.outTimeUs > 5e6)
+          this.log.warn({ speed: p.speed, fps: p.fps }, 'transcoder slower than real time');
+      },
+      onStderrLine: (line) => this.log.warn({ ffmpeg: line }, 'ffmpeg says'),
+      onExit: (err) => this.onExit(t, err),
+    });
+    this.transcoder = t;
+    this.log.info({ pid: t.pid, renditions: outputs.map((o) => o.rendition) }, 'transcoder started');
+    for (const b of this.options.inputPreamble?.() ?? []) t.write(b);
+  }
+
+  private onOutput(o: LadderOutput, data: Buffer): void {
+    const p = this.packagers.get(o.rendition);
+    if (!p) return;
+    try {
+      p.push(data, Date.now());
+    } catch (err) {
+      // Corrupt output: this process's stream can no longer be trusted; restart it with a discontinuity.
+      this.log.error(
+        { err, rendition: o.rendition, box: err instanceof BoxParseError ? err.boxType : undefined },
+        'malformed CMAF from ffmpeg; restarting the transcoder',
+      );
+      this.transcoder?.child.kill('SIGKILL');
+    }
+  }
+
+  private onExit(t: Transcoder, err: FfmpegExitError | undefined): void {
+    if (t !== this.transcoder) return;
+    for (const w of this.exitWaiters.splice(0)) w();
+    if (this.stopped) return;
+    const restart = this.active && (this.options.restartOnExit ?? true);
+    if (err)
+      this.log.error(
+        { code: err.exitCode, signal: err.signal, stderr: err.stderrTail.slice(-2000) },
+        'transcoder exited',
+      );
+    else this.log.info('transcoder finished');
+    for (const p of this.packagers.values()) p.discontinuity();
+    if (!restart) {
+      this.onEnded?.(err ? 'transcoder exited' : 'source ended');
+      return;
+    }
+    this.restarts = Date.now() - this.lastStart < 10_000 ? this.restarts + 1 : 0;
+    const delay = Math.min(RESTART_DELAY_MS * 2 ** this.restarts, 10_000);
+    this.deps.metrics.ffmpegRestarts.inc({ stream: this.stream });
+    this.log.warn({ delayMs: delay }, 'restarting the transcoder with a discontinuity');
+    setTimeout(() => {
+      if (this.active && !this.stopped) this.spawn();
+    }, delay);
+  }
+
+  private markLive(): void {
+    if (this.marked) return;
+    this.marked = true;
+    this.publisher.enqueue({
+      kind: 'meta',
+      rendition: '',
+      bytes: 0,
+      readyAt: performance.now(),
+      run: () => this.deps.store.markStream(this.stream, this.storedSettings(), 'live', Date.now()),
+    });
+  }
+
+  private storedSettings() {
+    const s = this.settings;
+    return {
+      segmentSec: s.segmentSec,
+      partSec: s.partSec,
+      windowSec: s.windowSec,
+      dvrWindowSec: s.dvrWindowSec,
+    };
+  }
+
+  private requestRender(): void {
+    this.deps.queue.requestRender(this.stream).catch((err: unknown) => {
+      this.deps.metrics.redisErrors.inc({ component: 'queue' });
+      this.log.debug({ err }, 'could not enqueue a manifest job');
+    });
+  }
+
+  /**
+   * A previous ingest died with a segment open: its parts are in Redis but the segment is not. Seal it from
+   * its parts so nothing already published is lost, or leave it if some parts have expired.
+   */
+  private async sealOrphan(rendition: string): Promise<void> {
+    const store = this.deps.store;
+    const open: SegmentEntry | undefined = await store.getOpenEntry(this.stream, rendition);
+    if (!open || open.parts.length === 0) return;
+    const bytes = await Promise.all(
+      open.parts.map((p) => store.getObject(this.stream, rendition, defaultMediaUris.part(p.msn, p.index))),
+    );
+    if (bytes.some((b) => b === null)) {
+      this.log.warn({ rendition, msn: open.msn }, 'orphaned open segment has expired parts; dropping it');
+      return;
+    }
+    const seg: SegmentEntry = {
+      ...open,
+      durationTicks: open.parts.reduce((n, p) => n + p.durationTicks, 0),
+      byteLength: bytes.reduce((n, b) => n + b!.length, 0),
+    };
+    const s = this.settings;
+    await store.publishSegment(this.stream, rendition, seg, concat(bytes as Buffer[]), {
+      segmentSec: this.ttls.segmentSec,
+      initSec: this.ttls.initSec,
+      keepSegments: Math.ceil(s.dvrWindowSec / s.segmentSec) + 2,
+      keepPartsSegments: PART_SEGMENTS,
+    });
+    this.log.info(
+      { rendition, msn: open.msn, parts: open.parts.length },
+      'sealed the segment a previous ingest left open',
+    );
+  }
+}

@@ -1,0 +1,79 @@
+/** Prometheus metrics (prom-client), one registry per process, exposed at /metrics. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    publishLatency: new Histogram({
+      name: 'wellspring_publish_seconds',
+      help: 'Time from a part or segment being complete in the ingest to its bytes and timeline entry being in Redis',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+    publishDropped: new Counter({
+      name: 'wellspring_publish_dropped_total',
+      help: 'Publish operations dropped because Redis was unreachable and the bounded buffer was full',
+      labelNames: ['stream', 'kind'],
+      registers: [registry],
+    }),
+    publishPendingBytes: new Gauge({
+      name: 'wellspring_publish_pending_bytes',
+      help: 'Bytes waiting to be written to Redis',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
+    redisErrors: new Counter({
+      name: 'wellspring_redis_errors_total',
+      help: 'Failed Redis operations',
+      labelNames: ['component'],
+      registers: [registry],
+    }),
+    ffmpegRestarts: new Counter({
+      name: 'wellspring_ffmpeg_restarts_total',
+      help: 'Transcoder restarts',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
+    ffmpegSpeed: new Gauge({
+      name: 'wellspring_ffmpeg_speed',
+      help: 'Transcoder speed relative to real time',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
+    ffmpegDropped: new Gauge({
+      name: 'wellspring_ffmpeg_dropped_frames',
+      help: 'Frames dropped by the transcoder',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
+    rtmpRejected: new Counter({
+      name: 'wellspring_rtmp_rejected_total',
+      help: 'RTMP connections refused or closed on error',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    publishers: new Gauge({
+      name: 'wellspring_live_publishers',
+      help: 'Publishers connected to this ingest',
+      registers: [registry],
+    }),
+    manifestRenderSeconds: new Histogram({
+      name: 'wellspring_manifest_render_seconds',
+      help: 'Manifest job duration (read timeline, render, store)',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    httpRequests: new Counter({
+      name: 'wellspring_http_requests_total',
+      help: 'Reader requests',
+      labelNames: ['class', 'status'],
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

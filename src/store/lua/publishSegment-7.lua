@@ -1,0 +1,41 @@
+--[[
+  Bytes before references: stores a complete segment's bytes, then appends its entry to the timeline, keeps its
+  parts' list for the recent segments, trims the DVR window and refreshes the init segment's TTL, atomically.
+  Input:
+    KEYS[1] segment object key
+    KEYS[2] segments list
+    KEYS[3] parts hash
+    KEYS[4] open segment key
+    KEYS[5] seq hash
+    KEYS[6] meta hash
+    KEYS[7] init object key of this segment
+    ARGV[1] segment bytes
+    ARGV[2] segment ttl (s)
+    ARGV[3] segment entry (JSON, without parts)
+    ARGV[4] parts (JSON array)
+    ARGV[5] rendition name
+    ARGV[6] msn
+    ARGV[7] discontinuity sequence
+    ARGV[8] segments kept in the list (DVR window)
+    ARGV[9] segments that keep their parts list
+    ARGV[10] init ttl (s)
+  Output: the stream's new version
+]]
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
+local msn = tonumber(ARGV[6])
+redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
+redis.call('HDEL', KEYS[3], tostring(msn - tonumber(ARGV[9])))
+-- The open entry goes only if it is this segment (the next one may already have begun).
+local open = redis.call('GET', KEYS[4])
+if open and string.find(open, '"msn":' .. ARGV[6] .. ',', 1, true) then redis.call('DEL', KEYS[4]) end
+local r = ARGV[5]
+if msn + 1 > tonumber(redis.call('HGET', KEYS[5], r .. ':nextMsn') or '0') then
+  redis.call('HSET', KEYS[5], r .. ':nextMsn', msn + 1)
+end
+if tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[5], r .. ':disc') or '-1') then
+  redis.call('HSET', KEYS[5], r .. ':disc', ARGV[7])
+end
+redis.call('EXPIRE', KEYS[7], ARGV[10])
+return redis.call('HINCRBY', KEYS[6], 'version', 1)
