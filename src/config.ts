@@ -29,17 +29,28 @@ const rung = z
     message: 'a rung needs height and videoBitrateK unless passthrough is true',
   });
 
+/** Packaging settings; a stream may override any of them (its own fields have no defaults). */
+const packagingFields = {
+  segmentSec: z.number().min(0.5).max(10),
+  partSec: z.number().min(0.1).max(2),
+  /** Live playlist window. */
+  windowSec: z.number().min(6).max(600),
+  /** Segments kept (and listed in dvr.m3u8) for time-shifted viewing. */
+  dvrWindowSec: z.number().min(6).max(86_400),
+  fps: z.number().min(1).max(120),
+  audioBitrateK: z.number().int().min(32).max(512),
+  ladder: z.array(rung).min(1).max(8),
+};
+
 const packaging = z
   .object({
-    segmentSec: z.number().min(0.5).max(10).default(2),
-    partSec: z.number().min(0.1).max(2).default(0.2),
-    /** Live playlist window. */
-    windowSec: z.number().min(6).max(600).default(30),
-    /** Segments kept (and listed in dvr.m3u8) for time-shifted viewing. */
-    dvrWindowSec: z.number().min(6).max(86_400).default(120),
-    fps: z.number().min(1).max(120).default(30),
-    audioBitrateK: z.number().int().min(32).max(512).default(128),
-    ladder: z.array(rung).min(1).max(8).optional(),
+    segmentSec: packagingFields.segmentSec.default(2),
+    partSec: packagingFields.partSec.default(0.2),
+    windowSec: packagingFields.windowSec.default(30),
+    dvrWindowSec: packagingFields.dvrWindowSec.default(120),
+    fps: packagingFields.fps.default(30),
+    audioBitrateK: packagingFields.audioBitrateK.default(128),
+    ladder: packagingFields.ladder.optional(),
   })
   .strict();
 
@@ -64,8 +75,8 @@ const stream = z
     /** Secret publish key: rtmp://host/live/<key>. Required for RTMP. */
     key: safeKey.optional(),
     ingest: ingest.default({ type: 'rtmp' }),
+    ...z.object(packagingFields).partial().shape,
   })
-  .merge(packaging.partial())
   .strict();
 
 export const DEFAULT_LADDER: z.input<typeof rung>[] = [

@@ -94,7 +94,6 @@ export class WatchFolderIngest {
       }
       return;
     }
-    if (this.hasPlaylist) return; // the playlist says when a segment is complete
     if (name.endsWith('.tmp') || name.startsWith('.')) return;
     if (!MEDIA_EXT.test(name)) {
       if (!this.seen.has(name)) {
@@ -103,6 +102,7 @@ export class WatchFolderIngest {
       }
       return;
     }
+    if (this.hasPlaylist) return; // the playlist says when a segment is complete
     await this.ingest(name);
   }
 

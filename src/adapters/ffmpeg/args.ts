@@ -70,16 +70,16 @@ function inputArgs(input: FfmpegInput): string[] {
     case 'mp4-stdin':
       return [...lowDelay, '-f', 'mov', '-i', 'pipe:0'];
     case 'srt-listener': {
-      const q = new URLSearchParams({
-        mode: 'listener',
-        latency: String(input.latencyMs * 1000),
-        transtype: 'live',
-      });
-      if (input.passphrase) {
-        q.set('passphrase', input.passphrase);
-        q.set('pbkeylen', String(input.pbkeylen ?? 16));
-      }
-      return [...lowDelay, '-f', 'mpegts', '-i', `srt://${input.host}:${input.port}?${q.toString()}`];
+      // ffmpeg decodes %XX in URL options but not '+', so encode each value with encodeURIComponent.
+      const q: Array<[string, string]> = [
+        ['mode', 'listener'],
+        ['latency', String(input.latencyMs * 1000)],
+        ['transtype', 'live'],
+      ];
+      if (input.passphrase)
+        q.push(['passphrase', input.passphrase], ['pbkeylen', String(input.pbkeylen ?? 16)]);
+      const query = q.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+      return [...lowDelay, '-f', 'mpegts', '-i', `srt://${input.host}:${input.port}?${query}`];
     }
     case 'lavfi':
       return [
