@@ -1,19 +1,15 @@
 /**
- * Shared wiring for the entry points: config from file + env, the root logger, Redis connections, metrics,
+ * Shared start-up for the entry points: config from file + env, the root logger, metrics,
  * and orderly shutdown on SIGINT/SIGTERM. Only files in workers/ read the environment.
  */
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
 import { type Logger, createLogger } from '../src/log.js';
 import { type Metrics, createMetrics } from '../src/metrics.js';
-import { connectRedis, type WellspringRedis } from '../src/store/redis.js';
 
 export interface Runtime {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  redis: WellspringRedis;
-  /** Connection for BullMQ (blocking commands need maxRetriesPerRequest: null). */
-  bullConnection(): WellspringRedis;
   onShutdown(fn: () => Promise<void>): void;
 }
 
@@ -30,8 +26,6 @@ export function bootstrap(name: string): Runtime {
   }
   const log = createLogger(config.logLevel, name);
   const metrics = createMetrics();
-  const redis = connectRedis(config.redisUrl);
-  const connections: WellspringRedis[] = [redis];
   const hooks: Array<() => Promise<void>> = [];
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -42,7 +36,6 @@ export function bootstrap(name: string): Runtime {
     force.unref();
     for (const fn of hooks.reverse())
       await fn().catch((err: unknown) => log.error({ err }, 'shutdown step failed'));
-    await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -52,12 +45,6 @@ export function bootstrap(name: string): Runtime {
     config,
     log,
     metrics,
-    redis,
-    bullConnection() {
-      const c = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
-      connections.push(c);
-      return c;
-    },
     onShutdown(fn) {
       hooks.push(fn);
     },

@@ -11,6 +11,8 @@ export interface PublishOp {
   kind: 'init' | 'part' | 'segment' | 'meta';
   rendition: string;
   msn?: number;
+  /** Part index within its segment (part ops). */
+  partIndex?: number;
   bytes: number;
   /** When the object became complete in the ingest (performance.now()). */
   readyAt: number;

@@ -149,6 +149,7 @@ export class RenditionPackager {
           kind: 'part',
           rendition: this.spec.name,
           msn: part.msn,
+          partIndex: part.index,
           bytes: bytes.length,
           readyAt: performance.now(),
           run: () => this.store.publishPart(this.stream, this.spec.name, part, open, bytes, s.ttls),

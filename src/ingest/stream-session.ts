@@ -9,6 +9,7 @@ import { BoxParseError, objectTtls, type SegmentEntry, concat, defaultMediaUris 
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ManifestQueue } from '../queue/manifest-queue.js';
+import type { MediaEvent } from '../store/events.js';
 import type { MediaStore } from '../store/media-store.js';
 import { type PublishOp, Publisher } from './publisher.js';
 import { PART_SEGMENTS, RenditionPackager } from './rendition-packager.js';
@@ -71,6 +72,7 @@ export class StreamSession {
       {
         onPublished: (op, ms) => {
           if (op.kind !== 'meta') this.requestRender();
+          if (op.kind === 'part' || op.kind === 'segment') this.announce(op);
           deps.onPublished?.(op, ms);
         },
       },
@@ -256,6 +258,17 @@ export class StreamSession {
       windowSec: s.windowSec,
       dvrWindowSec: s.dvrWindowSec,
     };
+  }
+
+  /** Tells readers a part or segment is readable (wakes preload-hint and in-progress segment requests). */
+  private announce(op: PublishOp): void {
+    const ev: MediaEvent =
+      op.kind === 'part'
+        ? { t: 'part', s: this.stream, r: op.rendition, msn: op.msn!, i: op.partIndex! }
+        : { t: 'seg', s: this.stream, r: op.rendition, msn: op.msn! };
+    this.deps.store.redis
+      .publish(this.deps.store.deployment.events, JSON.stringify(ev))
+      .catch(() => undefined);
   }
 
   private requestRender(): void {

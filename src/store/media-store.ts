@@ -184,24 +184,54 @@ export class MediaStore {
   }
 
   /**
-   * Rebuilds a rendition's snapshot: the newest `maxSegments` complete segments, the parts of the recent ones
-   * and the open segment. Only the contiguous run of sequence numbers ending at the newest segment is kept: a
-   * gap (media dropped while Redis was unreachable) restarts the playlist after it.
+   * Rebuilds the renditions' snapshots: the newest `maxSegments` complete segments, the parts of the recent ones
+   * and the open segment, read in one MULTI together with the stream version they correspond to. Only the
+   * contiguous run of sequence numbers ending at the newest segment is kept: a gap (media dropped while Redis
+   * was unreachable) restarts the playlist after it.
    */
-  async loadSnapshot(
+  async loadTimelines(
     stream: string,
-    info: RenditionInfo,
+    state: StreamState,
     maxSegments: number,
     partSegments: number,
-    ended: boolean,
-    maxPartTicks = 0,
-  ): Promise<TimelineSnapshot> {
+  ): Promise<{ version: number; snaps: Map<string, TimelineSnapshot> }> {
     const k = this.keys(stream);
-    const [[, rawSegs], [, rawOpen]] = (await this.redis
-      .multi()
-      .lrange(k.segments(info.name), -maxSegments, -1)
-      .get(k.open(info.name))
-      .exec()) as [[unknown, string[]], [unknown, string | null]];
+    const multi = this.redis.multi().hget(k.meta, 'version');
+    for (const r of state.renditions) multi.lrange(k.segments(r.name), -maxSegments, -1).get(k.open(r.name));
+    const res = (await multi.exec()) ?? [];
+    for (const [err] of res) if (err) throw err;
+    const version = Number(res[0]?.[1] ?? 0);
+    const ended = state.state === 'ended';
+    const snaps = new Map<string, TimelineSnapshot>();
+    for (let i = 0; i < state.renditions.length; i++) {
+      const info = state.renditions[i]!;
+      const rawSegs = res[1 + 2 * i]![1] as string[];
+      const rawOpen = res[2 + 2 * i]![1] as string | null;
+      snaps.set(
+        info.name,
+        await this.assemble(
+          stream,
+          info,
+          rawSegs,
+          rawOpen,
+          partSegments,
+          ended,
+          state.maxPartTicks[info.name] ?? 0,
+        ),
+      );
+    }
+    return { version, snaps };
+  }
+
+  private async assemble(
+    stream: string,
+    info: RenditionInfo,
+    rawSegs: string[],
+    rawOpen: string | null,
+    partSegments: number,
+    ended: boolean,
+    maxPartTicks: number,
+  ): Promise<TimelineSnapshot> {
     let segments = rawSegs.map((s) => ({
       ...(JSON.parse(s) as Omit<SegmentEntry, 'parts'>),
       parts: [] as PartEntry[],
@@ -219,9 +249,13 @@ export class MediaStore {
       if (open.msn <= last.msn) open = undefined;
       else segments = [];
     }
-    const recent = segments.slice(-partSegments);
+    const recent = partSegments > 0 ? segments.slice(-partSegments) : [];
     if (recent.length > 0) {
-      const parts = await this.redis.hmget(k.parts(info.name), ...recent.map((s) => String(s.msn)));
+      // Parts of a complete segment never change once written; reading them after the MULTI is safe.
+      const parts = await this.redis.hmget(
+        this.keys(stream).parts(info.name),
+        ...recent.map((s) => String(s.msn)),
+      );
       recent.forEach((s, i) => {
         const p = parts[i];
         if (p) s.parts = JSON.parse(p) as PartEntry[];

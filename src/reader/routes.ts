@@ -1,0 +1,106 @@
+/**
+ * The reader's URL layout. Anything outside it is a 404 decided here, before Redis is touched; names are
+ * checked against the same patterns the store uses, so no URL can name an arbitrary Redis key.
+ */
+import { SAFE_NAME } from '../config.js';
+import { OBJECT_FILE } from '../store/keys.js';
+
+export type Route =
+  | { kind: 'master'; stream: string }
+  | { kind: 'mpd'; stream: string; file: 'manifest.mpd' | 'manifest-ll.mpd' }
+  | { kind: 'media-playlist'; stream: string; rendition: string; file: 'index.m3u8' | 'dvr.m3u8' }
+  | {
+      kind: 'object';
+      stream: string;
+      rendition: string;
+      file: string;
+      objectKind: 'init' | 'segment' | 'part';
+      msn: number;
+      part: number;
+    }
+  | { kind: 'time' }
+  | { kind: 'healthz' }
+  | { kind: 'readyz' }
+  | { kind: 'streams' }
+  | { kind: 'metrics' }
+  | { kind: 'page' }
+  | { kind: 'vendor'; file: 'hls.min.js' };
+
+const MAX_PATH = 512;
+
+export function route(pathname: string): Route | undefined {
+  if (pathname.length > MAX_PATH) return undefined;
+  switch (pathname) {
+    case '/':
+    case '/index.html':
+      return { kind: 'page' };
+    case '/time':
+      return { kind: 'time' };
+    case '/healthz':
+      return { kind: 'healthz' };
+    case '/readyz':
+      return { kind: 'readyz' };
+    case '/streams':
+      return { kind: 'streams' };
+    case '/metrics':
+      return { kind: 'metrics' };
+    case '/vendor/hls.min.js':
+      return { kind: 'vendor', file: 'hls.min.js' };
+  }
+  const parts = pathname.split('/');
+  // ['', 'live', stream, ...]
+  if (parts[1] !== 'live' || parts.length < 4 || parts.length > 5) return undefined;
+  const stream = parts[2]!;
+  if (!SAFE_NAME.test(stream)) return undefined;
+  if (parts.length === 4) {
+    const f = parts[3]!;
+    if (f === 'master.m3u8') return { kind: 'master', stream };
+    if (f === 'manifest.mpd' || f === 'manifest-ll.mpd') return { kind: 'mpd', stream, file: f };
+    return undefined;
+  }
+  const rendition = parts[3]!;
+  const file = parts[4]!;
+  if (!SAFE_NAME.test(rendition)) return undefined;
+  if (file === 'index.m3u8' || file === 'dvr.m3u8')
+    return { kind: 'media-playlist', stream, rendition, file };
+  if (!OBJECT_FILE.test(file)) return undefined;
+  const nums = file.match(/\d+/g)!.map(Number);
+  if (file.startsWith('init-'))
+    return { kind: 'object', stream, rendition, file, objectKind: 'init', msn: nums[0]!, part: -1 };
+  if (file.startsWith('seg-'))
+    return { kind: 'object', stream, rendition, file, objectKind: 'segment', msn: nums[0]!, part: -1 };
+  return { kind: 'object', stream, rendition, file, objectKind: 'part', msn: nums[0]!, part: nums[1]! };
+}
+
+/** LL-HLS delivery directives (RFC 8216bis 6.2.5), validated: 400 for anything malformed or huge. */
+export interface Directives {
+  msn?: number;
+  part?: number;
+  skip: boolean;
+}
+
+export function directives(search: URLSearchParams): Directives | { error: string } {
+  const get = (k: string): string | undefined => {
+    const all = search.getAll(k);
+    if (all.length > 1) throw new Error(`${k} given twice`);
+    return all[0];
+  };
+  try {
+    const msnS = get('_HLS_msn');
+    const partS = get('_HLS_part');
+    const skipS = get('_HLS_skip');
+    const int = (s: string, max: number, k: string): number => {
+      if (!/^\d{1,16}$/.test(s) || Number(s) > max)
+        throw new Error(`${k} must be an integer between 0 and ${max}`);
+      return Number(s);
+    };
+    const msn = msnS === undefined ? undefined : int(msnS, Number.MAX_SAFE_INTEGER, '_HLS_msn');
+    const part = partS === undefined ? undefined : int(partS, 10_000, '_HLS_part');
+    if (part !== undefined && msn === undefined) return { error: '_HLS_part requires _HLS_msn' };
+    if (skipS !== undefined && skipS !== 'YES' && skipS !== 'v2')
+      return { error: '_HLS_skip must be YES or v2' };
+    return { msn, part, skip: skipS !== undefined };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
