@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light)
+need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light fc-list:fonts-dejavu-core)
 if [ "${WELLSPRING_BROWSER:-1}" = "1" ]; then need_cmds+=(chromium:chromium); fi
 
 missing=()

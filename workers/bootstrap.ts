@@ -29,7 +29,7 @@ export function bootstrap(name: string): Runtime {
   const hooks: Array<() => Promise<void>> = [];
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
+    if (stopping) process.exit(1); // a second signal forces
     stopping = true;
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 15_000);

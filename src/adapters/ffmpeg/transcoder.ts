@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { WellspringError } from '../../core/errors.js';
+import { track } from '../process/children.js';
 import type { LadderOutput } from './args.js';
 import { type FfmpegProgress, ProgressParser } from './progress.js';
 
@@ -44,7 +45,7 @@ export class Transcoder {
   ) {
     const maxFd = Math.max(2, ...outputs.map((o) => o.fd));
     const stdio: Array<'pipe' | 'ignore'> = Array.from({ length: maxFd + 1 }, () => 'pipe');
-    this.child = spawn(ffmpegPath, args, { stdio });
+    this.child = track(spawn(ffmpegPath, args, { stdio, detached: true }));
     const progress = new ProgressParser();
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (t: string) => {

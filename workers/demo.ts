@@ -1,0 +1,87 @@
+/**
+ * npm run demo: the whole pipeline on one box with nothing to set up. Starts an embedded redis-server when no
+ * REDIS_URL is given, runs ingest + manifest worker + reader, publishes the built-in test stream over RTMP as
+ * "demo", and prints where to watch it. Ctrl-C stops everything it started.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { type EmbeddedRedis, startRedisServer } from '../src/adapters/process/redis-server.js';
+import { testSourceArgs } from '../src/adapters/ffmpeg/test-source.js';
+import { createLogger } from '../src/log.js';
+import { createMetrics } from '../src/metrics.js';
+import { track } from '../src/adapters/process/children.js';
+import { startNode } from './compose.js';
+
+let redis: EmbeddedRedis | undefined;
+const env = { ...process.env };
+if (!env.REDIS_URL) {
+  redis = await startRedisServer();
+  env.REDIS_URL = redis.url;
+}
+let config;
+try {
+  config = loadConfig(env.WELLSPRING_CONFIG, { LOG_LEVEL: 'warn', ...env });
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    await redis?.stop();
+    process.exit(2);
+  }
+  throw err;
+}
+const log = createLogger(config.logLevel, 'demo');
+const node = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
+const httpPort = node.httpPort!;
+const rtmpPort = node.rtmpPort!;
+const host = '127.0.0.1';
+
+let source: ChildProcess | undefined;
+let stopping = false;
+const startSource = (): void => {
+  source = spawn(
+    config.ffmpegPath,
+    testSourceArgs({ url: `rtmp://${host}:${rtmpPort}/${config.rtmp.app}/demo` }),
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+  );
+  track(source);
+  source.on('exit', (code) => {
+    if (stopping) return;
+    log.warn({ code }, 'demo source exited; restarting it');
+    setTimeout(startSource, 1000);
+  });
+};
+startSource();
+
+const base = `http://${host}:${httpPort}`;
+process.stdout.write(`
+Wellspring demo is running${redis ? ` (embedded redis-server on port ${redis.port})` : ''}.
+
+  Watch in a browser:  ${base}/
+  HLS / LL-HLS:        ${base}/live/demo/master.m3u8
+  DASH:                ${base}/live/demo/manifest.mpd
+  LL-DASH:             ${base}/live/demo/manifest-ll.mpd
+  Live streams (JSON): ${base}/streams
+
+Publish your own stream (any name of A-Z a-z 0-9 _ -):
+  OBS:     Settings > Stream > Custom, Server rtmp://${host}:${rtmpPort}/${config.rtmp.app}, Stream Key NAME
+  ffmpeg:  ffmpeg -re -i INPUT -c:v libx264 -preset veryfast -tune zerolatency -g 60 -c:a aac -f flv rtmp://${host}:${rtmpPort}/${config.rtmp.app}/NAME
+  then:    ${base}/live/NAME/master.m3u8
+
+Ctrl-C stops everything.
+`);
+
+const shutdown = async (): Promise<void> => {
+  if (stopping) {
+    process.stdout.write('forced exit\n');
+    process.exit(1);
+  }
+  stopping = true;
+  process.stdout.write('\nstopping… (Ctrl-C again to force)\n');
+  setTimeout(() => process.exit(1), 15_000).unref();
+  source?.kill('SIGTERM');
+  await node.stop();
+  await redis?.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown());
+process.on('SIGTERM', () => void shutdown());
