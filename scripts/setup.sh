@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light fc-list:fonts-dejavu-core)
+need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf:fonts-dejavu-core)
 if [ "${WELLSPRING_BROWSER:-1}" = "1" ]; then need_cmds+=(chromium:chromium); fi
 
 missing=()
 for pair in "${need_cmds[@]}"; do
   cmd=${pair%%:*}; pkg=${pair#*:}
+  if [[ $cmd == /* ]]; then [ -e "$cmd" ] || missing+=("$pkg"); continue; fi
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then missing+=("$pkg"); fi
 done
 

@@ -1,0 +1,298 @@
+/**
+ * The whole pipeline through a real CDN: RTMP and SRT publishers (ffmpeg) -> ingest -> redis-server -> two
+ * manifest workers -> two readers -> nginx with proxy_cache -> player-like clients and a real browser.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedNginx, startNginxCdn } from '../../src/adapters/process/nginx.js';
+import { freePort } from '../../src/adapters/process/redis-server.js';
+import { createMetrics } from '../../src/metrics.js';
+import { connectRedis, type WellspringRedis } from '../../src/store/redis.js';
+import { type NodeHandle, startNode } from '../../workers/compose.js';
+import {
+  captureLogger,
+  type Encoder,
+  encoder,
+  rtmpEncoder,
+  sleep,
+  testConfig,
+  waitFor,
+} from '../support/harness.js';
+import { type CrawlReport, crawl, get, m3u8 } from '../support/player.js';
+
+const template = fileURLToPath(
+  new URL('../../deploy/nginx/templates/wellspring-cdn.conf.template', import.meta.url),
+);
+const SRT_PASSPHRASE = 'origin test passphrase';
+
+let a: NodeHandle;
+let b: NodeHandle;
+let cdn: EmbeddedNginx;
+let redis: WellspringRedis;
+let config: ReturnType<typeof testConfig>;
+let srtPort: number;
+const encoders: Encoder[] = [];
+
+beforeAll(async () => {
+  srtPort = await freePort();
+  config = testConfig({
+    streams: [
+      { name: 'rtmpcam', key: 'rtmp-secret-key', ingest: { type: 'rtmp' } },
+      { name: 'srtcam', ingest: { type: 'srt', port: srtPort, passphrase: SRT_PASSPHRASE } },
+      { name: 'webcam', key: 'web-secret-key', ingest: { type: 'rtmp' } },
+    ],
+  });
+  const { log } = captureLogger();
+  // Node A: ingest, a manifest worker, a reader. Node B: another manifest worker and another reader.
+  a = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
+  b = await startNode(config, ['manifest', 'reader'], log, createMetrics());
+  cdn = await startNginxCdn([a.httpPort!, b.httpPort!], template);
+  redis = connectRedis(config.redisUrl);
+});
+
+afterAll(async () => {
+  await Promise.all(encoders.map((e) => e.stop()));
+  await a?.stop();
+  await b?.stop();
+  await cdn?.stop();
+  redis?.disconnect();
+});
+
+const rtmpUrl = (): string => `rtmp://127.0.0.1:${a.rtmpPort}/live/rtmp-secret-key`;
+const srtUrl = (): string =>
+  `srt://127.0.0.1:${srtPort}?passphrase=${encodeURIComponent(SRT_PASSPHRASE)}&pbkeylen=16&latency=120000`;
+
+function expectClean(rep: CrawlReport): void {
+  expect(rep.violations.slice(0, 20)).toEqual([]);
+  expect(rep.blockingReloads).toBeGreaterThan(50);
+  expect(rep.mpds).toBeGreaterThan(5);
+  expect(rep.objects.size).toBeGreaterThan(100);
+}
+
+describe('origin through a CDN', () => {
+  let rtmpReport: CrawlReport;
+  let srtReport: CrawlReport;
+
+  it('serves RTMP and SRT streams for 30 s: every manifest parses, every named object is fetchable', async () => {
+    encoders.push(rtmpEncoder(rtmpUrl(), 40), encoder(['-f', 'mpegts', srtUrl()], 40));
+    for (const s of ['rtmpcam', 'srtcam']) {
+      await waitFor(
+        async () => (await get(`${cdn.url}/live/${s}/360p/index.m3u8?_HLS_msn=2&_HLS_part=0`)).status === 200,
+        30_000,
+        `${s} live`,
+      );
+    }
+    [rtmpReport, srtReport] = await Promise.all([
+      crawl(cdn.url, 'rtmpcam', 30, '360p'),
+      crawl(cdn.url, 'srtcam', 30, '360p'),
+    ]);
+    expectClean(rtmpReport);
+    expectClean(srtReport);
+  });
+
+  it('HLS and DASH name the same media objects', () => {
+    for (const rep of [rtmpReport, srtReport]) {
+      expect(rep.dashSegments.size).toBeGreaterThan(20);
+      const notInHls = [...rep.dashSegments].filter((u) => !rep.hlsSegments.has(u));
+      // Everything DASH lists is a segment HLS listed too (or the newest one, not yet seen by the HLS crawl).
+      expect(notInHls.length).toBeLessThanOrEqual(4);
+    }
+  });
+
+  it('holds a blocking reload until the part exists, and rejects one too far ahead with 400', async () => {
+    const live = m3u8((await get(`${cdn.url}/live/rtmpcam/360p/index.m3u8`)).body.toString());
+    const hint = /part-(\d+)\.(\d+)\.m4s/.exec(live.preloadSegment.preloadHints[0].uri)!;
+    const [msn, part] = [Number(hint[1]), Number(hint[2])];
+    // The hinted part does not exist yet when we ask (fetched straight from the origin, no cache involved).
+    expect(
+      (
+        await get(`http://127.0.0.1:${a.httpPort}/live/rtmpcam/360p/part-${msn}.${part}.m4s`, {
+          method: 'HEAD',
+        })
+      ).status,
+    ).toBe(404);
+    const r = await get(`${cdn.url}/live/rtmpcam/360p/index.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toContain(`part-${msn}.${part}.m4s`);
+    expect(r.headers.get('cache-control')).toMatch(/max-age=\d+/);
+    const far = await get(`${cdn.url}/live/rtmpcam/360p/index.m3u8?_HLS_msn=${msn + 10}`);
+    expect(far.status).toBe(400);
+    // The preload-hinted part itself is answered once it exists.
+    const next = m3u8((await get(`${cdn.url}/live/rtmpcam/360p/index.m3u8`)).body.toString()).preloadSegment
+      .preloadHints[0].uri;
+    const p = await get(`${cdn.url}/live/rtmpcam/360p/${next}`);
+    expect(p.status).toBe(200);
+    expect(p.body.length).toBeGreaterThan(100);
+  });
+
+  it('two readers and two manifest workers serve identical playlists for the same version', async () => {
+    let compared = 0;
+    for (let i = 0; i < 20 && compared < 5; i++) {
+      const [x, y] = await Promise.all([
+        get(`http://127.0.0.1:${a.httpPort}/live/rtmpcam/360p/index.m3u8`),
+        get(`http://127.0.0.1:${b.httpPort}/live/rtmpcam/360p/index.m3u8`),
+      ]);
+      if (x.headers.get('etag') === y.headers.get('etag')) {
+        expect(x.body.equals(y.body)).toBe(true);
+        compared++;
+      }
+      await sleep(100);
+    }
+    expect(compared).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects bad requests with 4xx and changes nothing', async () => {
+    const keysBefore = (await redis.keys(`${config.keyPrefix}:*`)).filter(
+      (k) => !k.includes('{rtmpcam}') && !k.includes('{srtcam}'),
+    );
+    const bad: Array<[string, RequestInit | undefined, number[]]> = [
+      ['/live/../../etc/passwd', undefined, [400, 404]],
+      ['/live/rtmpcam/..%2f..%2fmeta/index.m3u8', undefined, [400, 404]],
+      ['/live/rtmpcam/360p/seg-1.m4s%00', undefined, [400, 404]],
+      ['/live/rtmpcam/360p/index.m3u8?_HLS_msn=99999999999999999999999', undefined, [400]],
+      ['/live/rtmpcam/360p/index.m3u8?_HLS_msn=abc', undefined, [400]],
+      ['/live/rtmpcam/360p/index.m3u8?_HLS_part=1', undefined, [400]],
+      ['/live/rtmpcam/360p/index.m3u8?_HLS_skip=MAYBE', undefined, [400]],
+      [`/live/rtmpcam/360p/index.m3u8?_HLS_msn=1&x=${'a'.repeat(3000)}`, undefined, [400, 414]],
+      ['/live/nosuchstream/master.m3u8', undefined, [404]],
+      ['/live/rtmpcam/nosuch/index.m3u8', undefined, [404]],
+      ['/live/rtmpcam/360p/init-999.mp4', undefined, [404]],
+      ['/live/rtmpcam/master.m3u8', { method: 'POST', body: 'x' }, [405]],
+      ['/live/rtmpcam/master.m3u8', { method: 'DELETE' }, [405]],
+      ['/live/rtmpcam/master.m3u8', { method: 'PUT', body: 'x' }, [405]],
+    ];
+    for (const [path, init, allowed] of bad) {
+      const r = await get(`${cdn.url}${path}`, init);
+      expect(allowed, `${init?.method ?? 'GET'} ${path.slice(0, 80)} -> ${r.status}`).toContain(r.status);
+    }
+    const keysAfter = (await redis.keys(`${config.keyPrefix}:*`)).filter(
+      (k) => !k.includes('{rtmpcam}') && !k.includes('{srtcam}'),
+    );
+    expect(keysAfter.sort()).toEqual(keysBefore.sort());
+    expect((await get(`${cdn.url}/live/rtmpcam/master.m3u8`)).status).toBe(200);
+  });
+
+  it('lets objects behind the window expire by TTL, then answers 404', async () => {
+    // Parts live for a few target durations after leaving the playlist; 240p parts were never fetched, so the CDN has none cached.
+    const first = Math.min(...(rtmpReport.msnSeen.get('240p') ?? [0]));
+    const r = await get(`${cdn.url}/live/rtmpcam/240p/part-${first}.0.m4s`);
+    expect(r.status).toBe(404);
+    expect(r.headers.get('cache-control')).toBe('public, max-age=1');
+    // While the segment itself is still within its (longer) TTL.
+    expect(await redis.pttl(`${config.keyPrefix}:{rtmpcam}:obj:240p:seg-${first + 1}.m4s`)).toBeGreaterThan(
+      0,
+    );
+  });
+
+  it('after the encoder reconnects, players get a discontinuity, sequence numbers continue and no URL changes bytes', async () => {
+    await encoders[0]!.done;
+    await waitFor(
+      async () =>
+        (await get(`http://127.0.0.1:${a.httpPort}/streams`)).body
+          .toString()
+          .includes('"name":"rtmpcam","updatedAt"'),
+      5000,
+      'streams',
+    );
+    const before = m3u8((await get(`${cdn.url}/live/rtmpcam/360p/index.m3u8`)).body.toString());
+    const lastBefore = before.mediaSequence + before.segments.length - 1;
+    encoders.push(rtmpEncoder(rtmpUrl(), 15));
+    const after = await waitFor(
+      async () => {
+        const m = m3u8(
+          (await get(`http://127.0.0.1:${a.httpPort}/live/rtmpcam/360p/index.m3u8`)).body.toString(),
+        );
+        return m.segments.some((s: { discontinuity?: boolean }) => s.discontinuity) &&
+          m.segments.length > 0 &&
+          m.mediaSequence + m.segments.length - 1 > lastBefore + 2
+          ? m
+          : undefined;
+      },
+      30_000,
+      'segments after reconnect',
+    );
+    expect(after.mediaSequence).toBeGreaterThanOrEqual(before.mediaSequence);
+    const d = after.segments.findIndex((s: { discontinuity?: boolean }) => s.discontinuity);
+    expect(after.mediaSequence + d).toBeGreaterThan(lastBefore);
+    // Everything fetched before the reconnect still has the same bytes at the same URL (origin, bypassing the CDN).
+    const { createHash } = await import('node:crypto');
+    let checked = 0;
+    for (const [url, sha] of [...rtmpReport.objects]
+      .filter(([u]) => u.includes('/rtmpcam/360p/seg-'))
+      .slice(-5)) {
+      const r = await get(url.replace(cdn.url, `http://127.0.0.1:${b.httpPort}`));
+      if (r.status !== 200) continue; // expired
+      expect(createHash('sha1').update(r.body).digest('hex')).toBe(sha);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+    const mpd = (await get(`${cdn.url}/live/rtmpcam/manifest.mpd`)).body.toString();
+    expect((mpd.match(/<Period /g) ?? []).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a real browser plays the demo page's stream with hls.js through the CDN for 20 s without stalling", async () => {
+    await Promise.all(encoders.map((e) => e.done));
+    const enc = rtmpEncoder(`rtmp://127.0.0.1:${a.rtmpPort}/live/web-secret-key`, 45);
+    encoders.push(enc);
+    await waitFor(
+      async () => (await get(`${cdn.url}/live/webcam/master.m3u8`)).status === 200,
+      30_000,
+      'webcam live',
+    );
+    await sleep(3000);
+    const { chromium } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
+    const ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--autoplay-policy=no-user-gesture-required',
+      ],
+    });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(`${cdn.url}/?play=webcam`);
+      await page.waitForFunction(
+        () => (window as unknown as { wellspring: { playing: boolean } }).wellspring.playing,
+        undefined,
+        { timeout: 30_000 },
+      );
+      const t0 = await page.evaluate(() => document.querySelector('video')!.currentTime);
+      await sleep(20_000);
+      const result = await page.evaluate(() => {
+        const w = (
+          window as unknown as {
+            wellspring: { stalls: number; stalledMs: number; errors: string[]; stream: string };
+          }
+        ).wellspring;
+        const v = document.querySelector('video')!;
+        return {
+          stalls: w.stalls,
+          stalledMs: w.stalledMs,
+          errors: w.errors,
+          stream: w.stream,
+          time: v.currentTime,
+          width: v.videoWidth,
+        };
+      });
+      expect(result.stream).toBe('webcam');
+      expect(result.errors.filter((e) => e.includes('fatal'))).toEqual([]);
+      expect(result.stalls).toBe(0);
+      expect(result.time - t0).toBeGreaterThan(18);
+      expect(result.width).toBeGreaterThan(0);
+    } finally {
+      await ctx.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});
