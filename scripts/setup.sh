@@ -26,5 +26,7 @@ fi
 # npm dependencies: install when node_modules is missing or older than the lockfile.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci is exact; some npm versions write lock files without other platforms' optional packages and then
+  # refuse them in npm ci, so fall back to npm install (same lock, same versions) when that happens.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
