@@ -45,7 +45,11 @@ const ingest = new IngestService(config, {
 });
 await ingest.start();
 
-const source: ChildProcess = spawn('ffmpeg', testSourceArgs({ url: `rtmp://127.0.0.1:${ingest.rtmpPort}/live/bench`, durationSec: SECONDS + 10 }), { stdio: 'ignore' });
+const source: ChildProcess = spawn(
+  'ffmpeg',
+  testSourceArgs({ url: `rtmp://127.0.0.1:${ingest.rtmpPort}/live/bench`, durationSec: SECONDS + 10 }),
+  { stdio: 'ignore' },
+);
 // Warm up, then measure a steady window.
 await new Promise((r) => setTimeout(r, 5000));
 const session = ingest.sessions.get('bench');
@@ -80,8 +84,11 @@ console.log(
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
       config: {
         seconds: SECONDS,
-        source: '1280x720 30 fps testsrc2 + clock, x264 veryfast zerolatency 4 Mbit/s, AAC, RTMP over loopback',
-        ladder: config.defaults.ladder ?? '720p 2500k / 480p 1200k / 360p 700k (x264 veryfast zerolatency) + AAC 128k',
+        source:
+          '1280x720 30 fps testsrc2 + clock, x264 veryfast zerolatency 4 Mbit/s, AAC, RTMP over loopback',
+        ladder:
+          config.defaults.ladder ??
+          '720p 2500k / 480p 1200k / 360p 700k (x264 veryfast zerolatency) + AAC 128k',
         segmentSec: config.defaults.segmentSec,
         partSec: config.defaults.partSec,
       },

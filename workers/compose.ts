@@ -77,8 +77,9 @@ export async function startNode(
     }
     if (roles.includes('ingest')) {
       const queue = new ManifestQueue(keys.manifestQueue, conn({ maxRetriesPerRequest: null }));
+      // A command timeout turns a hung Redis into errors the publisher logs and retries (its writes are idempotent).
       const ingest = new IngestService(config, {
-        store: new MediaStore(conn(), config.keyPrefix),
+        store: new MediaStore(conn({ commandTimeout: 3000 }), config.keyPrefix),
         queue,
         metrics,
         log,

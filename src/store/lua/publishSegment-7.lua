@@ -1,6 +1,7 @@
 --[[
   Bytes before references: stores a complete segment's bytes, then appends its entry to the timeline, keeps its
   parts' list for the recent segments, trims the DVR window and refreshes the init segment's TTL, atomically.
+  Safe to run twice with the same arguments.
   Input:
     KEYS[1] segment object key
     KEYS[2] segments list
@@ -22,9 +23,13 @@
   Output: the stream's new version
 ]]
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
 local msn = tonumber(ARGV[6])
+-- Idempotent: a retry after a timed-out call that did run must not list the segment twice.
+local last = redis.call('LINDEX', KEYS[2], -1)
+if not last or tonumber(string.match(last, '"msn":(%d+)')) < msn then
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
+end
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
 redis.call('HDEL', KEYS[3], tostring(msn - tonumber(ARGV[9])))
 -- The open entry goes only if it is this segment (the next one may already have begun).
