@@ -4,8 +4,9 @@
  * playlist, with nginx serving the same bytes from disk as the reference, and (c) a blocking-reload fan-out of
  * 500 waiting clients released by one part. Prints JSON.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { testSourceArgs } from '../src/adapters/ffmpeg/test-source.js';
@@ -96,10 +97,11 @@ measuring = true;
 await sleep(20_000);
 measuring = false;
 
-function wrk(url: string): Record<string, number> {
-  const out = execFileSync('wrk', ['-t1', '-c32', `-d${WRK_SECONDS}s`, '--latency', url], {
-    encoding: 'utf8',
-  });
+// Load generators run as async child processes: this process hosts the ingest, which must keep running.
+const run = promisify(execFile);
+
+async function wrk(url: string): Promise<Record<string, number>> {
+  const { stdout: out } = await run('wrk', ['-t1', '-c32', `-d${WRK_SECONDS}s`, '--latency', url], { encoding: 'utf8' });
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
   const ms = (s: string | undefined): number =>
     !s
@@ -130,6 +132,7 @@ const segs = [...playlistText.matchAll(/^(seg-\d+\.m4s)$/gm)].map((m) => m[1]!);
 const newestSeg = segs[segs.length - 1]!;
 const segBytes = Buffer.from(await (await fetch(`${base}/360p/${newestSeg}`)).arrayBuffer());
 const www = mkdtempSync(join(os.tmpdir(), 'ws-bench-www-'));
+chmodSync(www, 0o755); // nginx workers run as nobody
 writeFileSync(join(www, newestSeg), segBytes);
 writeFileSync(join(www, 'index.m3u8'), playlistText);
 const nginxPort = await freePort();
@@ -150,13 +153,13 @@ await sleep(500);
 const results = {
   newestSegment: {
     bytes: segBytes.length,
-    reader: wrk(`${base}/360p/${newestSeg}`),
-    nginxFromDisk: wrk(`http://127.0.0.1:${nginxPort}/${newestSeg}`),
+    reader: await wrk(`${base}/360p/${newestSeg}`),
+    nginxFromDisk: await wrk(`http://127.0.0.1:${nginxPort}/${newestSeg}`),
   },
   livePlaylist: {
     bytes: Buffer.byteLength(playlistText),
-    reader: wrk(`${base}/360p/index.m3u8`),
-    nginxFromDisk: wrk(`http://127.0.0.1:${nginxPort}/index.m3u8`),
+    reader: await wrk(`${base}/360p/index.m3u8`),
+    nginxFromDisk: await wrk(`http://127.0.0.1:${nginxPort}/index.m3u8`),
   },
 };
 
@@ -165,11 +168,10 @@ const live = await (await fetch(`${base}/360p/index.m3u8`)).text();
 const hint = /PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.(\d+)\.m4s"/.exec(live)!;
 const [msn, part] = [Number(hint[1]), Number(hint[2])];
 const fanUrl = `${base}/360p/index.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`;
-const out = execFileSync(
-  process.execPath,
-  ['--import', 'tsx', 'bench/fanout-client.ts', fanUrl, String(FANOUT)],
-  { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-);
+const { stdout: out } = await run(process.execPath, ['--import', 'tsx', 'bench/fanout-client.ts', fanUrl, String(FANOUT)], {
+  encoding: 'utf8',
+  maxBuffer: 64 * 1024 * 1024,
+});
 const fan = JSON.parse(out) as {
   sentAt: number;
   results: Array<{ status: number; doneAtMs: number; bytes: number }>;
