@@ -18,7 +18,8 @@ await new Promise<void>((resolve) => {
       res.on('data', (d: Buffer) => (bytes += d.length));
       res.on('end', () => {
         results.push({ status: res.statusCode ?? 0, doneAtMs: Date.now(), bytes });
-        if (process.env.BENCH_DEBUG && res.statusCode !== 200 && results.length === 1) process.stderr.write(`first non-200: ${res.statusCode} after ${Date.now() - sentAt} ms\n`);
+        if (process.env.BENCH_DEBUG && res.statusCode !== 200 && results.length === 1)
+          process.stderr.write(`first non-200: ${res.statusCode} after ${Date.now() - sentAt} ms\n`);
         if (--pending === 0) resolve();
       });
     });

@@ -101,7 +101,9 @@ measuring = false;
 const run = promisify(execFile);
 
 async function wrk(url: string): Promise<Record<string, number>> {
-  const { stdout: out } = await run('wrk', ['-t1', '-c32', `-d${WRK_SECONDS}s`, '--latency', url], { encoding: 'utf8' });
+  const { stdout: out } = await run('wrk', ['-t1', '-c32', `-d${WRK_SECONDS}s`, '--latency', url], {
+    encoding: 'utf8',
+  });
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
   const ms = (s: string | undefined): number =>
     !s
@@ -168,10 +170,14 @@ const live = await (await fetch(`${base}/360p/index.m3u8`)).text();
 const hint = /PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.(\d+)\.m4s"/.exec(live)!;
 const [msn, part] = [Number(hint[1]), Number(hint[2])];
 const fanUrl = `${base}/360p/index.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`;
-const { stdout: out } = await run(process.execPath, ['--import', 'tsx', 'bench/fanout-client.ts', fanUrl, String(FANOUT)], {
-  encoding: 'utf8',
-  maxBuffer: 64 * 1024 * 1024,
-});
+const { stdout: out } = await run(
+  process.execPath,
+  ['--import', 'tsx', 'bench/fanout-client.ts', fanUrl, String(FANOUT)],
+  {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  },
+);
 const fan = JSON.parse(out) as {
   sentAt: number;
   results: Array<{ status: number; doneAtMs: number; bytes: number }>;

@@ -50,6 +50,7 @@ export class StreamSession {
   private restarts = 0;
   private lastStart = 0;
   private marked = false;
+  private progressReports = 0;
   private readonly log: Logger;
   /** Resolves when the current transcoder exits. */
   private exitWaiters: Array<() => void> = [];
@@ -187,8 +188,16 @@ export class StreamSession {
       onProgress: (p) => {
         this.deps.metrics.ffmpegSpeed.set({ stream: this.stream }, p.speed);
         this.deps.metrics.ffmpegDropped.set({ stream: this.stream }, p.dropFrames);
+        const progress = {
+          speed: p.speed,
+          fps: p.fps,
+          dropFrames: p.dropFrames,
+          dupFrames: p.dupFrames,
+          outTimeSec: Math.round(p.outTimeUs / 1e6),
+        };
         if (p.speed > 0 && p.speed < 0.95 && p.outTimeUs > 5e6)
-          this.log.warn({ speed: p.speed, fps: p.fps }, 'transcoder slower than real time');
+          this.log.warn(progress, 'transcoder slower than real time');
+        else if (++this.progressReports % 10 === 0) this.log.info(progress, 'transcoder progress');
       },
       onStderrLine: (line) => this.log.warn({ ffmpeg: line }, 'ffmpeg says'),
       onExit: (err) => this.onExit(t, err),

@@ -52,6 +52,7 @@ const hlsJs = ((): Buffer | undefined => {
 export class Reader {
   private readonly lru: ByteLru;
   private readonly settingsCache = new Map<string, { segmentSec: number; at: number }>();
+  private readonly manifestReads = new Map<string, Promise<StoredManifest | undefined>>();
   private server: Server | undefined;
   private readonly log: Logger;
 
@@ -158,23 +159,26 @@ export class Reader {
 
   // ---- playlists ----
 
-  private async readManifest(stream: string, name: string): Promise<StoredManifest | undefined> {
-    const [v, body, msn, part, t] = await this.o.store.redis.hmget(
-      this.o.store.keys(stream).manifest(name),
-      'v',
-      'body',
-      'msn',
-      'part',
-      't',
-    );
-    if (body === null || body === undefined || v === null || v === undefined) return undefined;
-    return {
-      version: Number(v),
-      body,
-      msn: Number(msn ?? -1),
-      part: Number(part ?? -1),
-      renderedAt: Number(t ?? 0),
-    };
+  /** Concurrent reads of one manifest share one Redis round trip (a fan-out of held requests wakes at once). */
+  private readManifest(stream: string, name: string): Promise<StoredManifest | undefined> {
+    const key = this.o.store.keys(stream).manifest(name);
+    const inflight = this.manifestReads.get(key);
+    if (inflight) return inflight;
+    const p = this.o.store.redis
+      .hmget(key, 'v', 'body', 'msn', 'part', 't')
+      .then(([v, body, msn, part, t]): StoredManifest | undefined => {
+        if (body === null || body === undefined || v === null || v === undefined) return undefined;
+        return {
+          version: Number(v),
+          body,
+          msn: Number(msn ?? -1),
+          part: Number(part ?? -1),
+          renderedAt: Number(t ?? 0),
+        };
+      })
+      .finally(() => this.manifestReads.delete(key));
+    this.manifestReads.set(key, p);
+    return p;
   }
 
   private async segmentSec(stream: string): Promise<number> {

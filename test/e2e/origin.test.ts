@@ -144,6 +144,64 @@ describe('origin through a CDN', () => {
     expect(compared).toBeGreaterThanOrEqual(3);
   });
 
+  it('speaks HTTP as a CDN and a browser player expect: types, cache policy, HEAD, ranges, ETag, CORS', async () => {
+    const origin = `http://127.0.0.1:${a.httpPort}`;
+    const pl = await get(`${origin}/live/rtmpcam/360p/index.m3u8`);
+    expect(pl.headers.get('content-type')).toBe('application/vnd.apple.mpegurl');
+    expect(pl.headers.get('cache-control')).toBe('public, max-age=1'); // half a 1 s segment, floored at 1 s
+    expect(pl.headers.get('access-control-allow-origin')).toBe('*');
+    const etag = pl.headers.get('etag')!;
+    const notModified = await get(`${origin}/live/rtmpcam/360p/index.m3u8`, {
+      headers: { 'If-None-Match': etag },
+    });
+    expect([200, 304]).toContain(notModified.status); // 304 unless a newer version landed in between
+    const mpd = await get(`${origin}/live/rtmpcam/manifest.mpd`);
+    expect(mpd.headers.get('content-type')).toBe('application/dash+xml');
+    const seg = m3u8(pl.body.toString()).segments.at(-1).uri as string;
+    const full = await get(`${origin}/live/rtmpcam/360p/${seg}`);
+    expect(full.headers.get('content-type')).toBe('video/iso.segment');
+    expect(full.headers.get('cache-control')).toBe('public, max-age=86400, immutable');
+    const head = await get(`${origin}/live/rtmpcam/360p/${seg}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    expect(Number(head.headers.get('content-length'))).toBe(full.body.length);
+    const range = await get(`${origin}/live/rtmpcam/360p/${seg}`, { headers: { Range: 'bytes=10-99' } });
+    expect(range.status).toBe(206);
+    expect(range.headers.get('content-range')).toBe(`bytes 10-99/${full.body.length}`);
+    expect(range.body.equals(full.body.subarray(10, 100))).toBe(true);
+    expect(
+      (
+        await get(`${origin}/live/rtmpcam/360p/${seg}`, {
+          headers: { Range: `bytes=${full.body.length + 5}-` },
+        })
+      ).status,
+    ).toBe(416);
+    const cached = await get(`${origin}/live/rtmpcam/360p/${seg}`, {
+      headers: { 'If-None-Match': full.headers.get('etag')! },
+    });
+    expect(cached.status).toBe(304);
+    const audioInit = await get(`${origin}/live/rtmpcam/audio/init-0.mp4`);
+    expect(audioInit.headers.get('content-type')).toBe('audio/mp4');
+    const preflight = await get(`${cdn.url}/live/rtmpcam/master.m3u8`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://player.example', 'Access-Control-Request-Headers': 'range' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Range/);
+    const time = await get(`${origin}/time`);
+    expect(Math.abs(Date.parse(time.body.toString()) - Date.now())).toBeLessThan(5000);
+    expect((await get(`${origin}/healthz`)).status).toBe(200);
+    expect((await get(`${origin}/readyz`)).status).toBe(200);
+    const streams = JSON.parse((await get(`${cdn.url}/streams`)).body.toString()) as {
+      streams: Array<{ name: string; state: string }>;
+    };
+    expect(streams.streams.map((s) => s.name).sort()).toEqual(expect.arrayContaining(['rtmpcam', 'srtcam']));
+    expect((await get(`${origin}/metrics`)).body.toString()).toContain('wellspring_http_requests_total');
+    // Through the CDN a segment is cached and immutable: the second request is a hit.
+    await get(`${cdn.url}/live/rtmpcam/360p/${seg}`);
+    expect((await get(`${cdn.url}/live/rtmpcam/360p/${seg}`)).headers.get('x-cache-status')).toBe('HIT');
+  });
+
   it('rejects bad requests with 4xx and changes nothing', async () => {
     const keysBefore = (await redis.keys(`${config.keyPrefix}:*`)).filter(
       (k) => !k.includes('{rtmpcam}') && !k.includes('{srtcam}'),
