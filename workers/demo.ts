@@ -3,13 +3,11 @@
  * REDIS_URL is given, runs ingest + manifest worker + reader, publishes the built-in test stream over RTMP as
  * "demo", and prints where to watch it. Ctrl-C stops everything it started.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { type EmbeddedRedis, startRedisServer } from '../src/adapters/process/redis-server.js';
-import { testSourceArgs } from '../src/adapters/ffmpeg/test-source.js';
+import { StampedSource } from '../src/latency/stamped-source.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
-import { track } from '../src/adapters/process/children.js';
 import { startNode } from './compose.js';
 
 let redis: EmbeddedRedis | undefined;
@@ -35,16 +33,18 @@ const httpPort = node.httpPort!;
 const rtmpPort = node.rtmpPort!;
 const host = '127.0.0.1';
 
-let source: ChildProcess | undefined;
+let source: StampedSource | undefined;
 let stopping = false;
 const startSource = (): void => {
-  source = spawn(
-    config.ffmpegPath,
-    testSourceArgs({ url: `rtmp://${host}:${rtmpPort}/${config.rtmp.app}/demo` }),
-    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
-  );
-  track(source);
-  source.on('exit', (code) => {
+  // Moving pattern, burned-in clock, a beep each second, and a machine-readable time stamp in every frame
+  // (npm run latency -- URL measures against it).
+  const s = new StampedSource({
+    url: `rtmp://${host}:${rtmpPort}/${config.rtmp.app}/demo`,
+    ffmpegPath: config.ffmpegPath,
+  });
+  source = s;
+  s.start();
+  void s.done.then((code) => {
     if (stopping) return;
     log.warn({ code }, 'demo source exited; restarting it');
     setTimeout(startSource, 1000);
@@ -78,7 +78,7 @@ const shutdown = async (): Promise<void> => {
   stopping = true;
   process.stdout.write('\nstopping… (Ctrl-C again to force)\n');
   setTimeout(() => process.exit(1), 15_000).unref();
-  source?.kill('SIGTERM');
+  await source?.stop();
   await node.stop();
   await redis?.stop();
   process.exit(0);

@@ -142,8 +142,10 @@ export class RenditionPackager {
         const bytes = concat(this.partChunks);
         this.partChunks = [];
         this.segParts.push(bytes);
-        // Serialize now: the open segment keeps growing after this event.
-        const open = { ...ev.segment, parts: [...ev.segment.parts] };
+        // Serialize now: the open segment keeps growing after this event. If the same push closes the segment,
+        // say so, so no playlist hints at a part that will never exist.
+        const closing = events.some((e) => e.type === 'segment' && e.segment.msn === ev.segment.msn);
+        const open = { ...ev.segment, parts: [...ev.segment.parts], ...(closing ? { closing: true } : {}) };
         const part = ev.part;
         const op: PublishOp = {
           kind: 'part',

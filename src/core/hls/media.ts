@@ -131,9 +131,10 @@ export function buildMediaPlaylist(s: TimelineSnapshot, o: MediaPlaylistOptions)
 
   if (o.lowLatency && !s.ended) {
     // RFC 8216bis 4.4.5.3 and hls.js: a preload hint for the next part must always be present.
-    const next = s.open
-      ? { msn: s.open.msn, index: s.open.parts.length }
-      : { msn: (all[all.length - 1]?.msn ?? -1) + 1, index: 0 };
+    const next =
+      s.open && !s.open.closing
+        ? { msn: s.open.msn, index: s.open.parts.length }
+        : { msn: (s.open?.msn ?? all[all.length - 1]?.msn ?? -1) + 1, index: 0 };
     tags.push({ tag: 'EXT-X-PRELOAD-HINT', type: 'PART', uri: uris.part(next.msn, next.index) });
     for (const r of o.renditionReports ?? []) tags.push({ tag: 'EXT-X-RENDITION-REPORT', ...r });
   }

@@ -33,6 +33,8 @@ export interface SegmentEntry {
   periodWallClockMs: number;
   /** Parts, kept only for recent segments (older ones drop them, as LL-HLS playlists do). */
   parts: PartEntry[];
+  /** Open segment only: its last part is published and it closes next (the next part is the next segment's). */
+  closing?: boolean;
 }
 
 /**

@@ -1,0 +1,300 @@
+/**
+ * The latency probe: follows an HLS, LL-HLS or DASH URL the way a player does, downloads what a player would,
+ * decodes it with ffmpeg and reads the stamps, and measures newest-frame availability latency: when the bytes of
+ * a frame could first be downloaded versus when the frame was handed to the encoder.
+ *   LL-HLS: requests the preload-hinted part (held by the origin until it exists), as LL players do.
+ *   HLS: reloads the playlist every half target duration and fetches new segments.
+ *   DASH: reloads the MPD; in low-latency form reads the newest segment while it is written, chunk by chunk.
+ */
+import { Parser } from 'm3u8-parser';
+import { parse as parseMpd } from 'mpd-parser';
+import { CmafStreamReader, concat } from '../core/index.js';
+import { readStamps } from './frame-reader.js';
+
+export interface LatencySample {
+  /** Unix ms when the bytes were available to us. */
+  atMs: number;
+  /** Stamp of the newest frame in those bytes. */
+  stampMs: number;
+  latencyMs: number;
+  object: string;
+}
+
+export interface ProbeResult {
+  url: string;
+  mode: 'll-hls' | 'hls' | 'dash' | 'll-dash';
+  samples: LatencySample[];
+  /** Objects whose frames could not be decoded or carried no readable stamp. */
+  decodeFailures: number;
+  /** Frames (by stamp) missing between consecutive objects: gaps over 1.5 frame durations. */
+  gaps: number;
+  errors: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function fetchBytes(url: string, timeoutMs = 15_000): Promise<Buffer> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!r.ok) throw new Error(`HTTP ${r.status} for ${url}`);
+  return Buffer.from(await r.arrayBuffer());
+}
+
+function m3u8(text: string) {
+  const p = new Parser();
+  p.push(text);
+  p.end();
+  return p.manifest;
+}
+
+/**
+ * Availability times are taken when bytes arrive; decoding happens in a background queue so the fetch loop never
+ * falls behind the live edge because of it.
+ */
+class Recorder {
+  readonly result: ProbeResult;
+  private lastStamp: number | undefined;
+  private readonly frameMs: number;
+  private queue: Promise<void> = Promise.resolve();
+  /** Samples before this time are the join (bytes that already existed), not first availability. */
+  private readonly countFromMs: number;
+  constructor(url: string, mode: ProbeResult['mode'], warmupMs: number, fps = 30) {
+    this.result = { url, mode, samples: [], decodeFailures: 0, gaps: 0, errors: [] };
+    this.countFromMs = Date.now() + warmupMs;
+    this.frameMs = 1000 / fps;
+  }
+
+  /** `media` must start with an init segment and a keyframe; the newest frame's stamp is what counts. */
+  record(object: string, media: Uint8Array[], atMs: number): void {
+    this.queue = this.queue.then(() => this.decode(object, media, atMs));
+  }
+
+  async drain(): Promise<void> {
+    await this.queue;
+  }
+
+  private async decode(object: string, media: Uint8Array[], atMs: number): Promise<void> {
+    let stamps: Array<number | undefined>;
+    try {
+      stamps = await readStamps(media);
+    } catch (err) {
+      this.result.decodeFailures++;
+      this.result.errors.push(`${object}: ${(err as Error).message}`);
+      return;
+    }
+    const good = stamps.filter((s): s is number => s !== undefined);
+    if (good.length === 0 || good.length < stamps.length) this.result.decodeFailures++;
+    if (good.length === 0) return;
+    const newest = Math.max(...good);
+    // Frames skipped between what we saw last and this object's frames.
+    const fresh = good
+      .filter((t) => this.lastStamp === undefined || t > this.lastStamp)
+      .sort((a, b) => a - b);
+    if (this.lastStamp !== undefined && fresh.length > 0 && fresh[0]! - this.lastStamp > 1.5 * this.frameMs)
+      this.result.gaps++;
+    if (this.lastStamp === undefined || newest > this.lastStamp) this.lastStamp = newest;
+    if (atMs >= this.countFromMs)
+      this.result.samples.push({ atMs, stampMs: newest, latencyMs: atMs - newest, object });
+  }
+}
+
+/** Follows `url` for `seconds`; the first `warmupSec` (reaching the live edge) are not counted. */
+export async function probe(url: string, seconds: number, warmupSec = 5): Promise<ProbeResult> {
+  const deadline = Date.now() + (seconds + warmupSec) * 1000;
+  if (/\.mpd(\?|$)/.test(url)) return probeDash(url, deadline, warmupSec * 1000);
+  return probeHls(url, deadline, warmupSec * 1000);
+}
+
+async function probeHls(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
+  let mediaUrl = url;
+  let pl = m3u8((await fetchBytes(url)).toString());
+  if (pl.playlists?.length) {
+    // The lowest-bandwidth video variant: cheapest to decode, same timeline as the others.
+    const v = [...pl.playlists].sort(
+      (a: { attributes: { BANDWIDTH: number } }, b: { attributes: { BANDWIDTH: number } }) =>
+        a.attributes.BANDWIDTH - b.attributes.BANDWIDTH,
+    )[0];
+    mediaUrl = new URL(v.uri, url).href;
+    pl = m3u8((await fetchBytes(mediaUrl)).toString());
+  }
+  const ll = Boolean(pl.partInf);
+  const rec = new Recorder(url, ll ? 'll-hls' : 'hls', warmupMs);
+  const inits = new Map<string, Buffer>();
+  const initFor = async (uri: string): Promise<Buffer> => {
+    const abs = new URL(uri, mediaUrl).href;
+    let b = inits.get(abs);
+    if (!b) {
+      b = await fetchBytes(abs);
+      inits.set(abs, b);
+    }
+    return b;
+  };
+  const seen = new Set<string>();
+  let segmentParts: Buffer[] = [];
+  let segmentKey: string | undefined;
+  while (Date.now() < deadline) {
+    try {
+      const segs = pl.segments as Array<{ uri: string; map?: { uri: string } }>;
+      const mapUri = (pl.preloadSegment?.map?.uri ?? segs[segs.length - 1]?.map?.uri) as string | undefined;
+      if (!mapUri) throw new Error('playlist has no EXT-X-MAP');
+      if (ll) {
+        const hint = pl.preloadSegment?.preloadHints?.[0]?.uri as string | undefined;
+        if (!hint) throw new Error('LL playlist without a preload hint');
+        const init = await initFor(mapUri);
+        const m = /(\d+)\.(\d+)\.m4s/.exec(hint);
+        const bytes = await fetchBytes(new URL(hint, mediaUrl).href); // held by the origin until the part exists
+        const at = Date.now();
+        // Decodable from the segment's first part (it starts with a keyframe) up to this one.
+        if (!m || Number(m[2]) === 0 || segmentKey !== m[1]) segmentParts = [];
+        segmentKey = m?.[1];
+        segmentParts.push(bytes);
+        rec.record(hint, [init, ...segmentParts], at);
+        // The playlist that lists this part is ready now; its preload hint is the next part.
+        const q = m ? `?_HLS_msn=${m[1]}&_HLS_part=${m[2]}` : '';
+        pl = m3u8((await fetchBytes(`${mediaUrl.split('?')[0]}${q}`)).toString());
+      } else {
+        const fresh = segs.filter((s) => !seen.has(s.uri));
+        const first = seen.size === 0;
+        for (const s of fresh) seen.add(s.uri);
+        // Like a player joining: only the newest segment counts at start; after that every new one.
+        for (const s of first ? fresh.slice(-1) : fresh) {
+          const bytes = await fetchBytes(new URL(s.uri, mediaUrl).href);
+          rec.record(s.uri, [await initFor(s.map?.uri ?? mapUri), bytes], Date.now());
+        }
+        await sleep((pl.targetDuration * 1000) / 2);
+        pl = m3u8((await fetchBytes(mediaUrl)).toString());
+      }
+    } catch (err) {
+      rec.result.errors.push((err as Error).message);
+      await sleep(500);
+      pl = m3u8((await fetchBytes(mediaUrl).catch(() => Buffer.from(''))).toString());
+    }
+  }
+  await rec.drain();
+  return rec.result;
+}
+
+interface DashSeg {
+  resolvedUri: string;
+  map: { resolvedUri: string };
+  number: number;
+}
+
+async function probeDash(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
+  const text0 = (await fetchBytes(url)).toString();
+  const ll = text0.includes('availabilityTimeComplete="false"');
+  const rec = new Recorder(url, ll ? 'll-dash' : 'dash', warmupMs);
+  const seen = new Set<string>();
+  const inits = new Map<string, Buffer>();
+  let text = text0;
+  while (Date.now() < deadline) {
+    try {
+      const parsed = parseMpd(text, { manifestUri: url, NOW: Date.now(), clientOffset: 0 });
+      const video = [...parsed.playlists].sort(
+        (a: { attributes: { BANDWIDTH: number } }, b: { attributes: { BANDWIDTH: number } }) =>
+          a.attributes.BANDWIDTH - b.attributes.BANDWIDTH,
+      )[0];
+      const segs = video.segments as DashSeg[];
+      const target = segs[segs.length - 1];
+      if (!target) throw new Error('no segments');
+      let init = inits.get(target.map.resolvedUri);
+      if (!init) {
+        init = await fetchBytes(target.map.resolvedUri);
+        inits.set(target.map.resolvedUri, init);
+      }
+      if (!seen.has(target.resolvedUri)) {
+        seen.add(target.resolvedUri);
+        if (ll) await readChunked(target.resolvedUri, init, rec);
+        else rec.record(target.resolvedUri, [init, await fetchBytes(target.resolvedUri)], Date.now());
+      } else {
+        await sleep(200);
+      }
+      text = (await fetchBytes(url)).toString();
+    } catch (err) {
+      rec.result.errors.push((err as Error).message);
+      await sleep(500);
+      text = (await fetchBytes(url).catch(() => Buffer.from(text))).toString();
+    }
+  }
+  await rec.drain();
+  return rec.result;
+}
+
+/** LL-DASH: read a segment while it is being written; each CMAF chunk is measured when its last byte arrives. */
+async function readChunked(url: string, init: Buffer, rec: Recorder): Promise<void> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+  if (!r.ok || !r.body) throw new Error(`HTTP ${r.status} for ${url}`);
+  const reader = new CmafStreamReader();
+  reader.push(init);
+  const chunks: Uint8Array[] = [];
+  for await (const piece of r.body as unknown as AsyncIterable<Uint8Array>) {
+    const at = Date.now();
+    for (const ev of reader.push(piece)) {
+      if (ev.kind !== 'chunk') continue;
+      chunks.push(ev.bytes); // the segment starts with a keyframe: decode from its start
+      rec.record(`${url}#${ev.info.sequenceNumber}`, [init, concat(chunks)], at);
+    }
+  }
+}
+
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
+}
+
+/** A summary as the probe prints it. */
+export function summarizeProbe(r: ProbeResult) {
+  const l = r.samples.map((s) => s.latencyMs);
+  return {
+    url: r.url,
+    mode: r.mode,
+    samples: l.length,
+    latencyMs: {
+      p50: percentile(l, 0.5),
+      p95: percentile(l, 0.95),
+      max: l.length ? Math.max(...l) : NaN,
+      min: l.length ? Math.min(...l) : NaN,
+    },
+    decodeFailures: r.decodeFailures,
+    gaps: r.gaps,
+    errors: r.errors.slice(0, 10),
+  };
+}
+
+/** An SVG line chart of latency over time for one or more series. */
+export function latencySvg(
+  series: Array<{ label: string; points: Array<{ tSec: number; ms: number }> }>,
+  title: string,
+): string {
+  const W = 900;
+  const H = 360;
+  const pad = 50;
+  const all = series.flatMap((s) => s.points);
+  const tMax = Math.max(1, ...all.map((p) => p.tSec));
+  const yMax = Math.max(500, ...all.map((p) => p.ms)) * 1.1;
+  const x = (t: number): number => pad + ((W - 2 * pad) * t) / tMax;
+  const y = (ms: number): number => H - pad - ((H - 2 * pad) * ms) / yMax;
+  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
+  const esc = (s: string): string =>
+    s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+  const ticks = Array.from({ length: 6 }, (_, i) => (yMax / 5) * i);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
+    ...ticks.map(
+      (v) =>
+        `<line x1="${pad}" x2="${W - pad}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/><text x="${pad - 5}" y="${y(v) + 4}" text-anchor="end">${Math.round(v)}</text>`,
+    ),
+    `<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">latency (ms)</text>`,
+    `<text x="${W / 2}" y="${H - 10}" text-anchor="middle">time (s)</text>`,
+    ...series.map(
+      (s, i) =>
+        `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5" points="${s.points.map((p) => `${x(p.tSec).toFixed(1)},${y(p.ms).toFixed(1)}`).join(' ')}"/>`,
+    ),
+    ...series.map(
+      (s, i) =>
+        `<text x="${W - pad - 200}" y="${40 + 16 * i}" fill="${colors[i % colors.length]}">${esc(s.label)}</text>`,
+    ),
+    '</svg>',
+  ].join('\n');
+}
