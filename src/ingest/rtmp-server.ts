@@ -90,6 +90,7 @@ export class RtmpServer {
     let audioSeq: Buffer | undefined;
     let videoSeq: Buffer | undefined;
     let waitKeyframe = true;
+    let waitingDrain = false;
 
     const deadline = setTimeout(() => {
       if (!session.publishing) finish('no publish within the deadline', 'warn');
@@ -122,9 +123,13 @@ export class RtmpServer {
         }
       } else if (type === TAG_AUDIO && isAudioSequenceHeader(payload)) audioSeq = flvTag(type, ts, payload);
       else if (type === TAG_SCRIPT) metaTag = flvTag(type, ts, payload);
-      if (!stream.write(flvTag(type, ts, payload))) {
+      if (!stream.write(flvTag(type, ts, payload)) && !waitingDrain) {
+        waitingDrain = true;
         socket.pause();
-        stream.onceDrain(() => socket.resume());
+        stream.onceDrain(() => {
+          waitingDrain = false;
+          socket.resume();
+        });
       }
     };
 

@@ -33,6 +33,21 @@ export interface ProbeResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Parts (or chunks) per segment that are decoded for a sample. */
+const SAMPLED_PARTS = 2;
+
+/** The first fetch of a stream may meet a pipeline still warming up: retry it for a while. */
+async function fetchFirst(url: string): Promise<Buffer> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetchBytes(url);
+    } catch (err) {
+      if (i >= 30) throw err;
+      await sleep(500);
+    }
+  }
+}
+
 async function fetchBytes(url: string, timeoutMs = 15_000): Promise<Buffer> {
   const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!r.ok) throw new Error(`HTTP ${r.status} for ${url}`);
@@ -106,7 +121,7 @@ export async function probe(url: string, seconds: number, warmupSec = 5): Promis
 
 async function probeHls(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
   let mediaUrl = url;
-  let pl = m3u8((await fetchBytes(url)).toString());
+  let pl = m3u8((await fetchFirst(url)).toString());
   if (pl.playlists?.length) {
     // The lowest-bandwidth video variant: cheapest to decode, same timeline as the others.
     const v = [...pl.playlists].sort(
@@ -114,7 +129,7 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         a.attributes.BANDWIDTH - b.attributes.BANDWIDTH,
     )[0];
     mediaUrl = new URL(v.uri, url).href;
-    pl = m3u8((await fetchBytes(mediaUrl)).toString());
+    pl = m3u8((await fetchFirst(mediaUrl)).toString());
   }
   const ll = Boolean(pl.partInf);
   const rec = new Recorder(url, ll ? 'll-hls' : 'hls', warmupMs);
@@ -147,7 +162,9 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         if (!m || Number(m[2]) === 0 || segmentKey !== m[1]) segmentParts = [];
         segmentKey = m?.[1];
         segmentParts.push(bytes);
-        rec.record(hint, [init, ...segmentParts], at);
+        // Decoding costs CPU the pipeline under test needs: sample the first parts of each segment (decodable
+        // from its keyframe in one or two parts); every part is still fetched the moment it exists.
+        if (segmentParts.length <= SAMPLED_PARTS) rec.record(hint, [init, ...segmentParts], at);
         // The playlist that lists this part is ready now; its preload hint is the next part.
         const q = m ? `?_HLS_msn=${m[1]}&_HLS_part=${m[2]}` : '';
         pl = m3u8((await fetchBytes(`${mediaUrl.split('?')[0]}${q}`)).toString());
@@ -180,7 +197,7 @@ interface DashSeg {
 }
 
 async function probeDash(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
-  const text0 = (await fetchBytes(url)).toString();
+  const text0 = (await fetchFirst(url)).toString();
   const ll = text0.includes('availabilityTimeComplete="false"');
   const rec = new Recorder(url, ll ? 'll-dash' : 'dash', warmupMs);
   const seen = new Set<string>();
@@ -231,7 +248,8 @@ async function readChunked(url: string, init: Buffer, rec: Recorder): Promise<vo
     for (const ev of reader.push(piece)) {
       if (ev.kind !== 'chunk') continue;
       chunks.push(ev.bytes); // the segment starts with a keyframe: decode from its start
-      rec.record(`${url}#${ev.info.sequenceNumber}`, [init, concat(chunks)], at);
+      if (chunks.length <= SAMPLED_PARTS)
+        rec.record(`${url}#${ev.info.sequenceNumber}`, [init, concat(chunks)], at);
     }
   }
 }

@@ -19,6 +19,8 @@ export interface StampedSourceOptions {
   durationSec?: number;
   ffmpegPath?: string;
   bitrateK?: number;
+  /** Replaces the output (`-f flv URL`), e.g. ffmpeg's own HLS writer for a reference. */
+  outputArgs?: string[];
 }
 
 const SAMPLE_RATE = 48_000;
@@ -156,6 +158,7 @@ export class StampedSource {
       fps,
       bitrateK: this.o.bitrateK ?? 4000,
     });
+    if (this.o.outputArgs) args.splice(args.length - 3, 3, ...this.o.outputArgs);
     const child = track(
       spawn(this.o.ffmpegPath ?? 'ffmpeg', args, {
         stdio: ['pipe', 'ignore', 'inherit', 'pipe'],

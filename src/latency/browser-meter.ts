@@ -1,0 +1,197 @@
+/**
+ * The browser meter: Debian's Chromium (playwright-core) plays a stream with hls.js or dash.js, and the page reads
+ * the stamp of the frame on screen from a canvas four times a second: glass-to-glass latency = now - stamp. It
+ * also counts stalls ('waiting' after playback started) and stalled time. The stamp decoder is the same code the
+ * probe uses (stamp.ts), bundled for the page.
+ */
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+export interface MeterOptions {
+  url: string;
+  player: 'hls' | 'dash';
+  seconds: number;
+  warmupSec?: number;
+  lowLatency?: boolean;
+  /** The origin's clock for dash.js (urn:mpeg:dash:utc:http-iso:2014). Default: /time on the stream's host. */
+  timeUrl?: string;
+  chromium?: string;
+}
+
+export interface MeterResult {
+  url: string;
+  player: string;
+  lowLatency: boolean;
+  samples: Array<{ atMs: number; latencyMs: number }>;
+  unreadable: number;
+  stalls: number;
+  stalledMs: number;
+  errors: string[];
+}
+
+const require = createRequire(import.meta.url);
+
+const PAGE = `<!doctype html><html><body style="margin:0;background:#000">
+<video id="v" muted autoplay playsinline style="width:640px"></video>
+<canvas id="c" width="320" height="180" style="display:none"></canvas>
+<script src="/stamp.js"></script><script src="/player.js"></script>
+<script>
+const q = new URLSearchParams(location.search);
+const src = q.get('src'), kind = q.get('player'), ll = q.get('ll') !== '0', timeUrl = q.get('time');
+const v = document.getElementById('v'), c = document.getElementById('c'), g = c.getContext('2d', { willReadFrequently: true });
+const m = { samples: [], unreadable: 0, stalls: 0, stalledMs: 0, stallStart: 0, playing: false, errors: [] };
+window.meter = m;
+v.addEventListener('waiting', () => { if (m.playing && !m.stallStart) { m.stalls++; m.stallStart = performance.now(); } });
+v.addEventListener('playing', () => { m.playing = true; if (m.stallStart) { m.stalledMs += performance.now() - m.stallStart; m.stallStart = 0; } });
+if (kind === 'hls') {
+  // Forced MSE: Chromium claims native HLS support it does not have.
+  const h = new Hls({ lowLatencyMode: ll, liveSyncDurationCount: ll ? 3 : 3 });
+  h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); if (d.fatal) h.startLoad(); });
+  h.loadSource(src); h.attachMedia(v);
+} else {
+  const p = dashjs.MediaPlayer().create();
+  p.updateSettings({ streaming: {
+    utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
+      defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
+    liveCatchup: { enabled: ll },
+  } });
+  p.on('error', (e) => m.errors.push(String(e && e.error && (e.error.message || e.error.code))));
+  p.initialize(v, src, true);
+}
+v.play().catch(() => {});
+setInterval(() => {
+  if (v.readyState < 2) return;
+  g.drawImage(v, 0, 0, 320, 180);
+  const px = g.getImageData(0, 0, 320, 180).data;
+  const luma = new Uint8Array(320 * 180);
+  for (let i = 0, j = 0; j < luma.length; i += 4, j++) luma[j] = (px[i] * 77 + px[i + 1] * 150 + px[i + 2] * 29) >> 8;
+  const t = WellspringStamp.readStamp(luma, 320, 180);
+  const now = Date.now();
+  if (t === undefined) m.unreadable++; else m.samples.push({ atMs: now, latencyMs: now - t });
+}, 250);
+</script></body></html>`;
+
+async function stampBundle(): Promise<string> {
+  const out = await build({
+    entryPoints: [fileURLToPath(new URL('./stamp.ts', import.meta.url))],
+    bundle: true,
+    format: 'iife',
+    globalName: 'WellspringStamp',
+    write: false,
+    target: 'es2020',
+  });
+  return out.outputFiles[0]!.text;
+}
+
+/** Serves the meter page and the player scripts on 127.0.0.1 (any origin works: the media comes through MSE). */
+async function pageServer(player: 'hls' | 'dash'): Promise<{ server: Server; base: string }> {
+  const stamp = await stampBundle();
+  const lib = readFileSync(
+    player === 'hls'
+      ? require.resolve('hls.js/dist/hls.min.js')
+      : require.resolve('dashjs') /* the UMD build, by its require condition */,
+  );
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (type: string, body: string | Buffer): void => {
+      res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+      res.end(body);
+    };
+    if (path === '/meter.html') send('text/html', PAGE);
+    else if (path === '/stamp.js') send('application/javascript', stamp);
+    else if (path === '/player.js') send('application/javascript', lib);
+    else if (path === '/time') send('text/plain', new Date().toISOString());
+    else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const a = server.address();
+  return { server, base: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` };
+}
+
+export async function meter(o: MeterOptions): Promise<MeterResult> {
+  const { chromium } = await import('playwright-core');
+  const { server, base } = await pageServer(o.player);
+  const profile = mkdtempSync(join(tmpdir(), 'ws-meter-'));
+  const ll = o.lowLatency ?? true;
+  const timeUrl = o.timeUrl ?? new URL('/time', o.url).href;
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: o.chromium ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  try {
+    const page = await ctx.newPage();
+    const q = new URLSearchParams({ src: o.url, player: o.player, ll: ll ? '1' : '0', time: timeUrl });
+    await page.goto(`${base}/meter.html?${q}`);
+    await page.waitForFunction(
+      () => (window as unknown as { meter: { playing: boolean } }).meter.playing,
+      undefined,
+      { timeout: 60_000 },
+    );
+    await new Promise((r) => setTimeout(r, (o.warmupSec ?? 10) * 1000));
+    // Count from here: the player has joined and settled.
+    await page.evaluate(() => {
+      const m = (
+        window as unknown as {
+          meter: {
+            samples: unknown[];
+            unreadable: number;
+            stalls: number;
+            stalledMs: number;
+            errors: unknown[];
+          };
+        }
+      ).meter;
+      m.samples = [];
+      m.unreadable = 0;
+      m.stalls = 0;
+      m.stalledMs = 0;
+      m.errors = [];
+    });
+    await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    const m = await page.evaluate(() => {
+      const w = (
+        window as unknown as {
+          meter: {
+            samples: Array<{ atMs: number; latencyMs: number }>;
+            unreadable: number;
+            stalls: number;
+            stalledMs: number;
+            stallStart: number;
+            errors: string[];
+          };
+        }
+      ).meter;
+      const open = w.stallStart ? performance.now() - w.stallStart : 0;
+      return {
+        samples: w.samples,
+        unreadable: w.unreadable,
+        stalls: w.stalls,
+        stalledMs: Math.round(w.stalledMs + open),
+        errors: w.errors.slice(0, 20),
+      };
+    });
+    return { url: o.url, player: o.player, lowLatency: ll, ...m };
+  } finally {
+    await ctx.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
