@@ -9,7 +9,7 @@ const ioModules = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'out/**', 'fixtures/**/*.mp4', 'web/vendor/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'out/**', '.tmp/**', 'fixtures/**/*.mp4'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

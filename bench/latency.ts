@@ -105,6 +105,8 @@ for (const m of modes) {
       timeUrl: `${cdn.url}/time`,
     }),
   ]);
+  const speed = (await metrics.ffmpegSpeed.get()).values[0]?.value;
+  const dropped = (await metrics.ffmpegDropped.get()).values[0]?.value;
   const cdnS = summarizeProbe(atCdn);
   const originS = summarizeProbe(atOrigin);
   const g2g = player.samples.map((s) => s.latencyMs);
@@ -115,6 +117,9 @@ for (const m of modes) {
   });
   report[m.name] = {
     playerGlassToGlassMs: stats(g2g),
+    // The transcoder's speed at the end of the mode: below 1.0 the whole chain falls behind real time.
+    transcoderSpeed: speed,
+    transcoderDroppedFrames: dropped,
     stalls: player.stalls,
     stalledMs: player.stalledMs,
     unreadableFrames: player.unreadable,

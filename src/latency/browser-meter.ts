@@ -140,11 +140,29 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
     const page = await ctx.newPage();
     const q = new URLSearchParams({ src: o.url, player: o.player, ll: ll ? '1' : '0', time: timeUrl });
     await page.goto(`${base}/meter.html?${q}`);
-    await page.waitForFunction(
-      () => (window as unknown as { meter: { playing: boolean } }).meter.playing,
-      undefined,
-      { timeout: 60_000 },
-    );
+    const started = await page
+      .waitForFunction(
+        () => (window as unknown as { meter: { playing: boolean } }).meter.playing,
+        undefined,
+        { timeout: 60_000 },
+      )
+      .then(() => true)
+      .catch(() => false);
+    if (!started) {
+      const errors = await page.evaluate(() =>
+        (window as unknown as { meter: { errors: string[] } }).meter.errors.slice(0, 10),
+      );
+      return {
+        url: o.url,
+        player: o.player,
+        lowLatency: ll,
+        samples: [],
+        unreadable: 0,
+        stalls: 0,
+        stalledMs: 0,
+        errors: ['playback never started within 60 s', ...errors],
+      };
+    }
     await new Promise((r) => setTimeout(r, (o.warmupSec ?? 10) * 1000));
     // Count from here: the player has joined and settled.
     await page.evaluate(() => {
