@@ -52,6 +52,8 @@ if (kind === 'hls') {
   // Forced MSE: Chromium claims native HLS support it does not have.
   const h = new Hls({ lowLatencyMode: ll, liveSyncDurationCount: ll ? 3 : 3 });
   h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); if (d.fatal) h.startLoad(); });
+  // The lowest rendition: latency does not depend on it, and decoding 720p would take CPU from the chain under test.
+  h.on(Hls.Events.MANIFEST_PARSED, () => { h.autoLevelCapping = 0; });
   h.loadSource(src); h.attachMedia(v);
 } else {
   const p = dashjs.MediaPlayer().create();
@@ -59,6 +61,7 @@ if (kind === 'hls') {
     utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
       defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
     liveCatchup: { enabled: ll },
+    abr: { autoSwitchBitrate: { video: false }, initialBitrate: { video: 1 } },
   } });
   p.on('error', (e) => m.errors.push(String(e && e.error && (e.error.message || e.error.code))));
   p.initialize(v, src, true);
