@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import type { BrowserContext } from 'playwright-core';
 
 export interface MeterOptions {
   url: string;
@@ -119,14 +120,17 @@ async function pageServer(player: 'hls' | 'dash'): Promise<{ server: Server; bas
   return { server, base: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` };
 }
 
-export async function meter(o: MeterOptions): Promise<MeterResult> {
+/**
+ * Debian's Chromium, headless, quiet on a closed network (the flags from the field notes). A persistent context,
+ * because Playwright refuses --user-data-dir in args.
+ */
+export async function launchChromium(
+  profileDir: string,
+  executablePath = '/usr/bin/chromium',
+): Promise<BrowserContext> {
   const { chromium } = await import('playwright-core');
-  const { server, base } = await pageServer(o.player);
-  const profile = mkdtempSync(join(tmpdir(), 'ws-meter-'));
-  const ll = o.lowLatency ?? true;
-  const timeUrl = o.timeUrl ?? new URL('/time', o.url).href;
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: o.chromium ?? '/usr/bin/chromium',
+  return chromium.launchPersistentContext(profileDir, {
+    executablePath,
     headless: true,
     args: [
       '--no-sandbox',
@@ -139,6 +143,14 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
       '--autoplay-policy=no-user-gesture-required',
     ],
   });
+}
+
+export async function meter(o: MeterOptions): Promise<MeterResult> {
+  const { server, base } = await pageServer(o.player);
+  const profile = mkdtempSync(join(tmpdir(), 'ws-meter-'));
+  const ll = o.lowLatency ?? true;
+  const timeUrl = o.timeUrl ?? new URL('/time', o.url).href;
+  const ctx = await launchChromium(profile, o.chromium);
   try {
     const page = await ctx.newPage();
     const q = new URLSearchParams({ src: o.url, player: o.player, ll: ll ? '1' : '0', time: timeUrl });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmbeddedNginx, startNginxCdn } from '../../src/adapters/process/nginx.js';
 import { freePort } from '../../src/adapters/process/redis-server.js';
+import { launchChromium } from '../../src/latency/browser-meter.js';
 import { createMetrics } from '../../src/metrics.js';
 import { connectRedis, type WellspringRedis } from '../../src/store/redis.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
@@ -301,22 +302,8 @@ describe('origin through a CDN', () => {
       'webcam live',
     );
     await sleep(3000);
-    const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
-    const ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    const ctx = await launchChromium(profile);
     try {
       const page = await ctx.newPage();
       await page.goto(`${cdn.url}/?play=webcam`);

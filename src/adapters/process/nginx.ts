@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.js';
-import { freePort } from './redis-server.js';
+import { freePort, waitForListen } from './net.js';
 
 /** The repository's CDN template, filled the way the nginx image's envsubst does. */
 export function renderCdnConfig(template: string, vars: Record<string, string>): string {
@@ -59,25 +59,15 @@ export async function startNginxCdn(
   track(child);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const { connect } = await import('node:net');
-  await new Promise<void>((resolve, reject) => {
-    const deadline = Date.now() + 10_000;
-    child.once('exit', (code) => reject(new Error(`nginx exited with ${code}: ${err}`)));
-    const attempt = (): void => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.end();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`nginx did not listen: ${err}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
+  let exited: Error | undefined;
+  const onExit = (code: number | null): void =>
+    void (exited = new Error(`nginx exited with ${code}: ${err}`));
+  child.once('exit', onExit);
+  await waitForListen(port, 10_000, () => err).catch((e: Error) => {
+    throw exited ?? e;
   });
-  child.removeAllListeners('exit');
+  if (exited) throw exited;
+  child.off('exit', onExit);
   return {
     port,
     url: `http://127.0.0.1:${port}`,

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from './children.js';
+import { freePort, waitForListen } from './net.js';
+
+export { freePort } from './net.js';
 
 /** An embedded redis-server child process (the demo and the tests), on a free loopback port. */
 export interface EmbeddedRedis {
@@ -11,19 +13,6 @@ export interface EmbeddedRedis {
   port: number;
   pid: number;
   stop(): Promise<void>;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Starts redis-server without persistence on a private port and waits until it accepts connections. */
@@ -54,28 +43,16 @@ export async function startRedisServer(
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const deadline = Date.now() + 10_000;
-    child.once('error', (err) => reject(new Error(`redis-server could not start: ${err.message}`)));
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output.trim()}`)));
-    const tryConnect = (): void => {
-      import('node:net').then(({ connect }) => {
-        const s = connect(port, '127.0.0.1');
-        s.once('connect', () => {
-          s.end();
-          resolve();
-        });
-        s.once('error', () => {
-          s.destroy();
-          if (Date.now() > deadline)
-            reject(new Error(`redis-server did not listen on ${port}: ${output.trim()}`));
-          else setTimeout(tryConnect, 50);
-        });
-      }, reject);
-    };
-    tryConnect();
+  let exited: Error | undefined;
+  child.once('error', (err) => (exited = new Error(`redis-server could not start: ${err.message}`)));
+  const onExit = (code: number | null): void =>
+    void (exited ??= new Error(`redis-server exited with ${code}: ${output.trim()}`));
+  child.once('exit', onExit);
+  await waitForListen(port, 10_000, () => output.trim()).catch((err: Error) => {
+    throw exited ?? err;
   });
-  child.removeAllListeners('exit');
+  if (exited) throw exited;
+  child.off('exit', onExit);
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
