@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { track } from '../adapters/process/children.js';
-import { DEFAULT_FONT } from '../adapters/ffmpeg/test-source.js';
+import { DEFAULT_FONT, publishEncoderArgs } from '../adapters/ffmpeg/test-source.js';
 import { paintStamp } from './stamp.js';
 
 export interface StampedSourceOptions {
@@ -106,33 +106,7 @@ export function stampedSourceArgs(
     '-i',
     'pipe:3',
     ...clock,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-tune',
-    'zerolatency',
-    '-g',
-    String(o.fps),
-    '-bf',
-    '0',
-    '-b:v',
-    `${o.bitrateK}k`,
-    '-maxrate',
-    `${o.bitrateK}k`,
-    '-bufsize',
-    `${Math.round(o.bitrateK / 2)}k`,
-    '-pix_fmt',
-    'yuv420p',
-    '-c:a',
-    'aac',
-    '-b:a',
-    '128k',
-    '-flush_packets',
-    '1',
-    '-f',
-    o.url.startsWith('srt://') ? 'mpegts' : 'flv',
-    o.url,
+    ...publishEncoderArgs(o.fps, o.bitrateK, o.url),
   ];
 }
 

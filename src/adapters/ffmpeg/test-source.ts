@@ -17,6 +17,38 @@ export interface TestSourceOptions {
   fontFile?: string;
 }
 
+/**
+ * How the synthetic sources encode before publishing, as a low-delay encoder would: x264 zerolatency, one
+ * keyframe a second, no B-frames, constrained bitrate; AAC audio; the container follows from the URL scheme.
+ */
+export function publishEncoderArgs(fps: number, bitrateK: number, url?: string): string[] {
+  const out = [
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-tune',
+    'zerolatency',
+    '-pix_fmt',
+    'yuv420p',
+    '-g',
+    String(fps),
+    '-bf',
+    '0',
+    '-b:v',
+    `${bitrateK}k`,
+    '-maxrate',
+    `${bitrateK}k`,
+    '-bufsize',
+    `${Math.round(bitrateK / 2)}k`,
+    '-c:a',
+    'aac',
+    '-b:a',
+    '128k',
+  ];
+  return url ? [...out, '-flush_packets', '1', '-f', url.startsWith('srt://') ? 'mpegts' : 'flv', url] : out;
+}
+
 /** Escapes a value for use inside a single-quoted filter argument. */
 const q = (s: string): string => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/:/g, '\\:');
 
@@ -40,28 +72,7 @@ export function testSourceArgs(o: TestSourceOptions): string[] {
     'lavfi',
     '-i',
     graph,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-tune',
-    'zerolatency',
-    '-pix_fmt',
-    'yuv420p',
-    '-g',
-    String(fps),
-    '-bf',
-    '0',
-    '-b:v',
-    '4000k',
-    '-maxrate',
-    '4000k',
-    '-bufsize',
-    '2000k',
-    '-c:a',
-    'aac',
-    '-b:a',
-    '128k',
+    ...publishEncoderArgs(fps, 4000),
     '-ar',
     '48000',
     '-ac',
