@@ -85,10 +85,10 @@ console.log(
       config: {
         seconds: SECONDS,
         source:
-          '1280x720 30 fps testsrc2 + clock, x264 veryfast zerolatency 4 Mbit/s, AAC, RTMP over loopback',
+          '1280x720 30 fps testsrc2 + clock, x264 ultrafast zerolatency 4 Mbit/s, AAC, RTMP over loopback',
         ladder:
           config.defaults.ladder ??
-          '720p 2500k / 480p 1200k / 360p 700k (x264 veryfast zerolatency) + AAC 128k',
+          '720p 2500k / 480p 1200k / 360p 700k (x264 veryfast zerolatency, 1 thread per rung, 1 decoder thread) + AAC 128k',
         segmentSec: config.defaults.segmentSec,
         partSec: config.defaults.partSec,
       },

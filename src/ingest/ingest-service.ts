@@ -105,6 +105,7 @@ export class IngestService {
         metrics: this.deps.metrics,
         log: this.deps.log.child({ component: 'session' }),
         ffmpegPath: this.config.ffmpegPath,
+        decoderThreads: this.config.decoderThreads,
         publishBufferBytes: this.config.publishBufferBytes,
         onPublished: (op, ms) => this.deps.onPublished?.(name, op, ms),
       },

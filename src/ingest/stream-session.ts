@@ -20,6 +20,8 @@ export interface SessionDeps {
   metrics: Metrics;
   log: Logger;
   ffmpegPath: string;
+  /** Transcoder decoder threads (config decoderThreads). */
+  decoderThreads?: number;
   publishBufferBytes: number;
   /** Called for every publish, with its latency (benchmarks). */
   onPublished?: (op: PublishOp, latencyMs: number) => void;
@@ -177,6 +179,7 @@ export class StreamSession {
       segmentSec: this.settings.segmentSec,
       partSec: this.settings.partSec,
       fps: this.settings.fps,
+      decoderThreads: this.deps.decoderThreads,
     });
   }
 

@@ -8,7 +8,7 @@
  */
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
-import { CmafStreamReader, concat } from '../core/index.js';
+import { type ChunkInfo, CmafStreamReader, concat } from '../core/index.js';
 import { readStamps } from './frame-reader.js';
 
 export interface LatencySample {
@@ -26,7 +26,10 @@ export interface ProbeResult {
   samples: LatencySample[];
   /** Objects whose frames could not be decoded or carried no readable stamp. */
   decodeFailures: number;
-  /** Frames (by stamp) missing between consecutive objects: gaps over 1.5 frame durations. */
+  /**
+   * Breaks in the media timeline of everything fetched (every part or chunk, not only the decoded ones): a
+   * fragment whose tfdt is not where the previous one ended. A new init segment (a discontinuity) starts over.
+   */
   gaps: number;
   errors: string[];
 }
@@ -67,15 +70,37 @@ function m3u8(text: string) {
  */
 class Recorder {
   readonly result: ProbeResult;
-  private lastStamp: number | undefined;
-  private readonly frameMs: number;
   private queue: Promise<void> = Promise.resolve();
   /** Samples before this time are the join (bytes that already existed), not first availability. */
   private readonly countFromMs: number;
-  constructor(url: string, mode: ProbeResult['mode'], warmupMs: number, fps = 30) {
+  private timeline: { init: string; reader: CmafStreamReader; nextTicks?: number } | undefined;
+  constructor(url: string, mode: ProbeResult['mode'], warmupMs: number) {
     this.result = { url, mode, samples: [], decodeFailures: 0, gaps: 0, errors: [] };
     this.countFromMs = Date.now() + warmupMs;
-    this.frameMs = 1000 / fps;
+  }
+
+  /** Every fetched piece of media, in order: checks that each fragment starts where the previous one ended. */
+  media(initUri: string, init: Uint8Array, bytes: Uint8Array): void {
+    if (this.timeline?.init !== initUri) {
+      this.timeline = { init: initUri, reader: new CmafStreamReader() };
+      this.timeline.reader.push(init);
+    }
+    try {
+      for (const ev of this.timeline.reader.push(bytes)) if (ev.kind === 'chunk') this.chunk(ev.info);
+    } catch (err) {
+      this.result.errors.push(`${initUri}: ${(err as Error).message}`);
+      this.timeline = undefined;
+    }
+  }
+
+  /** A fragment already parsed by the caller (LL-DASH reads its segment with its own reader). */
+  chunk(info: ChunkInfo, initUri?: string): void {
+    if (initUri !== undefined && this.timeline?.init !== initUri)
+      this.timeline = { init: initUri, reader: new CmafStreamReader() };
+    const t = this.timeline;
+    if (!t) return;
+    if (t.nextTicks !== undefined && info.baseMediaDecodeTime !== t.nextTicks) this.result.gaps++;
+    t.nextTicks = info.baseMediaDecodeTime + info.durationTicks;
   }
 
   /** `media` must start with an init segment and a keyframe; the newest frame's stamp is what counts. */
@@ -100,13 +125,6 @@ class Recorder {
     if (good.length === 0 || good.length < stamps.length) this.result.decodeFailures++;
     if (good.length === 0) return;
     const newest = Math.max(...good);
-    // Frames skipped between what we saw last and this object's frames.
-    const fresh = good
-      .filter((t) => this.lastStamp === undefined || t > this.lastStamp)
-      .sort((a, b) => a - b);
-    if (this.lastStamp !== undefined && fresh.length > 0 && fresh[0]! - this.lastStamp > 1.5 * this.frameMs)
-      this.result.gaps++;
-    if (this.lastStamp === undefined || newest > this.lastStamp) this.lastStamp = newest;
     if (atMs >= this.countFromMs)
       this.result.samples.push({ atMs, stampMs: newest, latencyMs: atMs - newest, object });
   }
@@ -158,6 +176,7 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         const m = /(\d+)\.(\d+)\.m4s/.exec(hint);
         const bytes = await fetchBytes(new URL(hint, mediaUrl).href); // held by the origin until the part exists
         const at = Date.now();
+        rec.media(mapUri, init, bytes);
         // Decodable from the segment's first part (it starts with a keyframe) up to this one.
         if (!m || Number(m[2]) === 0 || segmentKey !== m[1]) segmentParts = [];
         segmentKey = m?.[1];
@@ -175,7 +194,10 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         // Like a player joining: only the newest segment counts at start; after that every new one.
         for (const s of first ? fresh.slice(-1) : fresh) {
           const bytes = await fetchBytes(new URL(s.uri, mediaUrl).href);
-          rec.record(s.uri, [await initFor(s.map?.uri ?? mapUri), bytes], Date.now());
+          const at = Date.now();
+          const init = await initFor(s.map?.uri ?? mapUri);
+          rec.media(s.map?.uri ?? mapUri, init, bytes);
+          rec.record(s.uri, [init, bytes], at);
         }
         await sleep((pl.targetDuration * 1000) / 2);
         pl = m3u8((await fetchBytes(mediaUrl)).toString());
@@ -220,8 +242,13 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
       }
       if (!seen.has(target.resolvedUri)) {
         seen.add(target.resolvedUri);
-        if (ll) await readChunked(target.resolvedUri, init, rec);
-        else rec.record(target.resolvedUri, [init, await fetchBytes(target.resolvedUri)], Date.now());
+        if (ll) await readChunked(target.resolvedUri, target.map.resolvedUri, init, rec);
+        else {
+          const bytes = await fetchBytes(target.resolvedUri);
+          const at = Date.now();
+          rec.media(target.map.resolvedUri, init, bytes);
+          rec.record(target.resolvedUri, [init, bytes], at);
+        }
       } else {
         await sleep(200);
       }
@@ -237,7 +264,7 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
 }
 
 /** LL-DASH: read a segment while it is being written; each CMAF chunk is measured when its last byte arrives. */
-async function readChunked(url: string, init: Buffer, rec: Recorder): Promise<void> {
+async function readChunked(url: string, initUri: string, init: Buffer, rec: Recorder): Promise<void> {
   const r = await fetch(url, { signal: AbortSignal.timeout(20_000) });
   if (!r.ok || !r.body) throw new Error(`HTTP ${r.status} for ${url}`);
   const reader = new CmafStreamReader();
@@ -247,6 +274,7 @@ async function readChunked(url: string, init: Buffer, rec: Recorder): Promise<vo
     const at = Date.now();
     for (const ev of reader.push(piece)) {
       if (ev.kind !== 'chunk') continue;
+      rec.chunk(ev.info, initUri);
       chunks.push(ev.bytes); // the segment starts with a keyframe: decode from its start
       if (chunks.length <= SAMPLED_PARTS)
         rec.record(`${url}#${ev.info.sequenceNumber}`, [init, concat(chunks)], at);

@@ -37,8 +37,8 @@ export interface TranscodeSpec {
   segmentSec: number;
   partSec: number;
   fps: number;
-  /** Threads per x264 encoder (default: let x264 decide). */
-  x264Threads?: number;
+  /** Decoder threads (frame threading delays threads-1 frames); 0 or absent: ffmpeg decides. */
+  decoderThreads?: number;
 }
 
 /** The fMP4/CMAF muxer flags: an init segment, then one moof+mdat per part duration, flushed as written. */
@@ -58,10 +58,18 @@ function cmafMuxer(partSec: number, video: boolean): string[] {
   ];
 }
 
-function inputArgs(input: FfmpegInput): string[] {
+function inputArgs(input: FfmpegInput, decoderThreads: number | undefined): string[] {
   // Probe briefly (FLV metadata and decoder configuration arrive first). Not +nobuffer: it discards the
   // packets read while probing, the first keyframe among them.
-  const lowDelay = ['-fflags', '+genpts', '-analyzeduration', '500000', '-probesize', '500000'];
+  const lowDelay = [
+    '-fflags',
+    '+genpts',
+    '-analyzeduration',
+    '500000',
+    '-probesize',
+    '500000',
+    ...(decoderThreads ? ['-threads', String(decoderThreads)] : []),
+  ];
   switch (input.kind) {
     case 'flv-stdin':
       return [...lowDelay, '-f', 'flv', '-i', 'pipe:0'];
@@ -107,7 +115,7 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
     '1',
   ];
   if (spec.input.kind.endsWith('-stdin')) args.splice(args.indexOf('-nostdin'), 1);
-  args.push(...inputArgs(spec.input));
+  args.push(...inputArgs(spec.input, spec.decoderThreads));
   const audioInput = spec.input.kind === 'lavfi' && spec.input.audio ? '1:a' : '0:a';
   const gop = Math.round(spec.segmentSec * spec.fps);
   const encoded = spec.ladder.filter((r) => !r.passthrough);
@@ -160,7 +168,7 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
         '0',
         '-force_key_frames',
         `expr:gte(t,n_forced*${spec.segmentSec})`,
-        ...(spec.x264Threads ? ['-threads', String(spec.x264Threads)] : []),
+        ...(r.threads ? ['-threads', String(r.threads)] : []),
       );
     }
     args.push(...cmafMuxer(spec.partSec, true), `pipe:${fd}`);

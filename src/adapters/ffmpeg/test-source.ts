@@ -26,7 +26,7 @@ export function publishEncoderArgs(fps: number, bitrateK: number, url?: string):
     '-c:v',
     'libx264',
     '-preset',
-    'veryfast',
+    'ultrafast',
     '-tune',
     'zerolatency',
     '-pix_fmt',
