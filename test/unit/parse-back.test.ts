@@ -26,6 +26,18 @@ function m3u8(text: string) {
 
 const seconds = (ticks: number, ts: number): number => ticks / ts;
 
+/**
+ * Whether the representation's SegmentTemplate in the live (last) period uses number-based addressing
+ * (@duration, no SegmentTimeline).
+ */
+function numberBased(mpd: string, representation: string): boolean {
+  const all = [
+    ...mpd.matchAll(new RegExp(`<Representation id="${representation}"[\\s\\S]*?</Representation>`, 'g')),
+  ];
+  const m = all[all.length - 1];
+  return Boolean(m && /<SegmentTemplate [^>]*duration="\d+"/.test(m[0]) && !m[0].includes('SegmentTimeline'));
+}
+
 describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser', ({ sc }) => {
   const files = renderAll(sc);
   const snaps = runScenario(sc);
@@ -151,36 +163,82 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
   for (const lowLatency of [false, true]) {
     it(`${lowLatency ? 'LL-DASH' : 'DASH'} MPD names the same media as HLS, at the same times`, () => {
       const text = files[lowLatency ? 'manifest.ll.mpd' : 'manifest.mpd']!;
-      const now = sc.wallClockStartMs + 3_600_000;
-      const parsed = parseMpd(text, {
-        manifestUri: 'http://cdn.test/live/s/manifest.mpd',
-        NOW: now,
-        clientOffset: 0,
+      // A player reading the MPD just after the newest part landed (number-based templates are read by clock).
+      const newest = [...snaps.values()].map((s) => {
+        const seg = s.open ?? s.segments[s.segments.length - 1];
+        if (!seg) return 0;
+        const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
+        return seg.wallClockMs + (ticks * 1000) / s.timescale;
       });
-      const all = [
-        ...parsed.playlists,
-        ...Object.values(parsed.mediaGroups.AUDIO?.audio ?? {}).flatMap(
-          (g) => (g as { playlists: unknown[] }).playlists,
-        ),
-      ] as Array<{
+      const now = Math.max(...newest);
+      type Pl = {
         attributes: { NAME: string; BANDWIDTH: number; CODECS: string };
         segments: Array<{ uri: string; duration: number; presentationTime: number; map: { uri: string } }>;
-      }>;
+      };
+      const parseAt = (at: number): Pl[] => {
+        const parsed = parseMpd(text, {
+          manifestUri: 'http://cdn.test/live/s/manifest.mpd',
+          NOW: at,
+          clientOffset: 0,
+        });
+        return [
+          ...parsed.playlists,
+          ...Object.values(parsed.mediaGroups.AUDIO?.audio ?? {}).flatMap(
+            (g) => (g as { playlists: unknown[] }).playlists,
+          ),
+        ] as Pl[];
+      };
+      // An explicit timeline lists the same segments whenever it is read; a number grid is read by the clock.
+      const all = parseAt(sc.wallClockStartMs + 3_600_000);
+      const live = parseAt(now);
       expect(all).toHaveLength(sc.renditions.length);
       for (const r of sc.renditions) {
         const snap: TimelineSnapshot = snaps.get(r.name)!;
-        const pl = all.find((p) => p.attributes.NAME === r.name)!;
-        expect(pl.attributes.CODECS).toBe(r.codec);
+        const listed = all.find((p) => p.attributes.NAME === r.name)!;
+        expect(listed.attributes.CODECS).toBe(r.codec);
         const window = liveWindow(snap, (sc.windowMs * snap.timescale) / 1000);
         const expected = lowLatency && snap.open ? [...window, snap.open] : window;
-        expect(pl.segments.map((s) => s.uri)).toEqual(expected.map((e) => `${r.name}/seg-${e.msn}.m4s`));
-        pl.segments.forEach((s, i) => {
-          const e = expected[i]!;
+        const grid = lowLatency && numberBased(text, r.name);
+        const pl = grid ? live.find((p) => p.attributes.NAME === r.name)! : listed;
+        if (!grid) {
+          expect(pl.segments.map((s) => s.uri)).toEqual(expected.map((e) => `${r.name}/seg-${e.msn}.m4s`));
+        } else {
+          // Number-based: the player derives the names from its clock. Every segment it derives that exists must
+          // be ours at our time; the segments within the time-shift window must all be derivable, the open one too.
+          const byUri = new Map(expected.map((e) => [`${r.name}/seg-${e.msn}.m4s`, e]));
+          const derived = pl.segments.filter((s) => byUri.has(s.uri));
+          const inDepth = expected.filter(
+            (e) => e.wallClockMs + (e.durationTicks * 1000) / snap.timescale > now - sc.windowMs,
+          );
+          expect(derived.map((s) => s.uri)).toEqual(
+            expected
+              .filter((e) => derived.some((s) => s.uri === `${r.name}/seg-${e.msn}.m4s`))
+              .map((e) => `${r.name}/seg-${e.msn}.m4s`),
+          );
+          // Every complete segment still inside the time-shift window is derivable at `now`.
+          for (const e of inDepth.filter((x) => x !== snap.open))
+            expect(derived.map((x) => x.uri)).toContain(`${r.name}/seg-${e.msn}.m4s`);
+          if (snap.open) {
+            // The open segment: derivable once its nominal end has passed (mpd-parser ignores the offset).
+            const end = snap.open.wallClockMs + (snap.segmentTargetTicks * 1000) / snap.timescale;
+            const later = parseAt(end + 1).find((x) => x.attributes.NAME === r.name)!;
+            const seg = later.segments.find((x) => x.uri === `${r.name}/seg-${snap.open!.msn}.m4s`);
+            expect(seg).toBeDefined();
+            const tol = r.kind === 'video' ? 2 : (snap.partTargetTicks * 1000) / snap.timescale;
+            expect(Math.abs(seg!.presentationTime * 1000 - snap.open.wallClockMs)).toBeLessThanOrEqual(tol);
+          }
+        }
+        const partMs = (snap.partTargetTicks * 1000) / snap.timescale;
+        for (const s of pl.segments) {
+          const e = expected.find((x) => s.uri === `${r.name}/seg-${x.msn}.m4s`);
+          if (!e) continue;
           expect(s.map.uri).toBe(`${r.name}/init-${e.initId}.mp4`);
-          if (e !== snap.open) expect(s.duration).toBeCloseTo(e.durationTicks / snap.timescale, 5);
-          // Presentation time on the wall clock (AST is the epoch) matches EXT-X-PROGRAM-DATE-TIME within a tick.
-          expect(Math.abs(s.presentationTime * 1000 - e.wallClockMs)).toBeLessThanOrEqual(2);
-        });
+          if (!grid && e !== snap.open) expect(s.duration).toBeCloseTo(e.durationTicks / snap.timescale, 5);
+          // Presentation time on the wall clock (AST is the epoch) matches EXT-X-PROGRAM-DATE-TIME within a tick;
+          // on a number grid, within the grid's tolerance (exact for aligned video, a part for audio).
+          const tolerance = grid ? (r.kind === 'video' ? 2 : partMs) : 2;
+          expect(Math.abs(s.presentationTime * 1000 - e.wallClockMs)).toBeLessThanOrEqual(tolerance);
+        }
       }
       expect(text).toContain(lowLatency ? 'availabilityTimeComplete="false"' : 'type=');
       if (lowLatency) expect(text).toMatch(/<Latency referenceId="0" target="\d+"/);

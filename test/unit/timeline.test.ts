@@ -39,6 +39,32 @@ const segmentsOf = (events: TimelineEvent[]): SegmentEntry[] =>
 describe('Timeline', () => {
   const cfg = { timescale: TS, segmentTargetTicks: 2 * TS, partTargetTicks: TS / 5, dvrWindowTicks: 60 * TS };
 
+  it('anchors the period on the steady-state arrival, not on a late first burst, and then holds it', () => {
+    const tl = new Timeline(cfg);
+    const base = 1_700_000_000_000;
+    const part = TS / 5; // 200 ms
+    // Chunk k covers [200k, 200k+200) ms of media; it arrives (last byte) at: a burst at 1,500 ms for the first
+    // five, then steadily 300 ms after its media end (the pipeline delay); from the third segment on, 900 ms after
+    // (a slower pipeline must not move an anchor already fixed).
+    const arrival = (k: number): number => base + (k < 5 ? 1500 : (k + 1) * 200 + (k < 20 ? 300 : 900));
+    const events: TimelineEvent[] = [];
+    const anchors: number[] = [];
+    for (let k = 0; k < 40; k++) {
+      // What the packager passes: arrival minus the chunk's duration (its start, had it arrived on time).
+      events.push(...tl.push(mk(k * part, part, k % 10 === 0), arrival(k) - 200));
+      anchors.push(tl.snapshot().open!.periodWallClockMs);
+    }
+    const segs = segmentsOf(events);
+    // Steady state: media time t was captured at base + t + 300 ms - 200 ms (arrival of a chunk's end minus its length).
+    expect(segs[0]!.periodWallClockMs).toBe(base + 300);
+    expect(segs[0]!.wallClockMs).toBe(base + 300);
+    expect(segs[1]!.wallClockMs).toBe(base + 300 + 2000);
+    expect(segs.at(-1)!.wallClockMs).toBe(base + 300 + (segs.length - 1) * 2000);
+    // The anchor only moved earlier, and not at all after the first segment closed.
+    for (let k = 1; k < anchors.length; k++) expect(anchors[k]).toBeLessThanOrEqual(anchors[k - 1]!);
+    expect(new Set(anchors.slice(10)).size).toBe(1);
+  });
+
   it('cuts 200 ms parts and 2 s segments at keyframes, numbering from 0', () => {
     const tl = new Timeline(cfg);
     const { events } = feed(
@@ -155,7 +181,12 @@ describe('Timeline', () => {
     const tl = new Timeline({ ...cfg, dvrWindowTicks: 30 * TS });
     const chunkTicks = 3003; // 29.97 fps frame at 90 kHz: not a round number of milliseconds
     const n = Math.ceil((24 * 3600 * TS) / chunkTicks);
-    for (let i = 0; i < n; i++) tl.push(mk(i * chunkTicks, chunkTicks, i % 60 === 0), 1_700_000_000_000);
+    // Each chunk arrives on time (wall clock rounded to the millisecond, as Date.now() gives it).
+    for (let i = 0; i < n; i++)
+      tl.push(
+        mk(i * chunkTicks, chunkTicks, i % 60 === 0),
+        1_700_000_000_000 + Math.round((i * chunkTicks * 1000) / TS),
+      );
     const last = tl.snapshot().segments.at(-1)!;
     expect(last.startTicks % (60 * chunkTicks)).toBe(0);
     expect(last.wallClockMs).toBe(1_700_000_000_000 + Math.round((last.startTicks * 1000) / TS));

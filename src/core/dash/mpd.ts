@@ -19,7 +19,12 @@ export interface SegmentTemplate {
   /** Low latency: seconds before a segment's end at which its first chunks can be requested. */
   availabilityTimeOffsetSec?: string;
   availabilityTimeComplete?: boolean;
-  timeline: S[];
+  /**
+   * Either an explicit SegmentTimeline, or (number-based addressing) one nominal duration: segment N starts at
+   * (N - startNumber) * durationTicks after presentationTimeOffset.
+   */
+  timeline?: S[];
+  durationTicks?: number;
 }
 
 export interface Representation {
@@ -112,11 +117,39 @@ export function segmentTimeline(segments: Array<Pick<SegmentEntry, 'startTicks' 
 }
 
 /**
+ * Number-based addressing for one representation in one period, if its segments sit on the nominal grid:
+ * segment k of the period starts within `toleranceTicks` of pto + k * d, numbered startNumber + k. Video with
+ * aligned keyframes is exact; audio cut at the nearest fragment is within a part. Returns undefined otherwise
+ * (variable GOPs, forced cuts), and the caller keeps an explicit SegmentTimeline.
+ */
+export function numberGrid(
+  segments: Array<Pick<SegmentEntry, 'msn' | 'startTicks'>>,
+  pto: number,
+  d: number,
+  toleranceTicks: number,
+): { startNumber: number } | undefined {
+  if (d <= 0 || segments.length === 0) return undefined;
+  let startNumber: number | undefined;
+  for (const s of segments) {
+    const k = Math.round((s.startTicks - pto) / d);
+    if (k < 0 || Math.abs(s.startTicks - (pto + k * d)) > toleranceTicks) return undefined;
+    if (startNumber === undefined) startNumber = s.msn - k;
+    else if (startNumber !== s.msn - k) return undefined;
+  }
+  return startNumber === undefined ? undefined : { startNumber };
+}
+
+/**
  * Builds the MPD for a stream from its renditions' timelines. availabilityStartTime is the Unix epoch so that
  * it never changes across updates, restarts or discontinuities; each discontinuity opens a Period that starts
  * at its wall-clock anchor, with presentationTimeOffset mapping every representation's media time to it.
  * In low-latency form the open segment is announced too (availabilityTimeComplete=false): the origin serves
- * it chunk by chunk while it grows, so each chunk is fetchable as soon as it exists.
+ * it chunk by chunk while it grows, so each chunk is fetchable as soon as it exists. A live low-latency MPD uses
+ * number-based addressing (SegmentTemplate@duration) wherever the segments sit on the nominal grid: the player
+ * then knows each next segment from its clock instead of waiting for an MPD update (with SegmentTimeline,
+ * dash.js learns of a new segment only at its next refresh, up to minimumUpdatePeriod late, and stalls at a
+ * low target latency). Only the live (last) period is number-based; closed periods keep their exact timelines.
+ * The origin holds a request for the next segment until its first part exists.
  */
 export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
   const ordered = [...renditions].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1));
@@ -158,13 +191,19 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
       // Same instant in every representation: the anchor's period start, rescaled exactly by integers.
       const pto = Math.round((anchorSeg.periodStartTicks * ts) / anchorTs);
       const partTicks = r.snapshot.partTargetTicks;
+      const grid =
+        o.lowLatency && !r.snapshot.ended && d === discSeqs[discSeqs.length - 1]
+          ? numberGrid(inPeriod, pto, r.snapshot.segmentTargetTicks, partTicks)
+          : undefined;
       const template: SegmentTemplate = {
         timescale: ts,
         initialization: (o.initName ?? defaultInit)(r.name, first.initId),
         media: (o.mediaName ?? defaultMedia)(r.name),
-        startNumber: first.msn,
+        startNumber: grid ? grid.startNumber : first.msn,
         presentationTimeOffset: pto,
-        timeline: segmentTimeline(inPeriod),
+        ...(grid
+          ? { durationTicks: r.snapshot.segmentTargetTicks }
+          : { timeline: segmentTimeline(inPeriod) }),
       };
       if (o.lowLatency) {
         template.availabilityTimeOffsetSec = formatTicks(
@@ -312,20 +351,23 @@ function representationXml(r: Representation): XmlElement {
       initialization: t.initialization,
       media: t.media,
       startNumber: t.startNumber,
+      duration: t.durationTicks,
       presentationTimeOffset: t.presentationTimeOffset,
       availabilityTimeOffset: t.availabilityTimeOffsetSec,
       availabilityTimeComplete:
         t.availabilityTimeComplete === undefined ? undefined : String(t.availabilityTimeComplete),
     },
-    children: [
-      {
-        name: 'SegmentTimeline',
-        children: t.timeline.map((s) => ({
-          name: 'S',
-          attrs: { t: s.t, d: s.d, r: s.r > 0 ? s.r : undefined },
-        })),
-      },
-    ],
+    children: t.timeline
+      ? [
+          {
+            name: 'SegmentTimeline',
+            children: t.timeline.map((s) => ({
+              name: 'S',
+              attrs: { t: s.t, d: s.d, r: s.r > 0 ? s.r : undefined },
+            })),
+          },
+        ]
+      : [],
   });
   return {
     name: 'Representation',

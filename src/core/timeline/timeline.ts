@@ -52,6 +52,8 @@ export class Timeline {
   private epochTicks = 0;
   private epochWallMs = 0;
   private hasEpoch = false;
+  /** The anchor is still being refined: the period's first segment is open. */
+  private calibrating = false;
   /** Decode time expected for the next chunk. */
   private expectedTicks: number | undefined;
   private maxPartTicks = 0;
@@ -118,7 +120,8 @@ export class Timeline {
       this.epochTicks = chunk.baseMediaDecodeTime;
       this.epochWallMs = wallClockMs;
       this.hasEpoch = true;
-    }
+      this.calibrating = true;
+    } else if (this.calibrating) this.refineAnchor(chunk, wallClockMs);
     this.expectedTicks = chunk.baseMediaDecodeTime + chunk.durationTicks;
 
     const seg = this.open;
@@ -183,6 +186,26 @@ export class Timeline {
     };
   }
 
+  /**
+   * The first chunks of a period arrive late and in a burst (the transcoder probes its input, then catches up),
+   * so the first chunk alone would anchor the period's wall clock up to a second or more after the media was
+   * captured, and every player's latency arithmetic (DASH period start, PROGRAM-DATE-TIME) with it. Until the
+   * period's first segment closes, the anchor follows the earliest arrival seen for any chunk, counted back by its
+   * media offset: the steady-state pipeline delay. It only moves earlier, and is fixed once a segment is complete.
+   */
+  private refineAnchor(chunk: ChunkInfo, wallClockMs: number): void {
+    const offsetMs = Math.round(((chunk.baseMediaDecodeTime - this.epochTicks) * 1000) / this.cfg.timescale);
+    const candidate = wallClockMs - offsetMs;
+    if (candidate >= this.epochWallMs - 1) return; // millisecond rounding of the arrival times is not news
+    this.epochWallMs = candidate;
+    const seg = this.open;
+    if (seg && seg.periodStartTicks === this.epochTicks) {
+      seg.periodWallClockMs = candidate;
+      seg.wallClockMs =
+        candidate + Math.round(((seg.startTicks - this.epochTicks) * 1000) / this.cfg.timescale);
+    }
+  }
+
   /** The first multiple of the segment target (counted from the period's epoch) after the segment's start. */
   private nextBoundary(seg: SegmentEntry): number {
     const target = this.cfg.segmentTargetTicks;
@@ -232,6 +255,7 @@ export class Timeline {
     const seg = this.open;
     if (!seg) return;
     this.open = undefined;
+    this.calibrating = false;
     this.segments.push(seg);
     this.dvrTicks += seg.durationTicks;
     events.push({ type: 'segment', segment: seg });
