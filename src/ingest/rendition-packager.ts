@@ -56,13 +56,22 @@ export class RenditionPackager {
     private readonly log: Logger,
   ) {}
 
-  /** Bytes from ffmpeg's pipe for this rendition. Throws BoxParseError on malformed media. */
-  push(data: Uint8Array, nowMs: number): void {
+  /**
+   * Bytes from ffmpeg's pipe for this rendition, received at nowMs. zeroWallMs, when the input has a clock
+   * (RTMP), is when this transcoder's output time 0 was captured. Throws BoxParseError on malformed media.
+   */
+  push(data: Uint8Array, nowMs: number, zeroWallMs?: number): void {
     for (const ev of this.reader.push(data)) {
       if (ev.kind === 'init') this.onInit(ev.info, ev.bytes);
       else {
         const tl = this.timeline!;
-        const startMs = Math.round(nowMs - (ev.info.durationTicks * 1000) / tl.timescale);
+        // When the chunk's first sample was captured: from the input's clock if known, never after it arrived.
+        const received = nowMs - (ev.info.durationTicks * 1000) / tl.timescale;
+        const captured =
+          zeroWallMs === undefined
+            ? received
+            : zeroWallMs + (ev.info.baseMediaDecodeTime * 1000) / tl.timescale;
+        const startMs = Math.round(Math.min(received, captured));
         this.chunks++;
         this.onEvents(tl.push(ev.info, startMs), ev.bytes);
       }

@@ -123,6 +123,7 @@ export class RtmpServer {
         }
       } else if (type === TAG_AUDIO && isAudioSequenceHeader(payload)) audioSeq = flvTag(type, ts, payload);
       else if (type === TAG_SCRIPT) metaTag = flvTag(type, ts, payload);
+      if (type !== TAG_SCRIPT) stream.observeInput(ts, Date.now());
       if (!stream.write(flvTag(type, ts, payload)) && !waitingDrain) {
         waitingDrain = true;
         socket.pause();

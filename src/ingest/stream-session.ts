@@ -53,6 +53,8 @@ export class StreamSession {
   private lastStart = 0;
   private marked = false;
   private progressReports = 0;
+  /** The current transcoder's input clock (observeInput). */
+  private sourceClock: { firstTs?: number; zeroWallMs?: number } = {};
   private readonly log: Logger;
   /** Resolves when the current transcoder exits. */
   private exitWaiters: Array<() => void> = [];
@@ -127,6 +129,19 @@ export class StreamSession {
     this.spawn();
   }
 
+  /**
+   * A media timestamp of the source (ms on its own clock) and when it arrived here, for inputs that carry them
+   * (RTMP tags). The first one after a transcoder starts is that transcoder's output time 0; the earliest
+   * arrival seen, counted back by the timestamp, is when output time 0 left the encoder: the capture clock that
+   * anchors PROGRAM-DATE-TIME and the DASH period, instead of the (later, burstier) arrival of ffmpeg's output.
+   */
+  observeInput(tsMs: number, arrivalMs: number): void {
+    const c = this.sourceClock;
+    if (c.firstTs === undefined) c.firstTs = tsMs;
+    const zero = arrivalMs - (tsMs - c.firstTs);
+    if (c.zeroWallMs === undefined || zero < c.zeroWallMs) c.zeroWallMs = zero;
+  }
+
   /** Source bytes for stdin inputs (FLV from RTMP). Returns false when ffmpeg is saturated. */
   write(data: Uint8Array): boolean {
     return this.transcoder?.write(data) ?? true;
@@ -186,6 +201,7 @@ export class StreamSession {
   private spawn(): void {
     const { args, outputs } = this.buildArgs();
     this.lastStart = Date.now();
+    this.sourceClock = {};
     const t = new Transcoder(this.deps.ffmpegPath, args, outputs, {
       onOutput: (o, d) => this.onOutput(o, d),
       onProgress: (p) => {
@@ -214,7 +230,7 @@ export class StreamSession {
     const p = this.packagers.get(o.rendition);
     if (!p) return;
     try {
-      p.push(data, Date.now());
+      p.push(data, Date.now(), this.sourceClock.zeroWallMs);
     } catch (err) {
       // Corrupt output: this process's stream can no longer be trusted; restart it with a discontinuity.
       this.log.error(

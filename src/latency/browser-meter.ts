@@ -51,7 +51,8 @@ v.addEventListener('waiting', () => { if (m.playing && !m.stallStart) { m.stalls
 v.addEventListener('playing', () => { m.playing = true; if (m.stallStart) { m.stalledMs += performance.now() - m.stallStart; m.stallStart = 0; } });
 if (kind === 'hls') {
   // Forced MSE: Chromium claims native HLS support it does not have.
-  const h = new Hls({ lowLatencyMode: ll, liveSyncDurationCount: ll ? 3 : 3 });
+  // No liveSync* settings: any of them overrides the playlist's PART-HOLD-BACK / HOLD-BACK in hls.js.
+  const h = new Hls({ lowLatencyMode: ll });
   h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); if (d.fatal) h.startLoad(); });
   // The lowest rendition: latency does not depend on it, and decoding 720p would take CPU from the chain under test.
   h.on(Hls.Events.MANIFEST_PARSED, () => { h.autoLevelCapping = 0; });
