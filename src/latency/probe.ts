@@ -8,7 +8,7 @@
  */
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
-import { type ChunkInfo, CmafStreamReader, concat } from '../core/index.js';
+import { type ChunkInfo, CmafStreamReader } from '../core/index.js';
 import { readStamps } from './frame-reader.js';
 
 export interface LatencySample {
@@ -35,9 +35,6 @@ export interface ProbeResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Parts (or chunks) per segment that are decoded for a sample. */
-const SAMPLED_PARTS = 2;
 
 /** The first fetch of a stream may meet a pipeline still warming up: retry it for a while. */
 async function fetchFirst(url: string): Promise<Buffer> {
@@ -79,18 +76,27 @@ class Recorder {
     this.countFromMs = Date.now() + warmupMs;
   }
 
-  /** Every fetched piece of media, in order: checks that each fragment starts where the previous one ended. */
-  media(initUri: string, init: Uint8Array, bytes: Uint8Array): void {
+  /**
+   * Every fetched piece of media, in order: checks that each fragment starts where the previous one ended.
+   * Returns the number of samples (frames, for video) it carries.
+   */
+  media(initUri: string, init: Uint8Array, bytes: Uint8Array): number {
     if (this.timeline?.init !== initUri) {
       this.timeline = { init: initUri, reader: new CmafStreamReader() };
       this.timeline.reader.push(init);
     }
+    let frames = 0;
     try {
-      for (const ev of this.timeline.reader.push(bytes)) if (ev.kind === 'chunk') this.chunk(ev.info);
+      for (const ev of this.timeline.reader.push(bytes)) {
+        if (ev.kind !== 'chunk') continue;
+        this.chunk(ev.info);
+        frames += ev.info.sampleCount;
+      }
     } catch (err) {
       this.result.errors.push(`${initUri}: ${(err as Error).message}`);
       this.timeline = undefined;
     }
+    return frames;
   }
 
   /** A fragment already parsed by the caller (LL-DASH reads its segment with its own reader). */
@@ -103,31 +109,57 @@ class Recorder {
     t.nextTicks = info.baseMediaDecodeTime + info.durationTicks;
   }
 
-  /** `media` must start with an init segment and a keyframe; the newest frame's stamp is what counts. */
-  record(object: string, media: Uint8Array[], atMs: number): void {
-    this.queue = this.queue.then(() => this.decode(object, media, atMs));
+  /**
+   * The pieces of one segment, in order, from its keyframe: each with when its bytes arrived and how many frames
+   * it carries. They are decoded together once (one ffmpeg run per segment, not per part) and each piece yields
+   * a sample: its arrival minus the stamp of its newest frame.
+   */
+  record(init: Uint8Array, pieces: Piece[]): void {
+    if (pieces.length === 0) return;
+    this.queue = this.queue.then(() => this.decode(init, pieces));
   }
 
   async drain(): Promise<void> {
     await this.queue;
   }
 
-  private async decode(object: string, media: Uint8Array[], atMs: number): Promise<void> {
+  private async decode(init: Uint8Array, pieces: Piece[]): Promise<void> {
     let stamps: Array<number | undefined>;
     try {
-      stamps = await readStamps(media);
+      stamps = await readStamps([init, ...pieces.map((p) => p.bytes)]);
     } catch (err) {
       this.result.decodeFailures++;
-      this.result.errors.push(`${object}: ${(err as Error).message}`);
+      this.result.errors.push(`${pieces[0]!.object}: ${(err as Error).message}`);
       return;
     }
-    const good = stamps.filter((s): s is number => s !== undefined);
-    if (good.length === 0 || good.length < stamps.length) this.result.decodeFailures++;
-    if (good.length === 0) return;
-    const newest = Math.max(...good);
-    if (atMs >= this.countFromMs)
-      this.result.samples.push({ atMs, stampMs: newest, latencyMs: atMs - newest, object });
+    const total = pieces.reduce((n, p) => n + p.frames, 0);
+    // Frames map to pieces by count; if the decoder disagrees about the count, only the whole can be judged.
+    const groups =
+      stamps.length === total
+        ? pieces.map((p, i) => {
+            const from = pieces.slice(0, i).reduce((n, q) => n + q.frames, 0);
+            return { piece: p, stamps: stamps.slice(from, from + p.frames) };
+          })
+        : [{ piece: pieces[pieces.length - 1]!, stamps }];
+    if (stamps.length !== total) this.result.decodeFailures++;
+    for (const g of groups) {
+      const good = g.stamps.filter((x): x is number => x !== undefined);
+      if (good.length < g.stamps.length || (g.stamps.length > 0 && good.length === 0))
+        this.result.decodeFailures++;
+      if (good.length === 0) continue;
+      const newest = Math.max(...good);
+      const { atMs, object } = g.piece;
+      if (atMs >= this.countFromMs)
+        this.result.samples.push({ atMs, stampMs: newest, latencyMs: atMs - newest, object });
+    }
   }
+}
+
+interface Piece {
+  object: string;
+  bytes: Uint8Array;
+  atMs: number;
+  frames: number;
 }
 
 /** Follows `url` for `seconds`; the first `warmupSec` (reaching the live edge) are not counted. */
@@ -162,8 +194,12 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
     return b;
   };
   const seen = new Set<string>();
-  let segmentParts: Buffer[] = [];
-  let segmentKey: string | undefined;
+  // The parts of the segment being filled, from its first (keyframe) part: decoded together once it is complete.
+  let segment: { key: string; init: Buffer; pieces: Piece[] } | undefined;
+  const flush = (): void => {
+    if (segment) rec.record(segment.init, segment.pieces);
+    segment = undefined;
+  };
   while (Date.now() < deadline) {
     try {
       const segs = pl.segments as Array<{ uri: string; map?: { uri: string } }>;
@@ -176,14 +212,12 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         const m = /(\d+)\.(\d+)\.m4s/.exec(hint);
         const bytes = await fetchBytes(new URL(hint, mediaUrl).href); // held by the origin until the part exists
         const at = Date.now();
-        rec.media(mapUri, init, bytes);
-        // Decodable from the segment's first part (it starts with a keyframe) up to this one.
-        if (!m || Number(m[2]) === 0 || segmentKey !== m[1]) segmentParts = [];
-        segmentKey = m?.[1];
-        segmentParts.push(bytes);
-        // Decoding costs CPU the pipeline under test needs: sample the first parts of each segment (decodable
-        // from its keyframe in one or two parts); every part is still fetched the moment it exists.
-        if (segmentParts.length <= SAMPLED_PARTS) rec.record(hint, [init, ...segmentParts], at);
+        const frames = rec.media(mapUri, init, bytes);
+        const key = m?.[1] ?? hint;
+        if (segment && segment.key !== key) flush();
+        // A segment joined mid-way cannot be decoded from its keyframe: start with the next one.
+        if (!segment && m && Number(m[2]) === 0) segment = { key, init, pieces: [] };
+        segment?.pieces.push({ object: hint, bytes, atMs: at, frames });
         // The playlist that lists this part is ready now; its preload hint is the next part.
         const q = m ? `?_HLS_msn=${m[1]}&_HLS_part=${m[2]}` : '';
         pl = m3u8((await fetchBytes(`${mediaUrl.split('?')[0]}${q}`)).toString());
@@ -196,8 +230,8 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
           const bytes = await fetchBytes(new URL(s.uri, mediaUrl).href);
           const at = Date.now();
           const init = await initFor(s.map?.uri ?? mapUri);
-          rec.media(s.map?.uri ?? mapUri, init, bytes);
-          rec.record(s.uri, [init, bytes], at);
+          const frames = rec.media(s.map?.uri ?? mapUri, init, bytes);
+          rec.record(init, [{ object: s.uri, bytes, atMs: at, frames }]);
         }
         await sleep((pl.targetDuration * 1000) / 2);
         pl = m3u8((await fetchBytes(mediaUrl)).toString());
@@ -208,6 +242,7 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
       pl = m3u8((await fetchBytes(mediaUrl).catch(() => Buffer.from(''))).toString());
     }
   }
+  flush();
   await rec.drain();
   return rec.result;
 }
@@ -221,13 +256,17 @@ interface DashSeg {
 async function probeDash(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
   const text0 = (await fetchFirst(url)).toString();
   const ll = text0.includes('availabilityTimeComplete="false"');
+  // A segment is available availabilityTimeOffset before its end (mpd-parser does not apply it): read the MPD
+  // that much later, so the newest segment it lists is the one a low-latency player would fetch now.
+  const ato = (text: string): number =>
+    Number(/availabilityTimeOffset="([\d.]+)"/.exec(text)?.[1] ?? 0) * 1000 || 0;
   const rec = new Recorder(url, ll ? 'll-dash' : 'dash', warmupMs);
   const seen = new Set<string>();
   const inits = new Map<string, Buffer>();
   let text = text0;
   while (Date.now() < deadline) {
     try {
-      const parsed = parseMpd(text, { manifestUri: url, NOW: Date.now(), clientOffset: 0 });
+      const parsed = parseMpd(text, { manifestUri: url, NOW: Date.now() + ato(text), clientOffset: 0 });
       const video = [...parsed.playlists].sort(
         (a: { attributes: { BANDWIDTH: number } }, b: { attributes: { BANDWIDTH: number } }) =>
           a.attributes.BANDWIDTH - b.attributes.BANDWIDTH,
@@ -246,8 +285,8 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
         else {
           const bytes = await fetchBytes(target.resolvedUri);
           const at = Date.now();
-          rec.media(target.map.resolvedUri, init, bytes);
-          rec.record(target.resolvedUri, [init, bytes], at);
+          const frames = rec.media(target.map.resolvedUri, init, bytes);
+          rec.record(init, [{ object: target.resolvedUri, bytes, atMs: at, frames }]);
         }
       } else {
         await sleep(200);
@@ -269,16 +308,24 @@ async function readChunked(url: string, initUri: string, init: Buffer, rec: Reco
   if (!r.ok || !r.body) throw new Error(`HTTP ${r.status} for ${url}`);
   const reader = new CmafStreamReader();
   reader.push(init);
-  const chunks: Uint8Array[] = [];
-  for await (const piece of r.body as unknown as AsyncIterable<Uint8Array>) {
-    const at = Date.now();
-    for (const ev of reader.push(piece)) {
-      if (ev.kind !== 'chunk') continue;
-      rec.chunk(ev.info, initUri);
-      chunks.push(ev.bytes); // the segment starts with a keyframe: decode from its start
-      if (chunks.length <= SAMPLED_PARTS)
-        rec.record(`${url}#${ev.info.sequenceNumber}`, [init, concat(chunks)], at);
+  const pieces: Piece[] = [];
+  try {
+    for await (const piece of r.body as unknown as AsyncIterable<Uint8Array>) {
+      const at = Date.now();
+      for (const ev of reader.push(piece)) {
+        if (ev.kind !== 'chunk') continue;
+        rec.chunk(ev.info, initUri);
+        pieces.push({
+          object: `${url}#${ev.info.sequenceNumber}`,
+          bytes: ev.bytes,
+          atMs: at,
+          frames: ev.info.sampleCount,
+        });
+      }
     }
+  } finally {
+    // The segment starts with a keyframe: its chunks decode together from its start.
+    rec.record(init, pieces);
   }
 }
 
