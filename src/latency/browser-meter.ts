@@ -52,7 +52,8 @@ v.addEventListener('playing', () => { m.playing = true; if (m.stallStart) { m.st
 if (kind === 'hls') {
   // Forced MSE: Chromium claims native HLS support it does not have.
   // No liveSync* settings: any of them overrides the playlist's PART-HOLD-BACK / HOLD-BACK in hls.js.
-  const h = new Hls({ lowLatencyMode: ll });
+  // maxLiveSyncPlaybackRate: catch up (up to 10% faster) to PART-HOLD-BACK when a join lands further behind.
+  const h = new Hls({ lowLatencyMode: ll, maxLiveSyncPlaybackRate: ll ? 1.1 : 1 });
   h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); if (d.fatal) h.startLoad(); });
   // The lowest rendition: latency does not depend on it, and decoding 720p would take CPU from the chain under test.
   h.on(Hls.Events.MANIFEST_PARSED, () => { h.autoLevelCapping = 0; });

@@ -32,7 +32,7 @@ video.addEventListener('playing', () => { state.playing = true; if (state.stallS
 function play(name, lowLatency) {
   if (state.hls) state.hls.destroy();
   state.stream = name; state.playing = false; state.stalls = 0; state.stalledMs = 0;
-  const hls = new Hls({ lowLatencyMode: lowLatency });
+  const hls = new Hls({ lowLatencyMode: lowLatency, maxLiveSyncPlaybackRate: lowLatency ? 1.1 : 1 });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_e, d) => { state.errors.push(d.details + (d.fatal ? ' (fatal)' : '')); if (d.fatal) { if (d.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad(); else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError(); } });
   hls.loadSource('/live/' + encodeURIComponent(name) + '/master.m3u8');
