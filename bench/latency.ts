@@ -1,6 +1,6 @@
 /**
  * npm run bench:latency — the whole chain: stamped source -> RTMP -> ingest -> Redis -> manifest worker -> reader
- * -> nginx CDN -> player, for LL-HLS (hls.js), LL-DASH (dash.js) and classic HLS (hls.js, 2 s segments), plus
+ * -> Varnish CDN -> player, for LL-HLS (hls.js), LL-DASH (dash.js) and classic HLS (hls.js, 2 s segments), plus
  * ffmpeg's own 2 s HLS played by the same hls.js as the reference. Each mode runs BENCH_SECONDS (default 300).
  * Writes out/latency/report.json and report.svg and prints the JSON.
  * Stages the origin can see: chunk -> Redis (publish), part -> playlist (manifest job), origin -> CDN (probe at the
@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startNginxCdn } from '../src/adapters/process/nginx.js';
+import { startVarnishCdn } from '../src/adapters/process/varnish.js';
 import { track } from '../src/adapters/process/children.js';
 import { freePort, startRedisServer } from '../src/adapters/process/redis-server.js';
 import { DEFAULT_LADDER, parseConfig } from '../src/config.js';
@@ -43,9 +43,9 @@ const config = parseConfig({
   ...(PRESET ? { defaults: { ladder: DEFAULT_LADDER.map((r) => ({ ...r, preset: PRESET })) } } : {}),
 });
 const node = await startNode(config, ['ingest', 'manifest', 'reader'], createLogger('error'), metrics);
-const cdn = await startNginxCdn(
+const cdn = await startVarnishCdn(
   [node.httpPort!],
-  fileURLToPath(new URL('../deploy/nginx/templates/wellspring-cdn.conf.template', import.meta.url)),
+  fileURLToPath(new URL('../deploy/varnish/wellspring.vcl.template', import.meta.url)),
 );
 // The source runs in its own process: frame pacing must not share an event loop with the origin it measures.
 const source = track(
@@ -200,7 +200,7 @@ const result = {
     warmupSec: WARMUP,
     source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
     ladder: `720p/480p/360p + AAC (default${PRESET ? `, every rung x264 ${PRESET}` : ', x264 veryfast'}), 2 s segments, 200 ms parts`,
-    cdn: 'nginx proxy_cache, cache lock up to 200 ms (deploy/nginx/templates)',
+    cdn: 'Varnish 7.1, one fetch streamed to all waiters (deploy/varnish)',
     players:
       'Chromium 156 headless: hls.js (lowLatencyMode for ll-hls), dash.js 5 (ServiceDescription target 1.5 s)',
   },

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Wellspring needs on a fresh Debian/Ubuntu machine: the Debian packages the pipeline and
-# its tests run (ffmpeg, redis-server, nginx, chromium for the browser tests) and the npm dependencies.
+# its tests run (ffmpeg, redis-server, varnish as the CDN, nginx for reference benchmarks, chromium for the
+# browser tests) and the npm dependencies.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf:fonts-dejavu-core)
+need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light varnishd:varnish /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf:fonts-dejavu-core)
 if [ "${WELLSPRING_BROWSER:-1}" = "1" ]; then need_cmds+=(chromium:chromium); fi
 
 missing=()

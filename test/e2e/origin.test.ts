@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddedNginx, startNginxCdn } from '../../src/adapters/process/nginx.js';
+import { type EmbeddedCdn, startVarnishCdn } from '../../src/adapters/process/varnish.js';
 import { freePort } from '../../src/adapters/process/redis-server.js';
 import { launchChromium } from '../../src/latency/browser-meter.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -24,14 +24,12 @@ import {
 } from '../support/harness.js';
 import { type CrawlReport, crawl, get, m3u8 } from '../support/player.js';
 
-const template = fileURLToPath(
-  new URL('../../deploy/nginx/templates/wellspring-cdn.conf.template', import.meta.url),
-);
+const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.template', import.meta.url));
 const SRT_PASSPHRASE = 'origin test passphrase';
 
 let a: NodeHandle;
 let b: NodeHandle;
-let cdn: EmbeddedNginx;
+let cdn: EmbeddedCdn;
 let redis: WellspringRedis;
 let config: ReturnType<typeof testConfig>;
 let srtPort: number;
@@ -50,7 +48,7 @@ beforeAll(async () => {
   // Node A: ingest, a manifest worker, a reader. Node B: another manifest worker and another reader.
   a = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
   b = await startNode(config, ['manifest', 'reader'], log, createMetrics());
-  cdn = await startNginxCdn([a.httpPort!, b.httpPort!], template);
+  cdn = await startVarnishCdn([a.httpPort!, b.httpPort!], template);
   redis = connectRedis(config.redisUrl);
 });
 
@@ -201,6 +199,34 @@ describe('origin through a CDN', () => {
     // Through the CDN a segment is cached and immutable: the second request is a hit.
     await get(`${cdn.url}/live/rtmpcam/360p/${seg}`);
     expect((await get(`${cdn.url}/live/rtmpcam/360p/${seg}`)).headers.get('x-cache-status')).toBe('HIT');
+  });
+
+  it('streams an in-flight LL-DASH segment to a second viewer while it fills, not after it completes', async () => {
+    const live = m3u8((await get(`${cdn.url}/live/rtmpcam/360p/index.m3u8`)).body.toString());
+    const next = live.mediaSequence + live.segments.length + 1; // the segment after the open one
+    const url = `${cdn.url}/live/rtmpcam/360p/seg-${next}.m4s`;
+    // Two viewers ask for the same not-yet-written segment through the CDN; each notes when its first bytes and
+    // its last bytes arrive (as events, in order: this is not a speed assertion).
+    const order: string[] = [];
+    const view = async (name: string): Promise<number> => {
+      const r = await fetch(url);
+      expect(r.status).toBe(200);
+      let n = 0;
+      for await (const c of r.body as unknown as AsyncIterable<Uint8Array>) {
+        if (n === 0) order.push(`${name} first`);
+        n += c.length;
+      }
+      order.push(`${name} end`);
+      return n;
+    };
+    const first = view('a');
+    await sleep(100);
+    const sizes = await Promise.all([first, view('b')]);
+    // The second viewer got bytes before the first viewer's copy was complete, and both got the whole segment.
+    expect(order.indexOf('b first')).toBeLessThan(order.indexOf('a end'));
+    expect(sizes[0]).toBe(sizes[1]);
+    const whole = await get(`http://127.0.0.1:${a.httpPort}/live/rtmpcam/360p/seg-${next}.m4s`);
+    expect(whole.body.length).toBe(sizes[0]);
   });
 
   it('rejects bad requests with 4xx and changes nothing', async () => {
