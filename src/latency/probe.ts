@@ -172,12 +172,20 @@ export async function probe(url: string, seconds: number, warmupSec = 5): Promis
 async function probeHls(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
   let mediaUrl = url;
   let pl = m3u8((await fetchFirst(url)).toString());
+  type Variant = { uri: string; attributes: { BANDWIDTH: number; RESOLUTION?: unknown } };
+  // A stream that is just starting may list only what exists yet (its audio): wait a little for video.
+  for (let i = 0; pl.playlists?.length && i < 20; i++) {
+    if ((pl.playlists as Variant[]).some((v) => v.attributes.RESOLUTION)) break;
+    await sleep(500);
+    pl = m3u8((await fetchFirst(url)).toString());
+  }
   if (pl.playlists?.length) {
     // The lowest-bandwidth video variant: cheapest to decode, same timeline as the others.
-    const v = [...pl.playlists].sort(
-      (a: { attributes: { BANDWIDTH: number } }, b: { attributes: { BANDWIDTH: number } }) =>
-        a.attributes.BANDWIDTH - b.attributes.BANDWIDTH,
-    )[0];
+    const all = pl.playlists as Variant[];
+    const video = all.filter((v) => v.attributes.RESOLUTION);
+    const v = [...(video.length ? video : all)].sort(
+      (a, b) => a.attributes.BANDWIDTH - b.attributes.BANDWIDTH,
+    )[0]!;
     mediaUrl = new URL(v.uri, url).href;
     pl = m3u8((await fetchFirst(mediaUrl)).toString());
   }
