@@ -35,12 +35,19 @@ const metrics = createMetrics();
  * the source, the ladder, Chromium and the probes do not fit at once, it shows what the chain does with headroom.
  */
 const PRESET = process.env.BENCH_PRESET as 'superfast' | 'veryfast' | 'ultrafast' | undefined;
+/** BENCH_PART_SEC: part duration (default 0.2). BENCH_MODES: comma list of modes (default all, with the reference). */
+const PART_SEC = Number(process.env.BENCH_PART_SEC ?? 0.2);
+const ONLY = process.env.BENCH_MODES?.split(',').map((x) => x.trim());
+const wanted = (name: string): boolean => !ONLY || ONLY.includes(name);
 const config = parseConfig({
   redisUrl: redis.url,
   rtmp: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   logLevel: 'error',
-  ...(PRESET ? { defaults: { ladder: DEFAULT_LADDER.map((r) => ({ ...r, preset: PRESET })) } } : {}),
+  defaults: {
+    partSec: PART_SEC,
+    ...(PRESET ? { ladder: DEFAULT_LADDER.map((r) => ({ ...r, preset: PRESET })) } : {}),
+  },
 });
 const node = await startNode(config, ['ingest', 'manifest', 'reader'], createLogger('error'), metrics);
 const cdn = await startVarnishCdn(
@@ -98,7 +105,10 @@ const stats = (l: number[]) => ({
 });
 const report: Record<string, unknown> = {};
 const series: Array<{ label: string; points: Array<{ tSec: number; ms: number }> }> = [];
-for (const m of modes) {
+for (const m of modes.filter((x) => wanted(x.name))) {
+  // CPU of this process (ingest, manifest worker, reader) over the mode: what the part duration costs the origin.
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
   const [atCdn, atOrigin, player] = await Promise.all([
     probe(m.url, SECONDS, WARMUP),
     probe(m.originUrl, SECONDS, WARMUP),
@@ -111,6 +121,9 @@ for (const m of modes) {
       timeUrl: `${cdn.url}/time`,
     }),
   ]);
+  const cpu = process.cpuUsage(cpu0);
+  const originCores =
+    Math.round(((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 1000) / 1000;
   const speed = (await metrics.ffmpegSpeed.get()).values[0]?.value;
   const dropped = (await metrics.ffmpegDropped.get()).values[0]?.value;
   const cdnS = summarizeProbe(atCdn);
@@ -126,6 +139,7 @@ for (const m of modes) {
     // The transcoder's speed at the end of the mode: below 1.0 the whole chain falls behind real time.
     transcoderSpeed: speed,
     transcoderDroppedFrames: dropped,
+    originCpuCores: originCores,
     stalls: player.stalls,
     stalledMs: player.stalledMs,
     unreadableFrames: player.unreadable,
@@ -142,52 +156,54 @@ for (const m of modes) {
 
 // Reference: ffmpeg's own 2 s HLS of the same stamped source, served by nginx from disk, the same hls.js.
 source.kill('SIGTERM'); // free the CPU the main chain's source used
-const refDir = mkdtempSync(join(os.tmpdir(), 'ws-ref-hls-'));
-chmodSync(refDir, 0o755);
-const refPort = await freePort();
-writeFileSync(
-  join(refDir, 'nginx.conf'),
-  `worker_processes 1; pid ${refDir}/nginx.pid; error_log ${refDir}/error.log; events {}
-http { access_log off; types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
-  server { listen 127.0.0.1:${refPort}; root ${refDir}; add_header Access-Control-Allow-Origin *; add_header Cache-Control no-cache; } }`,
-);
-const refNginx: ChildProcess = track(
-  spawn('/usr/sbin/nginx', ['-p', refDir, '-c', join(refDir, 'nginx.conf'), '-g', 'daemon off;'], {
-    stdio: 'ignore',
-    detached: true,
-  }),
-);
-const refSource = new StampedSource({
-  url: 'reference',
-  outputArgs: [
-    '-f',
-    'hls',
-    '-hls_time',
-    '2',
-    '-hls_list_size',
-    '6',
-    '-hls_flags',
-    'delete_segments+temp_file',
-    join(refDir, 'index.m3u8'),
-  ],
-});
-refSource.start();
-await new Promise((r) => setTimeout(r, 8000));
-const ref = await meter({
-  url: `http://127.0.0.1:${refPort}/index.m3u8`,
-  player: 'hls',
-  lowLatency: false,
-  seconds: SECONDS,
-  warmupSec: WARMUP,
-});
-report['ffmpeg-hls-reference'] = {
-  playerGlassToGlassMs: stats(ref.samples.map((s) => s.latencyMs)),
-  stalls: ref.stalls,
-  stalledMs: ref.stalledMs,
-  unreadableFrames: ref.unreadable,
-};
-await refSource.stop();
-refNginx.kill('SIGQUIT');
+if (wanted('ffmpeg-hls-reference')) {
+  const refDir = mkdtempSync(join(os.tmpdir(), 'ws-ref-hls-'));
+  chmodSync(refDir, 0o755);
+  const refPort = await freePort();
+  writeFileSync(
+    join(refDir, 'nginx.conf'),
+    `worker_processes 1; pid ${refDir}/nginx.pid; error_log ${refDir}/error.log; events {}
+  http { access_log off; types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+    server { listen 127.0.0.1:${refPort}; root ${refDir}; add_header Access-Control-Allow-Origin *; add_header Cache-Control no-cache; } }`,
+  );
+  const refNginx: ChildProcess = track(
+    spawn('/usr/sbin/nginx', ['-p', refDir, '-c', join(refDir, 'nginx.conf'), '-g', 'daemon off;'], {
+      stdio: 'ignore',
+      detached: true,
+    }),
+  );
+  const refSource = new StampedSource({
+    url: 'reference',
+    outputArgs: [
+      '-f',
+      'hls',
+      '-hls_time',
+      '2',
+      '-hls_list_size',
+      '6',
+      '-hls_flags',
+      'delete_segments+temp_file',
+      join(refDir, 'index.m3u8'),
+    ],
+  });
+  refSource.start();
+  await new Promise((r) => setTimeout(r, 8000));
+  const ref = await meter({
+    url: `http://127.0.0.1:${refPort}/index.m3u8`,
+    player: 'hls',
+    lowLatency: false,
+    seconds: SECONDS,
+    warmupSec: WARMUP,
+  });
+  report['ffmpeg-hls-reference'] = {
+    playerGlassToGlassMs: stats(ref.samples.map((s) => s.latencyMs)),
+    stalls: ref.stalls,
+    stalledMs: ref.stalledMs,
+    unreadableFrames: ref.unreadable,
+  };
+  await refSource.stop();
+  refNginx.kill('SIGQUIT');
+}
 
 const publish = await metrics.publishLatency.get();
 const sumOf = (kind: string, k: string): number =>
@@ -199,7 +215,7 @@ const result = {
     secondsPerMode: SECONDS,
     warmupSec: WARMUP,
     source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
-    ladder: `720p/480p/360p + AAC (default${PRESET ? `, every rung x264 ${PRESET}` : ', x264 veryfast'}), 2 s segments, 200 ms parts`,
+    ladder: `720p/480p/360p + AAC (default${PRESET ? `, every rung x264 ${PRESET}` : ', x264 veryfast'}), 2 s segments, ${PART_SEC * 1000} ms parts`,
     cdn: 'Varnish 7.1, one fetch streamed to all waiters (deploy/varnish)',
     players:
       'Chromium 156 headless: hls.js (lowLatencyMode for ll-hls), dash.js 5 (ServiceDescription target 1.5 s)',
