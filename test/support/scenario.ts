@@ -163,6 +163,18 @@ export function renderScenarioMpd(
   );
 }
 
+/** Wall-clock end of the newest media across the renditions (what a live render sees as "now"). */
+export function newestMediaEndMs(snaps: Map<string, TimelineSnapshot>): number {
+  return Math.max(
+    ...[...snaps.values()].map((s) => {
+      const seg = s.open ?? s.segments[s.segments.length - 1];
+      if (!seg) return 0;
+      const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
+      return Math.round(seg.wallClockMs + (ticks * 1000) / s.timescale);
+    }),
+  );
+}
+
 /** Every manifest of a scenario, by file name. */
 export function renderAll(sc: Scenario): Record<string, string> {
   const snaps = runScenario(sc);
@@ -175,6 +187,7 @@ export function renderAll(sc: Scenario): Record<string, string> {
   }
   const publish = sc.wallClockStartMs + 3_600_000;
   files['manifest.mpd'] = renderScenarioMpd(sc, snaps, false, publish);
-  files['manifest.ll.mpd'] = renderScenarioMpd(sc, snaps, true, publish);
+  // The low-latency MPD as rendered live: just after the newest part landed.
+  files['manifest.ll.mpd'] = renderScenarioMpd(sc, snaps, true, newestMediaEndMs(snaps));
   return files;
 }

@@ -9,7 +9,13 @@ import { parse as parseMpd } from 'mpd-parser';
 import { describe, expect, it } from 'vitest';
 import { type TimelineSnapshot, lastPosition, liveWindow, measureBitrate } from '../../src/core/index.js';
 import { fixturePath } from '../support/fixtures.js';
-import { type Scenario, renderAll, runScenario } from '../support/scenario.js';
+import {
+  type Scenario,
+  newestMediaEndMs,
+  renderAll,
+  renderScenarioMpd,
+  runScenario,
+} from '../support/scenario.js';
 
 const root = fixturePath('manifests');
 const scenarios = readdirSync(root).map((name) => ({
@@ -164,13 +170,7 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
     it(`${lowLatency ? 'LL-DASH' : 'DASH'} MPD names the same media as HLS, at the same times`, () => {
       const text = files[lowLatency ? 'manifest.ll.mpd' : 'manifest.mpd']!;
       // A player reading the MPD just after the newest part landed (number-based templates are read by clock).
-      const newest = [...snaps.values()].map((s) => {
-        const seg = s.open ?? s.segments[s.segments.length - 1];
-        if (!seg) return 0;
-        const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
-        return seg.wallClockMs + (ticks * 1000) / s.timescale;
-      });
-      const now = Math.max(...newest);
+      const now = newestMediaEndMs(snaps);
       type Pl = {
         attributes: { NAME: string; BANDWIDTH: number; CODECS: string };
         segments: Array<{ uri: string; duration: number; presentationTime: number; map: { uri: string } }>;
@@ -244,4 +244,21 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
       if (lowLatency) expect(text).toMatch(/<Latency referenceId="0" target="\d+"/);
     });
   }
+});
+
+describe('low-latency MPD addressing', () => {
+  const sc = scenarios.find((x) => x.name === 'ladder-ll')!.sc;
+  const snaps = runScenario(sc);
+  const now = newestMediaEndMs(snaps);
+
+  it('is number-based while the chain keeps up with the wall clock', () => {
+    const text = renderScenarioMpd(sc, snaps, true, now + 100);
+    for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(true);
+  });
+
+  it('lists what exists (SegmentTimeline) once the newest media is more than a segment behind the clock', () => {
+    const text = renderScenarioMpd(sc, snaps, true, now + sc.segmentTargetMs + 500);
+    for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(false);
+    expect(text).toContain('<SegmentTimeline>');
+  });
 });

@@ -140,6 +140,19 @@ export function numberGrid(
 }
 
 /**
+ * Whether the rendition's newest media is within one segment of the wall clock its anchor gives it. A number grid
+ * tells players to derive segments from their clock; a chain that has fallen behind real time (an overloaded
+ * transcoder) would have them ask for segments that do not exist yet, so such an MPD lists what exists instead.
+ */
+export function keepsUp(s: TimelineSnapshot, nowMs: number): boolean {
+  const seg = s.open ?? s.segments[s.segments.length - 1];
+  if (!seg) return false;
+  const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
+  const newestEndMs = seg.wallClockMs + (ticks * 1000) / s.timescale;
+  return newestEndMs >= nowMs - (s.segmentTargetTicks * 1000) / s.timescale;
+}
+
+/**
  * Builds the MPD for a stream from its renditions' timelines. availabilityStartTime is the Unix epoch so that
  * it never changes across updates, restarts or discontinuities; each discontinuity opens a Period that starts
  * at its wall-clock anchor, with presentationTimeOffset mapping every representation's media time to it.
@@ -192,7 +205,10 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
       const pto = Math.round((anchorSeg.periodStartTicks * ts) / anchorTs);
       const partTicks = r.snapshot.partTargetTicks;
       const grid =
-        o.lowLatency && !r.snapshot.ended && d === discSeqs[discSeqs.length - 1]
+        o.lowLatency &&
+        !r.snapshot.ended &&
+        d === discSeqs[discSeqs.length - 1] &&
+        keepsUp(r.snapshot, o.publishTimeMs)
           ? numberGrid(inPeriod, pto, r.snapshot.segmentTargetTicks, partTicks)
           : undefined;
       const template: SegmentTemplate = {
