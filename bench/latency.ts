@@ -37,6 +37,8 @@ const metrics = createMetrics();
 const PRESET = process.env.BENCH_PRESET as 'superfast' | 'veryfast' | 'ultrafast' | undefined;
 /** BENCH_PART_SEC: part duration (default 0.2). BENCH_MODES: comma list of modes (default all, with the reference). */
 const PART_SEC = Number(process.env.BENCH_PART_SEC ?? 0.2);
+/** BENCH_TARGET_MS: the LL-DASH ServiceDescription target latency (default: the config default). */
+const TARGET_MS = process.env.BENCH_TARGET_MS ? Number(process.env.BENCH_TARGET_MS) : undefined;
 const ONLY = process.env.BENCH_MODES?.split(',').map((x) => x.trim());
 const wanted = (name: string): boolean => !ONLY || ONLY.includes(name);
 const config = parseConfig({
@@ -44,6 +46,7 @@ const config = parseConfig({
   rtmp: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   logLevel: 'error',
+  ...(TARGET_MS ? { targetLatencyMs: TARGET_MS } : {}),
   defaults: {
     partSec: PART_SEC,
     ...(PRESET ? { ladder: DEFAULT_LADDER.map((r) => ({ ...r, preset: PRESET })) } : {}),
@@ -217,8 +220,7 @@ const result = {
     source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
     ladder: `720p/480p/360p + AAC (default${PRESET ? `, every rung x264 ${PRESET}` : ', x264 veryfast'}), 2 s segments, ${PART_SEC * 1000} ms parts`,
     cdn: 'Varnish 7.1, one fetch streamed to all waiters (deploy/varnish)',
-    players:
-      'Chromium 156 headless: hls.js (lowLatencyMode for ll-hls), dash.js 5 (ServiceDescription target 1.5 s)',
+    players: `Chromium 156 headless: hls.js (lowLatencyMode for ll-hls), dash.js 5 (ServiceDescription target ${config.targetLatencyMs / 1000} s)`,
   },
   chunkToRedisMs: { partMean: Math.round((sumOf('part', '_sum') / sumOf('part', '_count')) * 1e5) / 100 },
   modes: report,
