@@ -60,14 +60,13 @@ if (kind === 'hls') {
   h.loadSource(src); h.attachMedia(v);
 } else {
   const p = dashjs.MediaPlayer().create();
-  p.updateSettings({ debug: { logLevel: Number(q.get('debug') || 1) }, streaming: {
+  p.updateSettings({ streaming: {
     utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
       defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
     liveCatchup: { enabled: ll },
     abr: { autoSwitchBitrate: { video: false }, initialBitrate: { video: 1 } },
   } });
   p.on('error', (e) => m.errors.push(String(e && e.error && (e.error.message || e.error.code))));
-  window.player = p;
   p.initialize(v, src, true);
 }
 v.play().catch(() => {});
@@ -96,7 +95,7 @@ async function stampBundle(): Promise<string> {
 }
 
 /** Serves the meter page and the player scripts on 127.0.0.1 (any origin works: the media comes through MSE). */
-export async function pageServer(player: 'hls' | 'dash'): Promise<{ server: Server; base: string }> {
+async function pageServer(player: 'hls' | 'dash'): Promise<{ server: Server; base: string }> {
   const stamp = await stampBundle();
   const lib = readFileSync(
     player === 'hls'

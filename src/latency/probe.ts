@@ -134,12 +134,10 @@ class Recorder {
     }
     const total = pieces.reduce((n, p) => n + p.frames, 0);
     // Frames map to pieces by count; if the decoder disagrees about the count, only the whole can be judged.
+    let from = 0;
     const groups =
       stamps.length === total
-        ? pieces.map((p, i) => {
-            const from = pieces.slice(0, i).reduce((n, q) => n + q.frames, 0);
-            return { piece: p, stamps: stamps.slice(from, from + p.frames) };
-          })
+        ? pieces.map((piece) => ({ piece, stamps: stamps.slice(from, (from += piece.frames)) }))
         : [{ piece: pieces[pieces.length - 1]!, stamps }];
     if (stamps.length !== total) this.result.decodeFailures++;
     for (const g of groups) {

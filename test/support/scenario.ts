@@ -10,6 +10,7 @@ import {
   Timeline,
   buildMediaPlaylist,
   buildMpd,
+  newestEndWallClockMs,
   buildMultivariant,
   lastPosition,
   marshalPlaylist,
@@ -165,14 +166,7 @@ export function renderScenarioMpd(
 
 /** Wall-clock end of the newest media across the renditions (what a live render sees as "now"). */
 export function newestMediaEndMs(snaps: Map<string, TimelineSnapshot>): number {
-  return Math.max(
-    ...[...snaps.values()].map((s) => {
-      const seg = s.open ?? s.segments[s.segments.length - 1];
-      if (!seg) return 0;
-      const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
-      return Math.round(seg.wallClockMs + (ticks * 1000) / s.timescale);
-    }),
-  );
+  return Math.round(Math.max(...[...snaps.values()].map((s) => newestEndWallClockMs(s) ?? 0)));
 }
 
 /** Every manifest of a scenario, by file name. */

@@ -139,17 +139,22 @@ export function numberGrid(
   return startNumber === undefined ? undefined : { startNumber };
 }
 
+/** Wall-clock end of the newest media in a timeline (the open segment's parts, or the last segment), if any. */
+export function newestEndWallClockMs(s: TimelineSnapshot): number | undefined {
+  const seg = s.open ?? s.segments[s.segments.length - 1];
+  if (!seg) return undefined;
+  const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
+  return seg.wallClockMs + (ticks * 1000) / s.timescale;
+}
+
 /**
  * Whether the rendition's newest media is within one segment of the wall clock its anchor gives it. A number grid
  * tells players to derive segments from their clock; a chain that has fallen behind real time (an overloaded
  * transcoder) would have them ask for segments that do not exist yet, so such an MPD lists what exists instead.
  */
 export function keepsUp(s: TimelineSnapshot, nowMs: number): boolean {
-  const seg = s.open ?? s.segments[s.segments.length - 1];
-  if (!seg) return false;
-  const ticks = s.open ? s.open.parts.reduce((n, p) => n + p.durationTicks, 0) : seg.durationTicks;
-  const newestEndMs = seg.wallClockMs + (ticks * 1000) / s.timescale;
-  return newestEndMs >= nowMs - (s.segmentTargetTicks * 1000) / s.timescale;
+  const end = newestEndWallClockMs(s);
+  return end !== undefined && end >= nowMs - (s.segmentTargetTicks * 1000) / s.timescale;
 }
 
 /**
