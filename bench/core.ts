@@ -34,7 +34,17 @@ const parseSamples = timeLoop(() => {
 }, SECONDS * 1000);
 
 function scenario(windowMs: number, seconds: number, partMs: number): Scenario {
-  const chunksPerSec = 1000 / partMs;
+  const count = Math.round((seconds * 1000) / partMs) + 3;
+  const video = (name: string, codec: string, width: number, height: number, bytes: number) => ({
+    name,
+    kind: 'video' as const,
+    codec,
+    width,
+    height,
+    frameRate: 30,
+    timescale: 90000,
+    chunks: { count, durationTicks: (90000 * partMs) / 1000, syncEvery: 2000 / partMs, bytes },
+  });
   return {
     description: 'bench',
     wallClockStartMs: 1_763_755_200_000,
@@ -43,36 +53,8 @@ function scenario(windowMs: number, seconds: number, partMs: number): Scenario {
     windowMs,
     dvrWindowMs: windowMs,
     renditions: [
-      {
-        name: '720p',
-        kind: 'video',
-        codec: 'avc1.64001f',
-        width: 1280,
-        height: 720,
-        frameRate: 30,
-        timescale: 90000,
-        chunks: {
-          count: Math.round(seconds * chunksPerSec) + 3,
-          durationTicks: (90000 * partMs) / 1000,
-          syncEvery: 2000 / partMs,
-          bytes: 60000,
-        },
-      },
-      {
-        name: '480p',
-        kind: 'video',
-        codec: 'avc1.64001e',
-        width: 854,
-        height: 480,
-        frameRate: 30,
-        timescale: 90000,
-        chunks: {
-          count: Math.round(seconds * chunksPerSec) + 3,
-          durationTicks: (90000 * partMs) / 1000,
-          syncEvery: 2000 / partMs,
-          bytes: 30000,
-        },
-      },
+      video('720p', 'avc1.64001f', 1280, 720, 60000),
+      video('480p', 'avc1.64001e', 854, 480, 30000),
       {
         name: 'audio',
         kind: 'audio',
@@ -80,11 +62,7 @@ function scenario(windowMs: number, seconds: number, partMs: number): Scenario {
         sampleRate: 48000,
         channelCount: 2,
         timescale: 48000,
-        chunks: {
-          count: Math.round(seconds * chunksPerSec) + 3,
-          durationTicks: (48000 * partMs) / 1000,
-          bytes: 3200,
-        },
+        chunks: { count, durationTicks: (48000 * partMs) / 1000, bytes: 3200 },
       },
     ],
   };
