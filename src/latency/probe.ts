@@ -147,13 +147,15 @@ class Recorder {
       if (good.length === 0) continue;
       const newest = Math.max(...good);
       const { atMs, object } = g.piece;
-      if (atMs >= this.countFromMs)
+      if (g.piece.sample !== false && atMs >= this.countFromMs)
         this.result.samples.push({ atMs, stampMs: newest, latencyMs: atMs - newest, object });
     }
   }
 }
 
 interface Piece {
+  /** False for bytes fetched after they first became available (their availability time is unknown). */
+  sample?: boolean;
   object: string;
   bytes: Uint8Array;
   atMs: number;
@@ -215,18 +217,34 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         const hint = pl.preloadSegment?.preloadHints?.[0]?.uri as string | undefined;
         if (!hint) throw new Error('LL playlist without a preload hint');
         const init = await initFor(mapUri);
-        const m = /(\d+)\.(\d+)\.m4s/.exec(hint);
+        const take = (uri: string, bytes: Buffer, at: number, sample: boolean): void => {
+          const m = /(\d+)\.(\d+)\.m4s/.exec(uri);
+          const frames = rec.media(mapUri, init, bytes);
+          const key = m?.[1] ?? uri;
+          if (segment && segment.key !== key) flush();
+          // A segment joined mid-way cannot be decoded from its keyframe: start with the next one.
+          if (!segment && m && Number(m[2]) === 0) segment = { key, init, pieces: [] };
+          segment?.pieces.push({ object: uri, bytes, atMs: at, frames, sample });
+        };
         const bytes = await fetchBytes(new URL(hint, mediaUrl).href); // held by the origin until the part exists
-        const at = Date.now();
-        const frames = rec.media(mapUri, init, bytes);
-        const key = m?.[1] ?? hint;
-        if (segment && segment.key !== key) flush();
-        // A segment joined mid-way cannot be decoded from its keyframe: start with the next one.
-        if (!segment && m && Number(m[2]) === 0) segment = { key, init, pieces: [] };
-        segment?.pieces.push({ object: hint, bytes, atMs: at, frames });
+        take(hint, bytes, Date.now(), true);
         // The playlist that lists this part is ready now; its preload hint is the next part.
+        const m = /(\d+)\.(\d+)\.m4s/.exec(hint);
         const q = m ? `?_HLS_msn=${m[1]}&_HLS_part=${m[2]}` : '';
         pl = m3u8((await fetchBytes(`${mediaUrl.split('?')[0]}${q}`)).toString());
+        // If the playlist moved on by more than one part (a burst, a slow probe), fetch the parts it lists after
+        // ours, as a player would: they keep the timeline and the decode whole, but their first availability was
+        // missed, so they are not samples.
+        const listed = [
+          ...(pl.segments as Array<{ parts?: Array<{ uri: string }> }>),
+          pl.preloadSegment ?? {},
+        ]
+          .flatMap((x: { parts?: Array<{ uri: string }> }) => x.parts ?? [])
+          .map((x) => x.uri);
+        const after = listed.indexOf(hint);
+        if (after >= 0)
+          for (const uri of listed.slice(after + 1))
+            take(uri, await fetchBytes(new URL(uri, mediaUrl).href), Date.now(), false);
       } else {
         const fresh = segs.filter((s) => !seen.has(s.uri));
         const first = seen.size === 0;

@@ -9,7 +9,7 @@ import { probe } from '../../src/latency/probe.js';
 import { StampedSource } from '../../src/latency/stamped-source.js';
 import { createMetrics } from '../../src/metrics.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
-import { captureLogger, testConfig, waitFor } from '../support/harness.js';
+import { captureLogger, sleep, testConfig, waitFor } from '../support/harness.js';
 import { get } from '../support/player.js';
 
 let node: NodeHandle;
@@ -17,7 +17,17 @@ let source: StampedSource;
 let base: string;
 
 beforeAll(async () => {
-  const config = testConfig();
+  // The default ladder's lowest rung (what the probe decodes): 360p at 700 kbit/s. The test ladder's 240p at
+  // 250 kbit/s ultrafast blurs the stamp of a stream's first keyframes beyond reading (rejected, not misread).
+  const config = testConfig({
+    defaults: {
+      segmentSec: 1,
+      partSec: 0.25,
+      windowSec: 6,
+      dvrWindowSec: 30,
+      ladder: [{ name: '360p', height: 360, videoBitrateK: 700, preset: 'superfast' }],
+    },
+  });
   const { log } = captureLogger();
   node = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
   source = new StampedSource({
@@ -30,6 +40,9 @@ beforeAll(async () => {
   source.start();
   base = `http://127.0.0.1:${node.httpPort}/live/lat`;
   await waitFor(async () => (await get(`${base}/master.m3u8`)).status === 200, 30_000, 'stream live');
+  // Join a running stream, as the bench does: in its first second the first playlists may have no segment yet
+  // and the first keyframes come out of the encoders' rate control start.
+  await sleep(4000);
 });
 
 afterAll(async () => {
