@@ -8,6 +8,22 @@ const ioModules = [
   'worker_threads', 'node:worker_threads', 'ioredis', 'bullmq', 'pino', 'chokidar',
 ];
 
+// The product (src/ and the production entry points) never imports tools/ (the measuring instruments and test
+// helpers) nor a devDependency: the production image has neither (Dockerfile: npm ci --omit=dev).
+const notInProduct = 'the product must not import from tools/ (instruments and test helpers stay out of the image)';
+const toolsPatterns = [
+  { regex: '^(\\.\\./)+tools(/|$)', message: notInProduct },
+  { regex: '^/?tools(/|$)', message: notInProduct },
+];
+const devOnlyPackages = ['playwright-core', 'dashjs', 'esbuild', 'm3u8-parser', 'mpd-parser'].map((name) => ({
+  name,
+  message: `${name} is a devDependency (tools and tests only); the production image does not install it`,
+}));
+const productFiles = [
+  'src/**/*.ts',
+  ...['all', 'ingest', 'manifest', 'reader', 'bootstrap', 'compose'].map((w) => `workers/${w}.ts`),
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'out/**', '.tmp/**', 'fixtures/**/*.mp4'] },
   js.configs.recommended,
@@ -18,10 +34,21 @@ export default tseslint.config(
     },
   },
   {
+    // tools/ may import src/, never the other way round.
+    files: productFiles,
+    ignores: ['src/core/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: devOnlyPackages, patterns: toolsPatterns }],
+    },
+  },
+  {
     // The packaging core is pure: no I/O, no Redis, no queue, no logger, no clock.
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ioModules.map((name) => ({ name, message: 'src/core is pure: no I/O modules' })) }],
+      'no-restricted-imports': ['error', {
+        paths: [...ioModules.map((name) => ({ name, message: 'src/core is pure: no I/O modules' })), ...devOnlyPackages],
+        patterns: toolsPatterns,
+      }],
       'no-restricted-globals': ['error',
         { name: 'process', message: 'src/core must not read the environment' },
         { name: 'setTimeout', message: 'src/core has no clock' },

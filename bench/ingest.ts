@@ -6,8 +6,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { startRedisServer } from '../src/adapters/process/redis-server.js';
-import { testSourceArgs } from '../src/adapters/ffmpeg/test-source.js';
+import { startRedisServer } from '../tools/process/redis-server.js';
+import { testSourceArgs } from '../tools/source/test-source.js';
 import { parseConfig } from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
 import { createLogger } from '../src/log.js';

@@ -3,7 +3,7 @@
  * and use a fresh key prefix or database each.
  */
 import type { TestProject } from 'vitest/node';
-import { startRedisServer } from '../src/adapters/process/redis-server.js';
+import { startRedisServer } from '../tools/process/redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -4,8 +4,8 @@
  * "demo", and prints where to watch it. Ctrl-C stops everything it started.
  */
 import { ConfigError, loadConfig } from '../src/config.js';
-import { type EmbeddedRedis, startRedisServer } from '../src/adapters/process/redis-server.js';
-import { StampedSource } from '../src/latency/stamped-source.js';
+import { type EmbeddedRedis, startRedisServer } from '../tools/process/redis-server.js';
+import { StampedSource } from '../tools/source/stamped-source.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { startNode } from './compose.js';

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { latencySvg, probe, summarizeProbe } from '../src/latency/probe.js';
+import { latencySvg, probe, summarizeProbe } from '../tools/latency/probe.js';
 
 const args = process.argv.slice(2);
 const url = args.find((a) => /^https?:\/\//.test(a));

@@ -1,5 +1,5 @@
 /** npm run source -- URL: publishes the stamped test source (rtmp:// or srt://) until stopped. */
-import { StampedSource } from '../src/latency/stamped-source.js';
+import { StampedSource } from '../tools/source/stamped-source.js';
 
 const url = process.argv[2];
 if (!url) {

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/adapters/process/redis-server.js';
+import { freePort } from '../../tools/process/redis-server.js';
 import { CmafStreamReader, type SegmentEntry, roundSeconds } from '../../src/core/index.js';
 import { ChunkWriter, MSG } from '../../src/rtmp/chunk.js';
 import {

@@ -4,9 +4,9 @@
  * Nothing here is timed: the assertions are about what was measured, not how fast.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { meter } from '../../src/latency/browser-meter.js';
-import { probe } from '../../src/latency/probe.js';
-import { StampedSource } from '../../src/latency/stamped-source.js';
+import { meter } from '../../tools/latency/browser-meter.js';
+import { probe } from '../../tools/latency/probe.js';
+import { StampedSource } from '../../tools/source/stamped-source.js';
 import { createMetrics } from '../../src/metrics.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
 import { captureLogger, sleep, testConfig, waitFor } from '../support/harness.js';

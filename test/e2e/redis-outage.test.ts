@@ -4,7 +4,7 @@
  * logs, drops the oldest media past its bounded buffer (counted), and carries on when Redis is back.
  */
 import { afterAll, expect, it } from 'vitest';
-import { type EmbeddedRedis, startRedisServer } from '../../src/adapters/process/redis-server.js';
+import { type EmbeddedRedis, startRedisServer } from '../../tools/process/redis-server.js';
 import { createMetrics } from '../../src/metrics.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
 import { captureLogger, type Encoder, rtmpEncoder, sleep, testConfig, waitFor } from '../support/harness.js';

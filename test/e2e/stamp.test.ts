@@ -1,8 +1,8 @@
 /** The stamp survives what the pipeline does to a frame: x264, scaling to the smallest rung, lossy re-encoding. */
 import { spawn } from 'node:child_process';
 import { expect, it } from 'vitest';
-import { readStamps } from '../../src/latency/frame-reader.js';
-import { FrameMaker } from '../../src/latency/stamped-source.js';
+import { readStamps } from '../../tools/latency/frame-reader.js';
+import { FrameMaker } from '../../tools/source/stamped-source.js';
 
 function ffmpeg(args: string[], input: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {

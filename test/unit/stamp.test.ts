@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bitsToStamp, paintStamp, readStamp, stampBits } from '../../src/latency/stamp.js';
+import { bitsToStamp, paintStamp, readStamp, stampBits } from '../../tools/latency/stamp.js';
 
 const T = 1_795_294_000_123;
 

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { track } from './children.js';
+import { track } from '../../src/adapters/process/children.js';
 import { freePort, waitForListen } from './net.js';
 
 export interface EmbeddedCdn {

@@ -7,9 +7,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { track } from '../adapters/process/children.js';
-import { DEFAULT_FONT, publishEncoderArgs } from '../adapters/ffmpeg/test-source.js';
-import { paintStamp } from './stamp.js';
+import { track } from '../../src/adapters/process/children.js';
+import { DEFAULT_FONT, publishEncoderArgs } from './test-source.js';
+import { paintStamp } from '../latency/stamp.js';
 
 export interface StampedSourceOptions {
   url: string;

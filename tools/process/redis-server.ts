@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { track } from './children.js';
+import { track } from '../../src/adapters/process/children.js';
 import { freePort, waitForListen } from './net.js';
 
 export { freePort } from './net.js';

@@ -8,7 +8,7 @@
  */
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
-import { type ChunkInfo, CmafStreamReader } from '../core/index.js';
+import { type ChunkInfo, CmafStreamReader } from '../../src/core/index.js';
 import { readStamps } from './frame-reader.js';
 
 export interface LatencySample {
