@@ -5,7 +5,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund || npm install --omit=dev --no-audit --no-fund
+# Exactly the lock's production tree: no devDependencies (tools/, tests and benches are not in the image), and
+# no fallback to npm install (which would resolve versions the lock does not name).
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
 COPY workers ./workers
 COPY tsconfig.json ./

@@ -27,7 +27,10 @@ fi
 # npm dependencies: install when node_modules is missing or older than the lockfile.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies" >&2
-  # npm ci is exact; some npm versions write lock files without other platforms' optional packages and then
-  # refuse them in npm ci, so fall back to npm install (same lock, same versions) when that happens.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  # npm ci only: exactly the committed lock, never rewritten (npm install would, and leave the work tree dirty).
+  # The lock carries every platform's optional packages, so npm ci accepts it; if it fails, say so and stop.
+  if ! npm ci --no-audit --no-fund --loglevel=error; then
+    echo "setup: npm ci failed; package-lock.json must match package.json (fix the lock, do not npm install here)" >&2
+    exit 1
+  fi
 fi
