@@ -8,14 +8,12 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { startRedisServer } from '../tools/process/redis-server.js';
 import { testSourceArgs } from '../tools/source/test-source.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig, redisTarget } from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
-import { ManifestQueue } from '../src/queue/manifest-queue.js';
-import { DeploymentKeys } from '../src/store/keys.js';
-import { MediaStore } from '../src/store/media-store.js';
-import { connectRedis } from '../src/store/redis.js';
+import { BullRenderQueue } from '../src/queue/bullmq.js';
+import { createRedisStore } from '../src/store/redis/index.js';
 import { summarize } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
@@ -30,12 +28,11 @@ const redis = await startRedisServer();
 const config = parseConfig({ redisUrl: redis.url, rtmp: { host: '127.0.0.1', port: 0 }, logLevel: 'error' });
 const log = createLogger('error', 'bench');
 const metrics = createMetrics();
-const conn = connectRedis(redis.url);
-const bull = connectRedis(redis.url, { maxRetriesPerRequest: null });
-const queue = new ManifestQueue(new DeploymentKeys(config.keyPrefix).manifestQueue, bull);
+const store = createRedisStore({ target: redisTarget(config), prefix: config.keyPrefix, role: 'ingest' });
+const queue = new BullRenderQueue(redisTarget(config), config.keyPrefix);
 const delays: Record<string, number[]> = { part: [], segment: [] };
 const ingest = new IngestService(config, {
-  store: new MediaStore(conn, config.keyPrefix),
+  store,
   queue,
   metrics,
   log,
@@ -73,8 +70,7 @@ const dropped = (await metrics.ffmpegDropped.get()).values[0]?.value ?? 0;
 source.kill('SIGINT');
 await ingest.stop();
 await queue.close();
-conn.disconnect();
-bull.disconnect();
+await store.close();
 await redis.stop();
 
 console.log(

@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { testSourceArgs } from '../tools/source/test-source.js';
 import { freePort, startRedisServer } from '../tools/process/redis-server.js';
 import { track } from '../src/adapters/process/children.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig, redisTarget } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
-import { connectRedis } from '../src/store/redis.js';
+import type { MediaEvent } from '../src/store/ports.js';
+import { createRedisStore } from '../src/store/redis/index.js';
 import { startNode } from '../workers/compose.js';
 import { summarize } from './stats.js';
 
@@ -58,23 +59,20 @@ const source = track(
 const base = `http://127.0.0.1:${readerPort}/live/b`;
 
 // Manifest job latency from the events: part announced (bytes in Redis) -> manifest announced (stored).
-const sub = connectRedis(redis.url);
+const events = createRedisStore({
+  target: redisTarget(config),
+  prefix: config.keyPrefix,
+  role: 'command',
+  subscribe: true,
+});
 const partAt = new Map<string, number>();
 const jobLatency: number[] = [];
 const lastManifestAt = new Map<string, number>();
 let measuring = false;
-await sub.subscribe(`${config.keyPrefix}:events`);
-sub.on('message', (_c: string, msg: string) => {
+const subscription = events.events.subscribe('b', (ev: MediaEvent) => {
   const now = performance.now();
-  const ev = JSON.parse(msg) as {
-    t: string;
-    r?: string;
-    msn?: number;
-    i?: number;
-    pos?: Record<string, { msn: number; part: number }>;
-  };
   if (ev.t === 'part') partAt.set(`${ev.r}:${ev.msn}:${ev.i}`, now);
-  if (ev.t === 'manifest' && ev.pos) {
+  if (ev.t === 'manifest') {
     for (const [r, p] of Object.entries(ev.pos)) {
       lastManifestAt.set(`${r}:${p.msn}:${p.part}`, now);
       for (const [k, t] of partAt) {
@@ -87,6 +85,7 @@ sub.on('message', (_c: string, msg: string) => {
     }
   }
 });
+await subscription.ready;
 
 for (let i = 0; i < 100; i++) {
   if ((await fetch(`${base}/360p/index.m3u8`).catch(() => undefined))?.status === 200) break;
@@ -199,7 +198,8 @@ const fanout = {
 source.kill('SIGINT');
 reader.kill('SIGTERM');
 nginx.kill('SIGQUIT');
-sub.disconnect();
+subscription.close();
+await events.close();
 await node.stop();
 await redis.stop();
 console.log(

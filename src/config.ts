@@ -5,12 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { WellspringError } from './core/errors.js';
+import { SAFE_NAME, SAFE_NAME_RULE } from './core/names/index.js';
 
-/** Names and keys end up in Redis keys and URL paths: a strict character set, nothing that can escape. */
-export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-const safeName = z
-  .string()
-  .regex(SAFE_NAME, 'must be 1-64 characters of A-Z a-z 0-9 _ - (starting with a letter or digit)');
+const safeName = z.string().regex(SAFE_NAME, SAFE_NAME_RULE);
 const safeKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8-128 characters of A-Z a-z 0-9 _ -');
 
 const rung = z
@@ -92,7 +89,22 @@ export const DEFAULT_LADDER: z.input<typeof rung>[] = [
 
 export const configSchema = z
   .object({
+    /** One standalone Redis server (REDIS_URL). Ignored when redis.cluster is set. */
     redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
+    /** Redis Cluster: seed nodes (REDIS_CLUSTER_NODES=host:port,host:port,...). */
+    redis: z
+      .object({
+        cluster: z
+          .object({
+            nodes: z
+              .array(z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'must be host:port'))
+              .min(1, 'name at least one seed node'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Prefix of every Redis key and queue name, so several deployments can share one Redis. */
     keyPrefix: safeName.default('ws'),
     http: z
@@ -256,5 +268,34 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Co
     if (b) raw[a] = { ...((raw[a] as object) ?? {}), [b]: typed };
     else raw[a] = typed;
   }
+  const seeds = env.REDIS_CLUSTER_NODES;
+  if (seeds) {
+    const redis = (raw.redis as Record<string, unknown> | undefined) ?? {};
+    raw.redis = {
+      ...redis,
+      cluster: {
+        nodes: seeds
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean),
+      },
+    };
+  }
   return parseConfig(raw);
+}
+
+/** Where the store connects: one standalone server, or a cluster through its seed nodes. */
+export type RedisTarget =
+  { kind: 'standalone'; url: string } | { kind: 'cluster'; nodes: Array<{ host: string; port: number }> };
+
+export function redisTarget(config: Config): RedisTarget {
+  const nodes = config.redis.cluster?.nodes;
+  if (!nodes) return { kind: 'standalone', url: config.redisUrl };
+  return {
+    kind: 'cluster',
+    nodes: nodes.map((n) => {
+      const i = n.lastIndexOf(':');
+      return { host: n.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(n.slice(i + 1)) };
+    }),
+  };
 }

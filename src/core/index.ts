@@ -4,3 +4,5 @@ export * from './format.js';
 export * from './hls/index.js';
 export * from './isobmff/index.js';
 export * from './timeline/index.js';
+
+export * from './names/index.js';

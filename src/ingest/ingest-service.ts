@@ -3,11 +3,12 @@
  * watch stream. Decides who may publish what, and runs one StreamSession per live stream.
  */
 import { randomUUID } from 'node:crypto';
-import { type Config, SAFE_NAME, type StreamConfig, streamSettings } from '../config.js';
+import { type Config, type StreamConfig, streamSettings } from '../config.js';
+import { isSafeName } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ManifestQueue } from '../queue/manifest-queue.js';
-import type { MediaStore } from '../store/media-store.js';
+import type { RenderQueue } from '../queue/ports.js';
+import type { EventBus, MediaStore, PublisherLocks, StreamDirectory } from '../store/ports.js';
 import type { PublishOp } from './publisher.js';
 import { PublisherRegistry } from './registry.js';
 import { type PublishDecision, RtmpServer } from './rtmp-server.js';
@@ -15,8 +16,8 @@ import { StreamSession } from './stream-session.js';
 import { WatchFolderIngest } from './watch-folder.js';
 
 export interface IngestDeps {
-  store: MediaStore;
-  queue: ManifestQueue;
+  store: { media: MediaStore; streams: StreamDirectory; events: EventBus; locks: PublisherLocks };
+  queue: RenderQueue;
   metrics: Metrics;
   log: Logger;
   onPublished?: (stream: string, op: PublishOp, latencyMs: number) => void;
@@ -36,8 +37,7 @@ export class IngestService {
     private readonly deps: IngestDeps,
   ) {
     this.registry = new PublisherRegistry(
-      deps.store.redis,
-      config.keyPrefix,
+      deps.store.locks,
       randomUUID(),
       deps.log.child({ component: 'registry' }),
     );
@@ -120,7 +120,7 @@ export class IngestService {
     let name: string;
     let cfg: StreamConfig | undefined;
     if (this.open) {
-      if (!SAFE_NAME.test(key))
+      if (!isSafeName(key))
         return {
           ok: false,
           code: 'NetStream.Publish.BadName',

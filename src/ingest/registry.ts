@@ -1,26 +1,21 @@
 /**
- * Which streams have a live publisher. In-process map plus a Redis lock (SET NX PX, refreshed) so a second
- * publisher on the same stream is refused even when it reaches another ingest instance.
+ * Which streams have a live publisher. In-process map plus a lease in the store (PublisherLocks, refreshed) so a
+ * second publisher on the same stream is refused even when it reaches another ingest instance.
  */
 import type { Logger } from '../log.js';
-import { DeploymentKeys } from '../store/keys.js';
-import type { WellspringRedis } from '../store/redis.js';
+import type { PublisherLocks } from '../store/ports.js';
 
 const LOCK_TTL_MS = 15_000;
 const REFRESH_MS = 5_000;
 
 export class PublisherRegistry {
   private live = new Map<string, NodeJS.Timeout>();
-  private readonly keys: DeploymentKeys;
 
   constructor(
-    private readonly redis: WellspringRedis,
-    prefix: string,
+    private readonly locks: PublisherLocks,
     private readonly instanceId: string,
     private readonly log: Logger,
-  ) {
-    this.keys = new DeploymentKeys(prefix);
-  }
+  ) {}
 
   has(stream: string): boolean {
     return this.live.has(stream);
@@ -38,14 +33,8 @@ export class PublisherRegistry {
       setInterval(() => void this.refresh(stream), REFRESH_MS),
     );
     try {
-      const ok = await this.redis.set(
-        this.keys.publisherLock(stream),
-        this.instanceId,
-        'PX',
-        LOCK_TTL_MS,
-        'NX',
-      );
-      if (ok !== 'OK') {
+      const ok = await this.locks.claim(stream, this.instanceId, LOCK_TTL_MS);
+      if (!ok) {
         clearInterval(this.live.get(stream));
         this.live.delete(stream);
         return false;
@@ -65,9 +54,8 @@ export class PublisherRegistry {
     if (!t) return;
     clearInterval(t);
     this.live.delete(stream);
-    const key = this.keys.publisherLock(stream);
     try {
-      if ((await this.redis.get(key)) === this.instanceId) await this.redis.del(key);
+      await this.locks.release(stream, this.instanceId);
     } catch {
       // expires by itself
     }
@@ -75,7 +63,7 @@ export class PublisherRegistry {
 
   private async refresh(stream: string): Promise<void> {
     try {
-      await this.redis.set(this.keys.publisherLock(stream), this.instanceId, 'PX', LOCK_TTL_MS);
+      await this.locks.refresh(stream, this.instanceId, LOCK_TTL_MS);
     } catch {
       // retried on the next tick
     }

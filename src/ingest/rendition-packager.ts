@@ -6,13 +6,14 @@ import {
   CmafStreamReader,
   type InitInfo,
   type ObjectTtls,
+  PART_SEGMENTS,
   Timeline,
   type TimelineEvent,
   type TimelineResume,
   concat,
 } from '../core/index.js';
 import type { Logger } from '../log.js';
-import type { MediaStore, RenditionInfo } from '../store/media-store.js';
+import type { MediaStore, RenditionInfo } from '../store/ports.js';
 import type { PublishOp, Publisher } from './publisher.js';
 
 export interface RenditionSpec {
@@ -31,10 +32,9 @@ export interface PackagerSettings {
   dvrWindowSec: number;
   windowSec: number;
   ttls: ObjectTtls;
+  /** Complete segments the timeline keeps (retention().segmentsKept). */
+  segmentsKept: number;
 }
-
-/** Segments whose part lists stay in Redis (enough for three target durations plus the open one). */
-export const PART_SEGMENTS = 5;
 
 export class RenditionPackager {
   private reader = new CmafStreamReader();
@@ -170,7 +170,6 @@ export class RenditionPackager {
         const bytes = concat(this.segParts);
         this.segParts = [];
         const seg = ev.segment;
-        const keepSegments = Math.ceil(s.dvrWindowSec / s.segmentSec) + 2;
         this.publisher.enqueue({
           kind: 'segment',
           rendition: this.spec.name,
@@ -186,7 +185,7 @@ export class RenditionPackager {
               {
                 segmentSec: s.ttls.segmentSec,
                 initSec: s.ttls.initSec,
-                keepSegments,
+                keepSegments: s.segmentsKept,
                 keepPartsSegments: PART_SEGMENTS,
               },
             ),

@@ -5,18 +5,17 @@
 import { buildTranscodeArgs, type FfmpegInput, type LadderOutput } from '../adapters/ffmpeg/args.js';
 import { FfmpegExitError, Transcoder } from '../adapters/ffmpeg/transcoder.js';
 import type { StreamSettings } from '../config.js';
-import { BoxParseError, objectTtls, type SegmentEntry, concat, defaultMediaUris } from '../core/index.js';
+import { BoxParseError, type SegmentEntry, concat, objectName, retention } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ManifestQueue } from '../queue/manifest-queue.js';
-import type { MediaEvent } from '../store/events.js';
-import type { MediaStore } from '../store/media-store.js';
+import type { RenderQueue } from '../queue/ports.js';
+import type { EventBus, MediaEvent, MediaStore, StreamDirectory } from '../store/ports.js';
 import { type PublishOp, Publisher } from './publisher.js';
-import { PART_SEGMENTS, RenditionPackager } from './rendition-packager.js';
+import { RenditionPackager } from './rendition-packager.js';
 
 export interface SessionDeps {
-  store: MediaStore;
-  queue: ManifestQueue;
+  store: { media: MediaStore; streams: StreamDirectory; events: EventBus };
+  queue: RenderQueue;
   metrics: Metrics;
   log: Logger;
   ffmpegPath: string;
@@ -85,7 +84,7 @@ export class StreamSession {
   }
 
   get ttls() {
-    return objectTtls(this.settings);
+    return retention(this.settings).ttls;
   }
 
   get transcoderPid(): number | undefined {
@@ -98,13 +97,15 @@ export class StreamSession {
     const ttls = this.ttls;
     for (const o of outputs) {
       const rung = this.settings.ladder.find((r) => r.name === o.rendition);
-      const resume = await this.deps.store.readResume(this.stream, o.rendition).catch((err: unknown) => {
-        this.log.error(
-          { err, rendition: o.rendition },
-          'could not read sequence numbers from Redis; refusing to start numbering from 0',
-        );
-        throw err;
-      });
+      const resume = await this.deps.store.media
+        .readResume(this.stream, o.rendition)
+        .catch((err: unknown) => {
+          this.log.error(
+            { err, rendition: o.rendition },
+            'could not read sequence numbers from Redis; refusing to start numbering from 0',
+          );
+          throw err;
+        });
       if (resume.resumed) await this.sealOrphan(o.rendition);
       const packager = new RenditionPackager(
         this.stream,
@@ -117,8 +118,8 @@ export class StreamSession {
           alignedKeyframes: o.kind === 'audio' || !rung?.passthrough,
           frameRate: o.kind === 'video' ? this.settings.fps : undefined,
         },
-        { ...this.settings, ttls },
-        this.deps.store,
+        { ...this.settings, ttls, segmentsKept: retention(this.settings).segmentsKept },
+        this.deps.store.media,
         this.publisher,
         resume,
         this.log.child({ rendition: o.rendition }),
@@ -177,8 +178,8 @@ export class StreamSession {
     await this.publisher.idle(10_000);
     if (this.marked) {
       // Idle, not ended: players keep the live playlist and carry on through a reconnect's discontinuity.
-      await this.deps.store
-        .markStream(this.stream, this.storedSettings(), 'idle', Date.now())
+      await this.deps.store.streams
+        .mark(this.stream, this.storedSettings(), 'idle', Date.now())
         .catch(() => undefined);
       this.requestRender();
     }
@@ -274,7 +275,7 @@ export class StreamSession {
       rendition: '',
       bytes: 0,
       readyAt: performance.now(),
-      run: () => this.deps.store.markStream(this.stream, this.storedSettings(), 'live', Date.now()),
+      run: () => this.deps.store.streams.mark(this.stream, this.storedSettings(), 'live', Date.now()),
     });
   }
 
@@ -294,9 +295,7 @@ export class StreamSession {
       op.kind === 'part'
         ? { t: 'part', s: this.stream, r: op.rendition, msn: op.msn!, i: op.partIndex! }
         : { t: 'seg', s: this.stream, r: op.rendition, msn: op.msn! };
-    this.deps.store.redis
-      .publish(this.deps.store.deployment.events, JSON.stringify(ev))
-      .catch(() => undefined);
+    this.deps.store.events.publish(ev).catch(() => undefined);
   }
 
   private requestRender(): void {
@@ -311,11 +310,11 @@ export class StreamSession {
    * its parts so nothing already published is lost, or leave it if some parts have expired.
    */
   private async sealOrphan(rendition: string): Promise<void> {
-    const store = this.deps.store;
+    const store = this.deps.store.media;
     const open: SegmentEntry | undefined = await store.getOpenEntry(this.stream, rendition);
     if (!open || open.parts.length === 0) return;
     const bytes = await Promise.all(
-      open.parts.map((p) => store.getObject(this.stream, rendition, defaultMediaUris.part(p.msn, p.index))),
+      open.parts.map((p) => store.getObject(this.stream, rendition, objectName.part(p.msn, p.index))),
     );
     if (bytes.some((b) => b === null)) {
       this.log.warn({ rendition, msn: open.msn }, 'orphaned open segment has expired parts; dropping it');
@@ -326,12 +325,12 @@ export class StreamSession {
       durationTicks: open.parts.reduce((n, p) => n + p.durationTicks, 0),
       byteLength: bytes.reduce((n, b) => n + b!.length, 0),
     };
-    const s = this.settings;
+    const kept = retention(this.settings);
     await store.publishSegment(this.stream, rendition, seg, concat(bytes as Buffer[]), {
-      segmentSec: this.ttls.segmentSec,
-      initSec: this.ttls.initSec,
-      keepSegments: Math.ceil(s.dvrWindowSec / s.segmentSec) + 2,
-      keepPartsSegments: PART_SEGMENTS,
+      segmentSec: kept.ttls.segmentSec,
+      initSec: kept.ttls.initSec,
+      keepSegments: kept.segmentsKept,
+      keepPartsSegments: kept.partSegmentsKept,
     });
     this.log.info(
       { rendition, msn: open.msn, parts: open.parts.length },

@@ -1,59 +1,32 @@
 /**
- * The BullMQ worker that runs manifest jobs. Each job renders one stream; if the stream changed while it
- * rendered, it renders again before finishing, so the newest part always reaches a playlist.
+ * A manifest job: renders one stream; if the stream changed while it rendered, renders again before finishing,
+ * so the newest part always reaches a playlist. Runs behind any RenderQueue (BullMQ, or memory in tests).
  */
-import { type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { type ManifestJobData, MANIFEST_JOB } from '../queue/manifest-queue.js';
-import type { MediaStore } from '../store/media-store.js';
+import type { RenderHandler } from '../queue/ports.js';
+import type { StreamDirectory } from '../store/ports.js';
 import type { ManifestRenderer } from './renderer.js';
 
-export interface ManifestWorkerOptions {
-  queueName: string;
-  connection: Redis;
-  store: MediaStore;
+export interface ManifestJobDeps {
   renderer: ManifestRenderer;
-  log: Logger;
+  streams: StreamDirectory;
   metrics: Metrics;
-  /** Jobs processed at once (different streams). */
-  concurrency?: number;
+  now?: () => number;
 }
 
-export class ManifestWorker {
-  readonly worker: Worker<ManifestJobData>;
-  private readonly log: Logger;
+/** At most this many renders per job: a stream written faster than it renders still finishes its job. */
+const MAX_PASSES = 5;
 
-  constructor(private readonly o: ManifestWorkerOptions) {
-    this.log = o.log.child({ component: 'manifest-worker' });
-    this.worker = new Worker<ManifestJobData>(o.queueName, (job) => this.process(job), {
-      connection: o.connection,
-      concurrency: o.concurrency ?? 8,
-      removeOnComplete: { count: 0 },
-      removeOnFail: { count: 100 },
-    });
-    this.worker.on('failed', (job, err) =>
-      this.log.warn({ err, stream: job?.data.stream, attempts: job?.attemptsMade }, 'manifest job failed'),
-    );
-    this.worker.on('error', (err) => this.log.error({ err }, 'manifest worker error'));
-  }
-
-  private async process(job: Job<ManifestJobData>): Promise<void> {
-    if (job.name !== MANIFEST_JOB) return;
-    const { stream } = job.data;
-    for (let i = 0; i < 5; i++) {
+export function manifestJob(d: ManifestJobDeps): RenderHandler {
+  const now = d.now ?? Date.now;
+  return async (stream) => {
+    for (let i = 0; i < MAX_PASSES; i++) {
       const t0 = performance.now();
-      const r = await this.o.renderer.render(stream, Date.now());
-      this.o.metrics.manifestRenderSeconds.observe((performance.now() - t0) / 1000);
+      const r = await d.renderer.render(stream, now());
+      d.metrics.manifestRenderSeconds.observe((performance.now() - t0) / 1000);
       if (!r) return;
-      // Re-check: a part that landed during the render gets one more pass here (and keepLastIfActive adds a job).
-      const now = Number(await this.o.store.redis.hget(this.o.store.keys(stream).meta, 'version'));
-      if (now === r.version) return;
+      // Re-check: a part that landed during the render gets one more pass here (and the queue adds a job).
+      if ((await d.streams.version(stream)) === r.version) return;
     }
-  }
-
-  async close(): Promise<void> {
-    await this.worker.close();
-  }
+  };
 }

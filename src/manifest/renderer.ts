@@ -10,23 +10,34 @@ import {
   buildMediaPlaylist,
   buildMpd,
   buildMultivariant,
+  type HlsTag,
   lastPosition,
+  manifestName,
   marshalPlaylist,
   measureBitrate,
   renderMpd,
+  retention,
+  siblingMediaUri,
 } from '../core/index.js';
-import { PART_SEGMENTS } from '../ingest/rendition-packager.js';
-import type { MediaStore, RenditionInfo, StreamState } from '../store/media-store.js';
+import type {
+  EventBus,
+  ManifestEvent,
+  ManifestStore,
+  ManifestWrite,
+  MediaStore,
+  RenditionInfo,
+  StreamDirectory,
+  StreamState,
+} from '../store/ports.js';
 
 /** The newest position of each rendition, as the reader's blocking reloads compare them. */
-export type Positions = Record<string, { msn: number; part: number }>;
+export type Positions = ManifestEvent['pos'];
 
-/** Published on the events channel after a render. */
-export interface ManifestEvent {
-  t: 'manifest';
-  s: string;
-  v: number;
-  pos: Positions;
+export interface RendererPorts {
+  media: MediaStore;
+  manifests: ManifestStore;
+  streams: StreamDirectory;
+  events: EventBus;
 }
 
 export interface RenderOptions {
@@ -50,61 +61,77 @@ export class ManifestRenderer {
   private dvrRendered = new Map<string, number>();
 
   constructor(
-    private readonly store: MediaStore,
+    private readonly store: RendererPorts,
     private readonly o: RenderOptions,
   ) {}
 
   async render(stream: string, nowMs: number): Promise<RenderResult | undefined> {
-    const state = await this.store.readState(stream);
+    const state = await this.store.streams.readState(stream);
     if (!state.settings || state.renditions.length === 0) return undefined;
     const s = state.settings;
+    const kept = retention(s);
     const ended = state.state === 'ended';
-    const liveSegments = Math.ceil(s.windowSec / s.segmentSec) + 3;
-    const { version, snaps } = await this.store.loadTimelines(stream, state, liveSegments, PART_SEGMENTS);
-    const files = new Map<string, { body: string; pos?: { msn: number; part: number }; version?: number }>();
+    const { version, snaps } = await this.store.media.loadTimelines(
+      stream,
+      state,
+      kept.liveSegmentsLoaded,
+      kept.partSegmentsKept,
+    );
+    const files = new Map<
+      string,
+      { body: string; pos?: { msn: number; part: number }; version?: number; targetSec: number }
+    >();
     const positions: Positions = {};
     for (const r of state.renditions) {
       const p = lastPosition(snaps.get(r.name)!);
       if (p) positions[r.name] = p;
     }
-    files.set('master.m3u8', { body: marshalPlaylist(buildMultivariant(this.summaries(state, snaps))) });
+    files.set(manifestName.master, {
+      body: marshalPlaylist(buildMultivariant(this.summaries(state, snaps))),
+      targetSec: kept.targetDurationSec,
+    });
     for (const r of state.renditions) {
       const snap = snaps.get(r.name)!;
       const windowTicks = s.windowSec * r.timescale;
       const reports = state.renditions
         .filter((o) => o.name !== r.name && positions[o.name])
         .map((o) => ({
-          uri: `../${o.name}/index.m3u8`,
+          uri: siblingMediaUri(o.name),
           lastMsn: positions[o.name]!.msn,
           lastPart: positions[o.name]!.part >= 0 ? positions[o.name]!.part : undefined,
         }));
       const pos = positions[r.name];
-      files.set(`${r.name}/index.m3u8`, {
-        body: marshalPlaylist(
-          buildMediaPlaylist(snap, { windowTicks, lowLatency: true, renditionReports: reports }),
-        ),
-        pos,
+      const full = buildMediaPlaylist(snap, { windowTicks, lowLatency: true, renditionReports: reports });
+      files.set(manifestName.media(r.name), { body: marshalPlaylist(full), pos, targetSec: targetOf(full) });
+      const skip = buildMediaPlaylist(snap, {
+        windowTicks,
+        lowLatency: true,
+        skip: true,
+        renditionReports: reports,
       });
-      files.set(`${r.name}/index-skip.m3u8`, {
-        body: marshalPlaylist(
-          buildMediaPlaylist(snap, { windowTicks, lowLatency: true, skip: true, renditionReports: reports }),
-        ),
+      files.set(manifestName.mediaSkip(r.name), {
+        body: marshalPlaylist(skip),
         pos,
+        targetSec: targetOf(skip),
       });
       const lastComplete = snap.segments[snap.segments.length - 1]?.msn ?? -1;
       const dvrKey = `${stream}/${r.name}`;
       if (this.dvrRendered.get(dvrKey) !== lastComplete || ended) {
-        const dvrSegments = Math.ceil(s.dvrWindowSec / s.segmentSec) + 3;
-        const dvr = await this.store.loadTimelines(stream, { ...state, renditions: [r] }, dvrSegments, 0);
+        const dvr = await this.store.media.loadTimelines(
+          stream,
+          { ...state, renditions: [r] },
+          kept.segmentsKept,
+          0,
+        );
         const dvrSnap = dvr.snaps.get(r.name)!;
-        files.set(`${r.name}/dvr.m3u8`, {
-          body: marshalPlaylist(
-            buildMediaPlaylist(
-              { ...dvrSnap, open: undefined },
-              { windowTicks: s.dvrWindowSec * r.timescale, lowLatency: false },
-            ),
-          ),
+        const dvrTags = buildMediaPlaylist(
+          { ...dvrSnap, open: undefined },
+          { windowTicks: s.dvrWindowSec * r.timescale, lowLatency: false },
+        );
+        files.set(manifestName.dvr(r.name), {
+          body: marshalPlaylist(dvrTags),
           version: dvr.version,
+          targetSec: targetOf(dvrTags),
         });
         this.dvrRendered.set(dvrKey, lastComplete);
       }
@@ -116,32 +143,27 @@ export class ManifestRenderer {
       utcTimingUrl: this.o.utcTimingUrl,
       targetLatencyMs: this.o.targetLatencyMs,
     };
-    files.set('manifest.mpd', { body: renderMpd(buildMpd(dash, { ...mpdCommon, lowLatency: false })) });
-    files.set('manifest-ll.mpd', { body: renderMpd(buildMpd(dash, { ...mpdCommon, lowLatency: true })) });
+    files.set(manifestName.mpd, {
+      body: renderMpd(buildMpd(dash, { ...mpdCommon, lowLatency: false })),
+      targetSec: kept.targetDurationSec,
+    });
+    files.set(manifestName.mpdLowLatency, {
+      body: renderMpd(buildMpd(dash, { ...mpdCommon, lowLatency: true })),
+      targetSec: kept.targetDurationSec,
+    });
 
-    let stored = 0;
-    let refused = 0;
-    const keys = this.store.keys(stream);
-    const pipeline = this.store.redis.pipeline();
-    for (const [name, f] of files) {
-      (pipeline as unknown as { storeManifest(...a: Array<string | number>): unknown }).storeManifest(
-        keys.manifest(name),
-        f.version ?? version,
-        f.body,
-        this.o.manifestTtlSec,
-        f.pos ? f.pos.msn : -1,
-        f.pos ? f.pos.part : -1,
-        nowMs,
-      );
-    }
-    const results = (await pipeline.exec()) ?? [];
-    for (const [err, res] of results) {
-      if (err) throw err;
-      if (res === 1) stored++;
-      else refused++;
-    }
+    const writes: ManifestWrite[] = [...files].map(([name, f]) => ({
+      name,
+      version: f.version ?? version,
+      body: f.body,
+      msn: f.pos ? f.pos.msn : -1,
+      part: f.pos ? f.pos.part : -1,
+      targetSec: f.targetSec,
+      renderedAt: nowMs,
+    }));
+    const { stored, refused } = await this.store.manifests.store(stream, writes, this.o.manifestTtlSec);
     const event: ManifestEvent = { t: 'manifest', s: stream, v: version, pos: positions };
-    await this.store.redis.publish(this.store.deployment.events, JSON.stringify(event));
+    await this.store.events.publish(event);
     return { version, stored, refused, positions };
   }
 
@@ -152,7 +174,7 @@ export class ManifestRenderer {
         name: r.name,
         kind: r.kind,
         codec: r.codec,
-        uri: `${r.name}/index.m3u8`,
+        uri: manifestName.media(r.name),
         peakBitrate: rate?.peak ?? r.nominalBitrate,
         averageBitrate: rate?.average ?? r.nominalBitrate,
         width: r.width,
@@ -179,4 +201,10 @@ export class ManifestRenderer {
         snapshot: snaps.get(r.name)!,
       }));
   }
+}
+
+/** The EXT-X-TARGETDURATION a playlist was rendered with. */
+function targetOf(tags: HlsTag[]): number {
+  for (const t of tags) if (t.tag === 'EXT-X-TARGETDURATION') return t.seconds;
+  throw new Error('a media playlist without EXT-X-TARGETDURATION');
 }

@@ -8,28 +8,28 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { createRequire } from 'node:module';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { EventHub, MediaEvent } from '../store/events.js';
-import type { MediaStore } from '../store/media-store.js';
+import { blockingTimeoutMs, manifestName, objectName, publicPath } from '../core/index.js';
+import type {
+  EventBus,
+  ManifestStore,
+  MediaEvent,
+  MediaStore,
+  StoredManifest,
+  StreamDirectory,
+  StoreHealth,
+} from '../store/ports.js';
 import { CORS_HEADERS, type ObjectClass, cacheControl, contentType, parseRange } from './http-policy.js';
 import { ByteLru } from './lru.js';
 import { demoPage } from './page.js';
 import { type Directives, type Route, directives, route } from './routes.js';
 
 export interface ReaderOptions {
-  store: MediaStore;
-  events: EventHub;
+  store: { media: MediaStore; manifests: ManifestStore; streams: StreamDirectory; health: StoreHealth };
+  events: EventBus;
   metrics: Metrics;
   log: Logger;
   /** In-process cache for immutable media, bytes. */
   cacheBytes?: number;
-}
-
-interface StoredManifest {
-  version: number;
-  body: string;
-  msn: number;
-  part: number;
-  renderedAt: number;
 }
 
 class HttpError extends Error {
@@ -51,7 +51,6 @@ const hlsJs = ((): Buffer | undefined => {
 
 export class Reader {
   private readonly lru: ByteLru;
-  private readonly settingsCache = new Map<string, { segmentSec: number; at: number }>();
   private readonly manifestReads = new Map<string, Promise<StoredManifest | undefined>>();
   private server: Server | undefined;
   private readonly log: Logger;
@@ -126,7 +125,7 @@ export class Reader {
       case 'healthz':
         return this.send(req, res, 200, 'no-store', 'text/plain; charset=utf-8', Buffer.from('ok\n'));
       case 'readyz':
-        await this.o.store.redis.ping();
+        await this.o.store.health.ping();
         return this.send(req, res, 200, 'no-store', 'text/plain; charset=utf-8', Buffer.from('ready\n'));
       case 'metrics':
         return this.send(
@@ -140,15 +139,15 @@ export class Reader {
       case 'streams':
         return this.streams(req, res);
       case 'master':
-        return this.playlist(req, res, r.stream, 'master.m3u8', 'multivariant');
+        return this.playlist(req, res, r.stream, manifestName.master, 'multivariant');
       case 'mpd':
         return this.playlist(req, res, r.stream, r.file, 'mpd');
       case 'media-playlist': {
         if (r.file === 'dvr.m3u8')
-          return this.playlist(req, res, r.stream, `${r.rendition}/dvr.m3u8`, 'dvr-playlist');
+          return this.playlist(req, res, r.stream, manifestName.dvr(r.rendition), 'dvr-playlist');
         const d = directives(url.searchParams);
         if ('error' in d) return this.end(res, 400, 'no-store', `${d.error}\n`);
-        const name: string = `${r.rendition}/${d.skip ? 'index-skip' : 'index'}.m3u8`;
+        const name = d.skip ? manifestName.mediaSkip(r.rendition) : manifestName.media(r.rendition);
         if (d.msn === undefined) return this.playlist(req, res, r.stream, name, 'live-playlist');
         return this.blockingPlaylist(req, res, r.stream, r.rendition, name, d);
       }
@@ -161,33 +160,12 @@ export class Reader {
 
   /** Concurrent reads of one manifest share one Redis round trip (a fan-out of held requests wakes at once). */
   private readManifest(stream: string, name: string): Promise<StoredManifest | undefined> {
-    const key = this.o.store.keys(stream).manifest(name);
+    const key = `${stream}/${name}`;
     const inflight = this.manifestReads.get(key);
     if (inflight) return inflight;
-    const p = this.o.store.redis
-      .hmget(key, 'v', 'body', 'msn', 'part', 't')
-      .then(([v, body, msn, part, t]): StoredManifest | undefined => {
-        if (body === null || body === undefined || v === null || v === undefined) return undefined;
-        return {
-          version: Number(v),
-          body,
-          msn: Number(msn ?? -1),
-          part: Number(part ?? -1),
-          renderedAt: Number(t ?? 0),
-        };
-      })
-      .finally(() => this.manifestReads.delete(key));
+    const p = this.o.store.manifests.read(stream, name).finally(() => this.manifestReads.delete(key));
     this.manifestReads.set(key, p);
     return p;
-  }
-
-  private async segmentSec(stream: string): Promise<number> {
-    const c = this.settingsCache.get(stream);
-    if (c && Date.now() - c.at < 10_000) return c.segmentSec;
-    const raw = await this.o.store.redis.hget(this.o.store.keys(stream).meta, 'settings');
-    const segmentSec = raw ? (JSON.parse(raw) as { segmentSec: number }).segmentSec : 2;
-    this.settingsCache.set(stream, { segmentSec, at: Date.now() });
-    return segmentSec;
   }
 
   private async playlist(
@@ -213,7 +191,7 @@ export class Reader {
     const etag = `"v${m.version}"`;
     res.setHeader('ETag', etag);
     if (m.renderedAt) res.setHeader('Last-Modified', new Date(m.renderedAt).toUTCString());
-    const segSec = await this.segmentSec(stream);
+    const segSec = m.targetSec;
     if (req.headers['if-none-match'] === etag) return this.end(res, 304, cls, undefined, segSec);
     return this.send(req, res, 200, cls, contentType(name), Buffer.from(m.body), segSec);
   }
@@ -236,10 +214,12 @@ export class Reader {
       !!pos && (pos.msn > M || (pos.msn === M && P !== undefined && pos.part >= P));
     let wake: () => void = () => undefined;
     const woken = new Promise<void>((r) => (wake = r));
-    const stop = this.o.events.listen(stream, (ev) => {
+    const sub = this.o.events.subscribe(stream, (ev) => {
       if (ev.t === 'manifest' && satisfied(ev.pos[rendition])) wake();
     });
+    const stop = (): void => sub.close();
     try {
+      await sub.ready;
       let m = await this.readManifest(stream, name);
       if (!m) return this.end(res, 404, 'not-found', 'not found\n');
       // "If the _HLS_msn is greater than the Media Sequence Number of the last Media Segment in the current
@@ -247,8 +227,7 @@ export class Reader {
       if (M > m.msn + 2)
         return this.end(res, 400, 'no-store', `_HLS_msn ${M} is too far ahead of ${m.msn}\n`);
       if (!satisfied(m)) {
-        const segSec = await this.segmentSec(stream);
-        const outcome = await this.hold(req, woken, 3 * Math.ceil(segSec) * 1000);
+        const outcome = await this.hold(req, woken, blockingTimeoutMs(m.targetSec));
         if (outcome === 'closed') return;
         if (outcome === 'timeout') {
           // "... it SHOULD return 503 if the request cannot be satisfied within three Target Durations."
@@ -294,7 +273,7 @@ export class Reader {
     const key = `${stream}/${rendition}/${file}`;
     const hit = this.lru.get(key);
     if (hit) return hit;
-    const b = await this.o.store.getObject(stream, rendition, file);
+    const b = await this.o.store.media.getObject(stream, rendition, file);
     if (b) this.lru.set(key, b);
     return b;
   }
@@ -308,7 +287,7 @@ export class Reader {
     if (buf) return this.sendMedia(req, res, r, buf);
     if (req.method === 'HEAD' || r.objectKind === 'init')
       return this.end(res, 404, 'not-found', 'not found\n');
-    const m = await this.readManifest(r.stream, `${r.rendition}/index.m3u8`);
+    const m = await this.readManifest(r.stream, manifestName.media(r.rendition));
     if (!m) return this.end(res, 404, 'not-found', 'not found\n');
     if (r.objectKind === 'part') return this.preloadPart(req, res, r, m);
     return this.inProgressSegment(req, res, r, m);
@@ -358,7 +337,7 @@ export class Reader {
     if (!(ahead >= 1 && ahead <= 2)) return this.end(res, 404, 'not-found', 'not found\n');
     let wake: () => void = () => undefined;
     const woken = new Promise<void>((w) => (wake = w));
-    const stop = this.o.events.listen(r.stream, (ev) => {
+    const sub = this.o.events.subscribe(r.stream, (ev) => {
       if (ev.t === 'manifest' || !('r' in ev) || ev.r !== r.rendition) return;
       if (
         (ev.t === 'part' && ev.msn === r.msn && ev.i === r.part) ||
@@ -367,10 +346,12 @@ export class Reader {
       )
         wake();
     });
+    const stop = (): void => sub.close();
     try {
+      await sub.ready;
       let buf = await this.getObject(r.stream, r.rendition, r.file);
       if (!buf) {
-        const outcome = await this.hold(req, woken, 3 * Math.ceil(await this.segmentSec(r.stream)) * 1000);
+        const outcome = await this.hold(req, woken, blockingTimeoutMs(m.targetSec));
         if (outcome === 'closed') return;
         buf = await this.getObject(r.stream, r.rendition, r.file);
       }
@@ -394,12 +375,13 @@ export class Reader {
     if (r.msn !== m.msn && r.msn !== m.msn + 1) return this.end(res, 404, 'not-found', 'not found\n');
     const events: MediaEvent[] = [];
     let notify: () => void = () => undefined;
-    const stop = this.o.events.listen(r.stream, (ev) => {
+    const sub = this.o.events.subscribe(r.stream, (ev) => {
       if (ev.t !== 'manifest' && ev.r === r.rendition && ev.msn >= r.msn) {
         events.push(ev);
         notify();
       }
     });
+    const stop = (): void => sub.close();
     let written = 0;
     let nextPart = 0;
     let headersSent = false;
@@ -414,7 +396,7 @@ export class Reader {
     };
     const writeParts = async (upTo: number): Promise<void> => {
       for (; nextPart <= upTo; nextPart++) {
-        const p = await this.getObject(r.stream, r.rendition, `part-${r.msn}.${nextPart}.m4s`);
+        const p = await this.getObject(r.stream, r.rendition, objectName.part(r.msn, nextPart));
         if (!p) throw new HttpError(503, `part ${r.msn}.${nextPart} missing`);
         start();
         res.write(p);
@@ -422,11 +404,12 @@ export class Reader {
       }
     };
     try {
+      await sub.ready;
       const whole = await this.getObject(r.stream, r.rendition, r.file);
       if (whole) return this.sendMedia(req, res, r, whole);
-      const open = await this.o.store.getOpenEntry(r.stream, r.rendition);
+      const open = await this.o.store.media.getOpenEntry(r.stream, r.rendition);
       if (open && open.msn === r.msn && open.parts.length > 0) await writeParts(open.parts.length - 1);
-      const deadline = Date.now() + 3 * Math.ceil(await this.segmentSec(r.stream)) * 1000 + 2000;
+      const deadline = Date.now() + blockingTimeoutMs(m.targetSec) + 2000;
       for (;;) {
         while (events.length > 0) {
           const ev = events.shift()!;
@@ -457,21 +440,15 @@ export class Reader {
   // ---- misc ----
 
   private async streams(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const names = await this.o.store.redis.zrevrange(this.o.store.deployment.streams, 0, 99, 'WITHSCORES');
-    const pipeline = this.o.store.redis.pipeline();
-    const list: Array<{ name: string; updatedAt: string }> = [];
-    for (let i = 0; i < names.length; i += 2) {
-      list.push({ name: names[i]!, updatedAt: new Date(Number(names[i + 1])).toISOString() });
-      pipeline.hget(this.o.store.keys(names[i]!).meta, 'state');
-    }
-    const states = (await pipeline.exec()) ?? [];
+    const list = await this.o.store.streams.list(100);
     const body = {
-      streams: list.map((s, i) => ({
-        ...s,
-        state: (states[i]?.[1] as string | null) ?? 'unknown',
-        hls: `/live/${s.name}/master.m3u8`,
-        dash: `/live/${s.name}/manifest.mpd`,
-        llDash: `/live/${s.name}/manifest-ll.mpd`,
+      streams: list.map((s) => ({
+        name: s.name,
+        updatedAt: new Date(s.updatedAt).toISOString(),
+        state: s.state,
+        hls: publicPath.master(s.name),
+        dash: publicPath.mpd(s.name),
+        llDash: publicPath.mpdLowLatency(s.name),
       })),
     };
     return this.send(req, res, 200, 'no-store', 'application/json', Buffer.from(JSON.stringify(body)));

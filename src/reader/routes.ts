@@ -2,13 +2,18 @@
  * The reader's URL layout. Anything outside it is a 404 decided here, before Redis is touched; names are
  * checked against the same patterns the store uses, so no URL can name an arbitrary Redis key.
  */
-import { SAFE_NAME } from '../config.js';
-import { OBJECT_FILE } from '../store/keys.js';
+import {
+  isSafeName,
+  manifestName,
+  parseObjectName,
+  PUBLIC_RENDITION_PLAYLISTS,
+  type RenditionPlaylistFile,
+} from '../core/index.js';
 
 export type Route =
   | { kind: 'master'; stream: string }
   | { kind: 'mpd'; stream: string; file: 'manifest.mpd' | 'manifest-ll.mpd' }
-  | { kind: 'media-playlist'; stream: string; rendition: string; file: 'index.m3u8' | 'dvr.m3u8' }
+  | { kind: 'media-playlist'; stream: string; rendition: string; file: RenditionPlaylistFile }
   | {
       kind: 'object';
       stream: string;
@@ -51,25 +56,25 @@ export function route(pathname: string): Route | undefined {
   // ['', 'live', stream, ...]
   if (parts[1] !== 'live' || parts.length < 4 || parts.length > 5) return undefined;
   const stream = parts[2]!;
-  if (!SAFE_NAME.test(stream)) return undefined;
+  if (!isSafeName(stream)) return undefined;
   if (parts.length === 4) {
     const f = parts[3]!;
-    if (f === 'master.m3u8') return { kind: 'master', stream };
-    if (f === 'manifest.mpd' || f === 'manifest-ll.mpd') return { kind: 'mpd', stream, file: f };
+    if (f === manifestName.master) return { kind: 'master', stream };
+    if (f === manifestName.mpd || f === manifestName.mpdLowLatency) return { kind: 'mpd', stream, file: f };
     return undefined;
   }
   const rendition = parts[3]!;
   const file = parts[4]!;
-  if (!SAFE_NAME.test(rendition)) return undefined;
-  if (file === 'index.m3u8' || file === 'dvr.m3u8')
-    return { kind: 'media-playlist', stream, rendition, file };
-  if (!OBJECT_FILE.test(file)) return undefined;
-  const nums = file.match(/\d+/g)!.map(Number);
-  if (file.startsWith('init-'))
-    return { kind: 'object', stream, rendition, file, objectKind: 'init', msn: nums[0]!, part: -1 };
-  if (file.startsWith('seg-'))
-    return { kind: 'object', stream, rendition, file, objectKind: 'segment', msn: nums[0]!, part: -1 };
-  return { kind: 'object', stream, rendition, file, objectKind: 'part', msn: nums[0]!, part: nums[1]! };
+  if (!isSafeName(rendition)) return undefined;
+  if ((PUBLIC_RENDITION_PLAYLISTS as readonly string[]).includes(file))
+    return { kind: 'media-playlist', stream, rendition, file: file as RenditionPlaylistFile };
+  const o = parseObjectName(file);
+  if (!o) return undefined;
+  if (o.kind === 'init')
+    return { kind: 'object', stream, rendition, file, objectKind: 'init', msn: o.initId, part: -1 };
+  if (o.kind === 'segment')
+    return { kind: 'object', stream, rendition, file, objectKind: 'segment', msn: o.msn, part: -1 };
+  return { kind: 'object', stream, rendition, file, objectKind: 'part', msn: o.msn, part: o.part };
 }
 
 /** LL-HLS delivery directives (RFC 8216bis 6.2.5), validated: 400 for anything malformed or huge. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../tools/process/redis-server.js';
-import { CmafStreamReader, type SegmentEntry, roundSeconds } from '../../src/core/index.js';
+import { CmafStreamReader, objectName, type SegmentEntry, roundSeconds } from '../../src/core/index.js';
 import { ChunkWriter, MSG } from '../../src/rtmp/chunk.js';
 import {
   encoder,
@@ -26,9 +26,18 @@ afterEach(async () => {
   h = undefined;
 });
 
+/** Every complete segment the store keeps for a rendition, with the part lists it keeps. */
 async function segmentsOf(h: IngestHarness, stream: string, rendition: string): Promise<SegmentEntry[]> {
-  const raw = await h.redis.lrange(h.store.keys(stream).segments(rendition), 0, -1);
-  return raw.map((s) => ({ ...(JSON.parse(s) as SegmentEntry), parts: [] }));
+  const state = await h.store.streams.readState(stream);
+  const info = state.renditions.find((r) => r.name === rendition);
+  if (!info) return [];
+  const { snaps } = await h.store.media.loadTimelines(
+    stream,
+    { ...state, renditions: [info] },
+    10_000,
+    10_000,
+  );
+  return snaps.get(rendition)!.segments;
 }
 
 /** Everything a rendition wrote is consistent: bytes exist with TTLs, durations within target, times continuous. */
@@ -38,8 +47,8 @@ async function checkRendition(
   rendition: string,
   minSegments: number,
 ): Promise<SegmentEntry[]> {
-  const keys = h.store.keys(stream);
-  const state = await h.store.readState(stream);
+  const media = h.store.media;
+  const state = await h.store.streams.readState(stream);
   const info = state.renditions.find((r) => r.name === rendition)!;
   expect(info, `${rendition} described in meta`).toBeDefined();
   const segs = await segmentsOf(h, stream, rendition);
@@ -52,15 +61,16 @@ async function checkRendition(
       expect(s.msn).toBe(segs[i - 1]!.msn + 1);
       if (!s.discontinuity) expect(s.startTicks).toBe(segs[i - 1]!.startTicks + segs[i - 1]!.durationTicks);
     }
-    const key = keys.object(rendition, `seg-${s.msn}.m4s`);
-    expect(await h.redis.pttl(key), `${key} has a TTL`).toBeGreaterThan(0);
+    if (i >= segs.length - 3) {
+      const file = objectName.segment(s.msn);
+      expect(await media.getObject(stream, rendition, file), `${file} readable`).not.toBeNull();
+    }
   }
   // The newest segment: real CMAF whose tfdt matches the entry, and byte-identical to its parts.
   const last = segs[segs.length - 1]!;
-  const init = await h.redis.getBuffer(keys.object(rendition, `init-${last.initId}.mp4`));
+  const init = await media.getObject(stream, rendition, objectName.init(last.initId));
   expect(init).not.toBeNull();
-  expect(await h.redis.pttl(keys.object(rendition, `init-${last.initId}.mp4`))).toBeGreaterThan(0);
-  const seg = (await h.redis.getBuffer(keys.object(rendition, `seg-${last.msn}.m4s`)))!;
+  const seg = (await media.getObject(stream, rendition, objectName.segment(last.msn)))!;
   const reader = new CmafStreamReader();
   const events = reader.push(Buffer.concat([init!, seg]));
   reader.end();
@@ -69,16 +79,13 @@ async function checkRendition(
   expect(chunks.reduce((n, c) => n + (c.kind === 'chunk' ? c.info.durationTicks : 0), 0)).toBe(
     last.durationTicks,
   );
-  const parts = JSON.parse((await h.redis.hget(keys.parts(rendition), String(last.msn)))!) as Array<{
-    index: number;
-  }>;
+  const parts = last.parts;
   expect(parts.length).toBeGreaterThan(0);
   const partBytes = await Promise.all(
-    parts.map((p) => h.redis.getBuffer(keys.object(rendition, `part-${last.msn}.${p.index}.m4s`))),
+    parts.map((p) => media.getObject(stream, rendition, objectName.part(last.msn, p.index))),
   );
+  expect(partBytes.every((b) => b !== null)).toBe(true);
   expect(Buffer.concat(partBytes as Buffer[]).equals(seg)).toBe(true);
-  for (const p of parts)
-    expect(await h.redis.pttl(keys.object(rendition, `part-${last.msn}.${p.index}.m4s`))).toBeGreaterThan(0);
   return segs;
 }
 
@@ -96,19 +103,31 @@ async function expectSameCuts(h: IngestHarness, stream: string, a: string, b: st
   expect(compared).toBeGreaterThan(3);
 }
 
-const streamKeys = async (h: IngestHarness, stream: string): Promise<string[]> =>
-  h.redis.keys(`${h.config.keyPrefix}:{${stream}}:*`);
+/** Nothing at all stored for a stream: no state, no counters, not listed. */
+async function expectNothingStored(h: IngestHarness, stream: string): Promise<void> {
+  expect(await h.store.streams.readState(stream)).toMatchObject({
+    version: 0,
+    renditions: [],
+    settings: undefined,
+  });
+  expect((await h.store.media.readResume(stream, '360p')).resumed).toBe(false);
+  expect((await h.store.streams.list(100)).map((s) => s.name)).not.toContain(stream);
+}
 
 describe('RTMP ingest', () => {
   it('a 20 s publish lands init, parts and segments of every rendition in Redis, cut at the same times', async () => {
     h = await startIngest(testConfig());
     const enc = rtmpEncoder(h.rtmpUrl('show'), 20);
     expect(await enc.done).toBe(0);
-    await waitFor(async () => (await h!.store.readState('show')).state === 'idle', 15_000, 'session end');
+    await waitFor(
+      async () => (await h!.store.streams.readState('show')).state === 'idle',
+      15_000,
+      'session end',
+    );
     for (const r of ['360p', '240p']) await checkRendition(h, 'show', r, 15);
     await checkRendition(h, 'show', 'audio', 15);
     await expectSameCuts(h, 'show', '360p', '240p');
-    const state = await h.store.readState('show');
+    const state = await h.store.streams.readState('show');
     expect(state.renditions.map((r) => [r.name, r.codec.slice(0, 4)])).toEqual([
       ['360p', 'avc1'],
       ['240p', 'avc1'],
@@ -126,7 +145,7 @@ describe('RTMP ingest', () => {
     expect(
       h.lines.some((l) => l.msg === 'RTMP publish refused' && l.code === 'NetStream.Publish.Unauthorized'),
     ).toBe(true);
-    expect(await h.redis.keys(`${h.config.keyPrefix}:*`)).toEqual([]);
+    await expectNothingStored(h, 'main');
 
     const first = rtmpEncoder(h.rtmpUrl('secret-key-1'), 14);
     await waitFor(
@@ -152,14 +171,14 @@ describe('RTMP ingest', () => {
     h = await startIngest(testConfig());
     expect(await rtmpEncoder(h.rtmpUrl('cam'), 6).done).toBe(0);
     await waitFor(
-      async () => (await h!.store.readState('cam')).state === 'idle',
+      async () => (await h!.store.streams.readState('cam')).state === 'idle',
       15_000,
       'first session end',
     );
     const firstRun = await segmentsOf(h, 'cam', '360p');
     expect(await rtmpEncoder(h.rtmpUrl('cam'), 6).done).toBe(0);
     await waitFor(
-      async () => (await h!.store.readState('cam')).state === 'idle',
+      async () => (await h!.store.streams.readState('cam')).state === 'idle',
       15_000,
       'second session end',
     );
@@ -169,7 +188,7 @@ describe('RTMP ingest', () => {
       expect(d, `${r} has a discontinuity`).toBeGreaterThan(0);
       expect(segs[d]).toMatchObject({ discontinuitySeq: 1, initId: 1 });
       expect(segs.slice(0, d).every((s) => s.discontinuitySeq === 0 && s.initId === 0)).toBe(true);
-      expect(await h.redis.exists(h.store.keys('cam').object(r, 'init-1.mp4'))).toBe(1);
+      expect(await h.store.media.getObject('cam', r, objectName.init(1))).not.toBeNull();
     }
     // No sequence number was used twice: the second run starts after the first run's last.
     const all = await segmentsOf(h, 'cam', '360p');
@@ -191,7 +210,11 @@ describe('RTMP ingest', () => {
       'segments after restart',
     );
     expect(await enc.done).toBe(0);
-    await waitFor(async () => (await h!.store.readState('live1')).state === 'idle', 15_000, 'session end');
+    await waitFor(
+      async () => (await h!.store.streams.readState('live1')).state === 'idle',
+      15_000,
+      'session end',
+    );
     const segs = await checkRendition(h, 'live1', '360p', 8);
     const d = segs.findIndex((s) => s.discontinuity);
     expect(segs.length - d).toBeGreaterThanOrEqual(3);
@@ -264,7 +287,7 @@ describe('SRT ingest', () => {
       4,
     );
     expect(await wrong.done).not.toBe(0);
-    expect(await streamKeys(h, 'locked')).toEqual([]);
+    await expectNothingStored(h, 'locked');
 
     const enc = encoder(
       [
@@ -275,10 +298,14 @@ describe('SRT ingest', () => {
       20,
     );
     expect(await enc.done).toBe(0);
-    await waitFor(async () => (await h!.store.readState('srtcam')).state === 'idle', 15_000, 'session end');
+    await waitFor(
+      async () => (await h!.store.streams.readState('srtcam')).state === 'idle',
+      15_000,
+      'session end',
+    );
     for (const r of ['360p', '240p', 'audio']) await checkRendition(h, 'srtcam', r, 14);
     await expectSameCuts(h, 'srtcam', '360p', '240p');
-    expect(await streamKeys(h, 'locked')).toEqual([]);
+    await expectNothingStored(h, 'locked');
   });
 });
 

@@ -3,14 +3,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { inject } from 'vitest';
-import { type Config, parseConfig } from '../../src/config.js';
+import { type Config, parseConfig, redisTarget } from '../../src/config.js';
 import { IngestService } from '../../src/ingest/ingest-service.js';
 import type { Logger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
-import { ManifestQueue } from '../../src/queue/manifest-queue.js';
-import { DeploymentKeys } from '../../src/store/keys.js';
-import { MediaStore } from '../../src/store/media-store.js';
-import { connectRedis, type WellspringRedis } from '../../src/store/redis.js';
+import { BullRenderQueue } from '../../src/queue/bullmq.js';
+import type { Store } from '../../src/store/ports.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
 
 export const redisUrl = (): string => inject('redisUrl');
 
@@ -44,8 +43,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
 export interface IngestHarness {
   config: Config;
   ingest: IngestService;
-  store: MediaStore;
-  redis: WellspringRedis;
+  store: Store;
   lines: Array<Record<string, unknown>>;
   rtmpUrl(key: string): string;
   stop(): Promise<void>;
@@ -53,24 +51,21 @@ export interface IngestHarness {
 
 export async function startIngest(config: Config): Promise<IngestHarness> {
   const { log, lines } = captureLogger();
-  const redis = connectRedis(config.redisUrl);
-  const bull = connectRedis(config.redisUrl, { maxRetriesPerRequest: null });
-  const store = new MediaStore(redis, config.keyPrefix);
-  const queue = new ManifestQueue(new DeploymentKeys(config.keyPrefix).manifestQueue, bull);
+  const target = redisTarget(config);
+  const store = createRedisStore({ target, prefix: config.keyPrefix, role: 'ingest' });
+  const queue = new BullRenderQueue(target, config.keyPrefix);
   const ingest = new IngestService(config, { store, queue, metrics: createMetrics(), log });
   await ingest.start();
   return {
     config,
     ingest,
     store,
-    redis,
     lines,
     rtmpUrl: (key) => `rtmp://127.0.0.1:${ingest.rtmpPort}/${config.rtmp.app}/${key}`,
     async stop() {
       await ingest.stop();
       await queue.close();
-      redis.disconnect();
-      bull.disconnect();
+      await store.close();
     },
   };
 }

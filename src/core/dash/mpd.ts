@@ -1,5 +1,6 @@
 import { formatTicks, isoDateTime, isoDurationMs } from '../format.js';
 import { liveWindow } from '../hls/media.js';
+import { dashNames } from '../names/names.js';
 import type { SegmentEntry, TimelineSnapshot } from '../timeline/types.js';
 import { type XmlElement, serializeXml } from './xml.js';
 
@@ -101,9 +102,6 @@ export interface MpdOptions {
   initName?: (rendition: string, initId: number) => string;
   mediaName?: (rendition: string) => string;
 }
-
-const defaultInit = (r: string, id: number): string => `${r}/init-${id}.mp4`;
-const defaultMedia = (r: string): string => `${r}/seg-$Number$.m4s`;
 
 /** Run-length encodes contiguous segments of equal duration into S elements. */
 export function segmentTimeline(segments: Array<Pick<SegmentEntry, 'startTicks' | 'durationTicks'>>): S[] {
@@ -218,8 +216,8 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
           : undefined;
       const template: SegmentTemplate = {
         timescale: ts,
-        initialization: (o.initName ?? defaultInit)(r.name, first.initId),
-        media: (o.mediaName ?? defaultMedia)(r.name),
+        initialization: (o.initName ?? dashNames.init)(r.name, first.initId),
+        media: (o.mediaName ?? dashNames.media)(r.name),
         startNumber: grid ? grid.startNumber : first.msn,
         presentationTimeOffset: pto,
         ...(grid

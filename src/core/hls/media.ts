@@ -1,20 +1,7 @@
 import { roundSeconds } from '../format.js';
+import { type MediaUris, objectName } from '../names/names.js';
 import type { PartEntry, SegmentEntry, TimelineSnapshot } from '../timeline/types.js';
 import type { HlsTag, MediaTime, RenditionReport } from './tags.js';
-
-/** How a rendition names its objects; the same names serve HLS and DASH. */
-export interface MediaUris {
-  init(initId: number): string;
-  segment(msn: number): string;
-  part(msn: number, partIndex: number): string;
-}
-
-/** Relative URIs inside a rendition folder: init-<id>.mp4, seg-<msn>.m4s, part-<msn>.<index>.m4s. */
-export const defaultMediaUris: MediaUris = {
-  init: (id) => `init-${id}.mp4`,
-  segment: (msn) => `seg-${msn}.m4s`,
-  part: (msn, i) => `part-${msn}.${i}.m4s`,
-};
 
 export interface MediaPlaylistOptions {
   /** The live window: the newest segments covering at least this duration are listed (ticks). */
@@ -67,7 +54,7 @@ export function targetDurationSec(s: TimelineSnapshot, segments: SegmentEntry[])
  * Bytes before references: the snapshot only holds parts and segments whose bytes are already stored.
  */
 export function buildMediaPlaylist(s: TimelineSnapshot, o: MediaPlaylistOptions): HlsTag[] {
-  const uris = o.uris ?? defaultMediaUris;
+  const uris = o.uris ?? objectName;
   const ts = s.timescale;
   const mt = (ticks: number): MediaTime => ({ ticks, timescale: ts });
   const window = liveWindow(s, o.windowTicks);

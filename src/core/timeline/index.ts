@@ -2,3 +2,4 @@ export * from './timeline.js';
 export * from './types.js';
 export * from './bitrate.js';
 export * from './ttl.js';
+export * from './retention.js';

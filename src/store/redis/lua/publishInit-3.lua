@@ -11,9 +11,8 @@
     ARGV[5] rendition description (JSON)
   Output: the stream's new version
 ]]
+-- @include counters
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local f = ARGV[3] .. ':initId'
-local cur = tonumber(redis.call('HGET', KEYS[2], f) or '-1')
-if tonumber(ARGV[4]) > cur then redis.call('HSET', KEYS[2], f, ARGV[4]) end
+raiseTo(KEYS[2], ARGV[3] .. ':initId', tonumber(ARGV[4]))
 redis.call('HSET', KEYS[3], 'r:' .. ARGV[3], ARGV[5], 'state', 'live')
 return redis.call('HINCRBY', KEYS[3], 'version', 1)

@@ -11,22 +11,13 @@
     ARGV[3] open segment entry (JSON, with its parts)
     ARGV[4] open entry ttl (s)
     ARGV[5] rendition name
-    ARGV[6] msn of the segment
-    ARGV[7] discontinuity sequence of the segment
-    ARGV[8] part duration (ticks), for the longest-part record
+    ARGV[6] part duration (ticks), for the longest-part record
   Output: the stream's new version
 ]]
+-- @include counters
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
-local r = ARGV[5]
-local nextMsn = tonumber(ARGV[6]) + 1
-if nextMsn > tonumber(redis.call('HGET', KEYS[3], r .. ':nextMsn') or '0') then
-  redis.call('HSET', KEYS[3], r .. ':nextMsn', nextMsn)
-end
-if tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[3], r .. ':disc') or '-1') then
-  redis.call('HSET', KEYS[3], r .. ':disc', ARGV[7])
-end
-if tonumber(ARGV[8]) > tonumber(redis.call('HGET', KEYS[4], 'maxPart:' .. r) or '0') then
-  redis.call('HSET', KEYS[4], 'maxPart:' .. r, ARGV[8])
-end
+local open = cjson.decode(ARGV[3])
+raiseSequences(KEYS[3], ARGV[5], open.msn, open.discontinuitySeq)
+raiseTo(KEYS[4], 'maxPart:' .. ARGV[5], tonumber(ARGV[6]))
 return redis.call('HINCRBY', KEYS[4], 'version', 1)

@@ -1,16 +1,9 @@
 /**
  * Every Redis key Wellspring uses, built here and nowhere else. All keys of one stream share the hash tag
- * {stream} so multi-key Lua scripts work on Redis Cluster. Stream and rendition names are validated
- * (SAFE_NAME) before they get here; object file names are checked against OBJECT_FILE.
+ * {stream}, so every multi-key command and script of a stream runs on one Redis Cluster slot. Names are checked
+ * with the core's name rules before they become keys.
  */
-import { SAFE_NAME } from '../config.js';
-
-/** Object names inside a rendition folder: init-<id>.mp4, seg-<msn>.m4s, part-<msn>.<index>.m4s. */
-export const OBJECT_FILE = /^(?:init-\d{1,9}\.mp4|seg-\d{1,15}\.m4s|part-\d{1,15}\.\d{1,4}\.m4s)$/;
-
-export function assertSafeName(kind: string, name: string): void {
-  if (!SAFE_NAME.test(name)) throw new Error(`unsafe ${kind} name ${JSON.stringify(name)}`);
-}
+import { assertSafeName, isObjectName, UnsafeNameError } from '../../core/index.js';
 
 export class StreamKeys {
   readonly tag: string;
@@ -21,7 +14,7 @@ export class StreamKeys {
     assertSafeName('stream', stream);
     this.tag = `${prefix}:{${stream}}`;
   }
-  /** Hash: settings, rendition descriptions (r:<name>), state, version. */
+  /** Hash: settings, rendition descriptions (r:<name>), state, version, maxPart:<rendition>. */
   get meta(): string {
     return `${this.tag}:meta`;
   }
@@ -44,32 +37,33 @@ export class StreamKeys {
   /** A media object's bytes. */
   object(rendition: string, file: string): string {
     assertSafeName('rendition', rendition);
-    if (!OBJECT_FILE.test(file)) throw new Error(`unsafe object name ${JSON.stringify(file)}`);
+    if (!isObjectName(file)) throw new UnsafeNameError('object', file);
     return `${this.tag}:obj:${rendition}:${file}`;
   }
-  /** A rendered manifest: hash { v: version, body, type }. */
+  /** A rendered manifest: hash { v, body, msn, part, t, target }. */
   manifest(name: string): string {
     return `${this.tag}:manifest:${name}`;
   }
+  /** The stream's event channel (sharded pub/sub: it lives on the stream's slot). */
+  get events(): string {
+    return `${this.tag}:events`;
+  }
+  /** The live publisher's lease (value = ingest instance id). */
+  get publisher(): string {
+    return `${this.tag}:publisher`;
+  }
 }
 
-/** Global (per-deployment) keys. */
+/** Per-deployment keys. */
 export class DeploymentKeys {
-  constructor(readonly prefix: string) {}
-  /** Sorted set of streams by last update (ms). */
+  constructor(readonly prefix: string) {
+    assertSafeName('prefix', prefix);
+  }
+  /** Sorted set of streams by last update (ms): an index, written after the stream's own keys. */
   get streams(): string {
     return `${this.prefix}:streams`;
   }
-  /** Pub/sub channel: manifest and part events. */
-  get events(): string {
-    return `${this.prefix}:events`;
-  }
-  /** BullMQ queue name for manifest jobs. */
-  get manifestQueue(): string {
-    return `${this.prefix}-manifests`;
-  }
-  /** Live publishers: a lock per stream (value = ingest instance id). */
-  publisherLock(stream: string): string {
-    return `${this.prefix}:{${stream}}:publisher`;
+  stream(name: string): StreamKeys {
+    return new StreamKeys(this.prefix, name);
   }
 }

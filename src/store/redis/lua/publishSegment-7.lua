@@ -15,32 +15,27 @@
     ARGV[3] segment entry (JSON, without parts)
     ARGV[4] parts (JSON array)
     ARGV[5] rendition name
-    ARGV[6] msn
-    ARGV[7] discontinuity sequence
-    ARGV[8] segments kept in the list (DVR window)
-    ARGV[9] segments that keep their parts list
-    ARGV[10] init ttl (s)
+    ARGV[6] segments kept in the list (DVR window)
+    ARGV[7] segments that keep their parts list
+    ARGV[8] init ttl (s)
   Output: the stream's new version
 ]]
+-- @include counters
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-local msn = tonumber(ARGV[6])
+local entry = cjson.decode(ARGV[3])
+local msn = entry.msn
+local msnField = string.format('%d', msn)
 -- Idempotent: a retry after a timed-out call that did run must not list the segment twice.
 local last = redis.call('LINDEX', KEYS[2], -1)
-if not last or tonumber(string.match(last, '"msn":(%d+)')) < msn then
+if not last or cjson.decode(last).msn < msn then
   redis.call('RPUSH', KEYS[2], ARGV[3])
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[8]), -1)
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 end
-redis.call('HSET', KEYS[3], ARGV[6], ARGV[4])
-redis.call('HDEL', KEYS[3], tostring(msn - tonumber(ARGV[9])))
+redis.call('HSET', KEYS[3], msnField, ARGV[4])
+redis.call('HDEL', KEYS[3], string.format('%d', msn - tonumber(ARGV[7])))
 -- The open entry goes only if it is this segment (the next one may already have begun).
 local open = redis.call('GET', KEYS[4])
-if open and string.find(open, '"msn":' .. ARGV[6] .. ',', 1, true) then redis.call('DEL', KEYS[4]) end
-local r = ARGV[5]
-if msn + 1 > tonumber(redis.call('HGET', KEYS[5], r .. ':nextMsn') or '0') then
-  redis.call('HSET', KEYS[5], r .. ':nextMsn', msn + 1)
-end
-if tonumber(ARGV[7]) > tonumber(redis.call('HGET', KEYS[5], r .. ':disc') or '-1') then
-  redis.call('HSET', KEYS[5], r .. ':disc', ARGV[7])
-end
-redis.call('EXPIRE', KEYS[7], ARGV[10])
+if open and cjson.decode(open).msn == msn then redis.call('DEL', KEYS[4]) end
+raiseSequences(KEYS[5], ARGV[5], msn, entry.discontinuitySeq)
+redis.call('EXPIRE', KEYS[7], ARGV[8])
 return redis.call('HINCRBY', KEYS[6], 'version', 1)

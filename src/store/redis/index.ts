@@ -1,0 +1,46 @@
+/** The Redis adapter of every store port, standalone or Cluster. */
+import type { RedisTarget } from '../../config.js';
+import type { Store } from '../ports.js';
+import { type Client, type Role, connect } from './connection.js';
+import { RedisStreamDirectory } from './directory.js';
+import { RedisEventBus } from './events.js';
+import { RedisPublisherLocks } from './locks.js';
+import { RedisManifestStore } from './manifests.js';
+import { RedisMediaStore } from './media.js';
+
+export interface RedisStoreOptions {
+  target: RedisTarget;
+  /** Prefix of every key (several deployments can share one Redis). */
+  prefix: string;
+  /** Connection tuning for this process' role (see connection.ts). */
+  role: Role;
+  /** Open a subscriber connection (processes that wait on events: readers). */
+  subscribe?: boolean;
+  onBadEvent?: (raw: string) => void;
+}
+
+export function createRedisStore(o: RedisStoreOptions): Store {
+  const client = connect(o.target, o.role);
+  const sub: Client | undefined = o.subscribe ? connect(o.target, 'subscriber') : undefined;
+  const events = new RedisEventBus({ pub: client, sub, prefix: o.prefix, onBadMessage: o.onBadEvent });
+  return {
+    media: new RedisMediaStore(client, o.prefix),
+    manifests: new RedisManifestStore(client, o.prefix),
+    streams: new RedisStreamDirectory(client, o.prefix),
+    locks: new RedisPublisherLocks(client, o.prefix),
+    events,
+    health: {
+      async ping() {
+        await client.ping();
+      },
+    },
+    async close() {
+      await events.close();
+      sub?.disconnect();
+      client.disconnect();
+    },
+  };
+}
+
+export { connect, type Client, type Role } from './connection.js';
+export { DeploymentKeys, StreamKeys } from './keys.js';
