@@ -19,6 +19,12 @@ const devOnlyPackages = ['playwright-core', 'dashjs', 'esbuild', 'm3u8-parser', 
   name,
   message: `${name} is a devDependency (tools and tests only); the production image does not install it`,
 }));
+// Only the store and the queue talk to Redis: everything else goes through their ports.
+const redisOnlyInStore = ['ioredis', 'bullmq'].map((name) => ({
+  name,
+  message: `only src/store/ and src/queue/ import ${name}; use the store's ports (src/store/ports.ts)`,
+}));
+const storeFiles = ['src/store/**/*.ts', 'src/queue/**/*.ts'];
 const productFiles = [
   'src/**/*.ts',
   ...['all', 'ingest', 'manifest', 'reader', 'bootstrap', 'compose'].map((w) => `workers/${w}.ts`),
@@ -34,11 +40,25 @@ export default tseslint.config(
     },
   },
   {
-    // tools/ may import src/, never the other way round.
+    // tools/ may import src/, never the other way round; Redis only through the store's ports.
     files: productFiles,
-    ignores: ['src/core/**'],
+    ignores: ['src/core/**', ...storeFiles],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [...devOnlyPackages, ...redisOnlyInStore], patterns: toolsPatterns }],
+    },
+  },
+  {
+    files: storeFiles,
     rules: {
       'no-restricted-imports': ['error', { paths: devOnlyPackages, patterns: toolsPatterns }],
+    },
+  },
+  {
+    // Tests, tools and benchmarks use the store too; only the Redis adapter's own tests read raw keys.
+    files: ['bench/**/*.ts', 'tools/**/*.ts', 'test/**/*.ts', 'workers/**/*.ts'],
+    ignores: [...productFiles, 'test/e2e/store-redis.test.ts', 'test/e2e/redis-cluster.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: redisOnlyInStore }],
     },
   },
   {
