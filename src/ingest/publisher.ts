@@ -4,7 +4,7 @@
  * oldest parts are dropped first (their segment still carries the bytes), then the oldest segments. Every drop
  * is counted. A dropped segment leaves a sequence gap that the manifest side turns into a fresh playlist start.
  */
-import type { Logger } from '../log.js';
+import { type Logger, OutageLog } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
 export interface PublishOp {
@@ -29,8 +29,7 @@ export class Publisher {
   private queue: PublishOp[] = [];
   private pendingBytes = 0;
   private running = false;
-  private failing = false;
-  private lastErrorLog = 0;
+  private readonly outage: OutageLog;
   /** rendition:msn of segments that lost parts. */
   private partsDropped = new Set<string>();
   private idleWaiters: Array<() => void> = [];
@@ -42,7 +41,9 @@ export class Publisher {
     private readonly metrics: Metrics,
     private readonly maxBytes: number,
     private readonly hooks: PublisherHooks = {},
-  ) {}
+  ) {
+    this.outage = new OutageLog(log, 'Redis (media writes)');
+  }
 
   get pending(): number {
     return this.queue.length;
@@ -112,10 +113,7 @@ export class Publisher {
       try {
         await op.run(op.kind === 'segment' && this.partsDropped.has(key));
         if (op.kind === 'segment') this.partsDropped.delete(key);
-        if (this.failing) {
-          this.log.warn({ pending: this.queue.length }, 'Redis reachable again: publishing resumed');
-          this.failing = false;
-        }
+        this.outage.ok({ pending: this.queue.length, pendingBytes: this.pendingBytes });
         backoff = 50;
         if (this.queue[0] === op) {
           this.queue.shift();
@@ -127,22 +125,14 @@ export class Publisher {
         this.hooks.onPublished?.(op, latencyMs);
       } catch (err) {
         this.metrics.redisErrors.inc({ component: 'publisher' });
-        const now = Date.now();
-        if (!this.failing || now - this.lastErrorLog > 5000) {
-          this.log.error(
-            {
-              err,
-              pending: this.queue.length,
-              pendingBytes: this.pendingBytes,
-              kind: op.kind,
-              rendition: op.rendition,
-              msn: op.msn,
-            },
-            'Redis write failed: keeping the encoder connected and retrying',
-          );
-          this.lastErrorLog = now;
-        }
-        this.failing = true;
+        // One line when the store goes away, one when it is back (with the count in between): no stack per retry.
+        this.outage.failed(err, {
+          pending: this.queue.length,
+          pendingBytes: this.pendingBytes,
+          kind: op.kind,
+          rendition: op.rendition,
+          msn: op.msn,
+        });
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 2000);
       }

@@ -52,9 +52,8 @@ it('survives Redis freezing mid-stream: 503s from the reader, bounded buffering 
     process.kill(redis.pid, 'SIGCONT');
   }
 
-  expect(lines.some((l) => l.msg === 'Redis write failed: keeping the encoder connected and retrying')).toBe(
-    true,
-  );
+  // Quiet failure logs: one line when Redis went away, not a stack per retry.
+  expect(lines.filter((l) => l.msg === 'Redis (media writes) unreachable; retrying quietly')).toHaveLength(1);
   const dropped = (await metrics.publishDropped.get()).values.reduce((n, v) => n + v.value, 0);
   expect(dropped).toBeGreaterThan(0);
   // Publishing resumes and the playlist moves on, with every listed segment fetchable.
@@ -73,6 +72,10 @@ it('survives Redis freezing mid-stream: 503s from the reader, bounded buffering 
   expect(after.mediaSequence).toBeGreaterThanOrEqual(before.mediaSequence);
   for (const s of after.segments as Array<{ uri: string }>)
     expect((await get(`${base}/360p/${s.uri}`)).status).toBe(200);
-  expect(lines.some((l) => l.msg === 'Redis reachable again: publishing resumed')).toBe(true);
+  const back = lines.filter((l) => l.msg === 'Redis (media writes) reachable again');
+  expect(back).toHaveLength(1);
+  expect(back[0]!.failures).toBeGreaterThan(0);
+  // Every component together logged a handful of error lines for a 12 s outage, not one per retry.
+  expect(lines.filter((l) => (l.level as number) >= 50).length).toBeLessThan(10);
   expect(await enc.done).toBe(0);
 });
