@@ -8,11 +8,12 @@ import {
   buildMediaPlaylist,
   buildMpd,
   marshalPlaylist,
+  measureBitrate,
   renderMpd,
 } from '../src/core/index.js';
 import { box, bytes, chunk } from '../test/support/boxes.js';
 import { readFixture } from '../test/support/fixtures.js';
-import { type Scenario, dashRenditions, runScenario } from '../test/support/scenario.js';
+import { type Scenario, describeRenditions, runScenario } from '../test/support/scenario.js';
 import { summarize, timeLoop } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -92,7 +93,11 @@ const dvrSamples = timeLoop(() => {
   ).length;
 }, SECONDS * 1000);
 
-const dashInput = dashRenditions(live, liveSnaps);
+const dashInput = describeRenditions(live).map((r) => ({
+  ...r,
+  bandwidth: measureBitrate(liveSnaps.get(r.name)!)!.peak,
+  snapshot: liveSnaps.get(r.name)!,
+}));
 let mpdBytes = 0;
 const mpdSamples = timeLoop(() => {
   mpdBytes = renderMpd(

@@ -1,23 +1,15 @@
 /**
- * Renders all of a stream's manifests from its timeline in Redis: the multivariant playlist, each rendition's
- * LL-HLS media playlist (full and _HLS_skip delta), a DVR playlist, and the MPD (classic and low-latency).
- * Stores each with the version it was rendered from (never over a newer one) and announces what changed.
+ * The manifest worker's I/O around the pure renderManifestSet (src/core/manifest): reads a stream's state and
+ * timelines from the store, renders the files a change touched, stores each with the version it was rendered
+ * from (never over a newer one) and announces the stream's newest positions.
  */
 import {
-  type DashRendition,
-  type RenditionSummary,
-  type TimelineSnapshot,
-  buildMediaPlaylist,
-  buildMpd,
-  buildMultivariant,
-  type HlsTag,
-  lastPosition,
+  manifestDependencies,
   manifestName,
-  marshalPlaylist,
-  measureBitrate,
-  renderMpd,
+  manifestPositions,
+  renderManifestSet,
   retention,
-  siblingMediaUri,
+  type TimelineSnapshot,
 } from '../core/index.js';
 import type {
   EventBus,
@@ -25,9 +17,7 @@ import type {
   ManifestStore,
   ManifestWrite,
   MediaStore,
-  RenditionInfo,
   StreamDirectory,
-  StreamState,
 } from '../store/ports.js';
 
 /** The newest position of each rendition, as the reader's blocking reloads compare them. */
@@ -51,14 +41,27 @@ export interface RenderResult {
   version: number;
   stored: number;
   refused: number;
+  /** Files not rendered because nothing they depend on changed since this renderer last stored them. */
+  skipped: number;
   positions: Positions;
 }
 
 export const MANIFEST_TTL_SEC = 6 * 3600;
 
+/** Streams whose last render is remembered; the oldest is forgotten beyond this (it then renders everything). */
+const MEMO_STREAMS = 10_000;
+
 export class ManifestRenderer {
-  /** Last complete segment each DVR playlist was rendered for, to skip unchanged DVR renders. */
-  private dvrRendered = new Map<string, number>();
+  /**
+   * Per stream, the dependency key (manifestDependencies) of each file this renderer last stored. A file whose
+   * key is unchanged is skipped: the multivariant playlist, the MPDs and the DVR playlists then render once per
+   * segment (or state change), not once per part, and a 24-hour DVR timeline is not even read. Skipping is safe
+   * with any number of workers: what this renderer stored for that key is what it would store now (MPD@publishTime
+   * aside), and if another worker stored a newer version since, it is newer still (the store refuses older
+   * versions, and versions only increase). A renderer without a memo (new, restarted, or the stream forgotten)
+   * renders everything. The memo is updated only after the store accepted the write call.
+   */
+  private memo = new Map<string, Map<string, string>>();
 
   constructor(
     private readonly store: RendererPorts,
@@ -68,143 +71,74 @@ export class ManifestRenderer {
   async render(stream: string, nowMs: number): Promise<RenderResult | undefined> {
     const state = await this.store.streams.readState(stream);
     if (!state.settings || state.renditions.length === 0) return undefined;
-    const s = state.settings;
-    const kept = retention(s);
-    const ended = state.state === 'ended';
+    const settings = state.settings;
+    const kept = retention(settings);
     const { version, snaps } = await this.store.media.loadTimelines(
       stream,
       state,
       kept.liveSegmentsLoaded,
       kept.partSegmentsKept,
     );
-    const files = new Map<
-      string,
-      { body: string; pos?: { msn: number; part: number }; version?: number; targetSec: number }
-    >();
-    const positions: Positions = {};
+    const options = { utcTimingUrl: this.o.utcTimingUrl, targetLatencyMs: this.o.targetLatencyMs };
+    const base = { renditions: state.renditions, settings, live: snaps, nowMs, options };
+    // The lifecycle is not an input of the render, but a state change re-renders everything all the same.
+    const deps = new Map(
+      [...manifestDependencies(base)].map(([name, key]) => [name, `${state.state}|${key}`] as const),
+    );
+    const last = this.memo.get(stream);
+    const only = new Set<string>();
     for (const r of state.renditions) {
-      const p = lastPosition(snaps.get(r.name)!);
-      if (p) positions[r.name] = p;
+      only.add(manifestName.media(r.name));
+      only.add(manifestName.mediaSkip(r.name));
     }
-    files.set(manifestName.master, {
-      body: marshalPlaylist(buildMultivariant(this.summaries(state, snaps))),
-      targetSec: kept.targetDurationSec,
-    });
-    for (const r of state.renditions) {
-      const snap = snaps.get(r.name)!;
-      const windowTicks = s.windowSec * r.timescale;
-      const reports = state.renditions
-        .filter((o) => o.name !== r.name && positions[o.name])
-        .map((o) => ({
-          uri: siblingMediaUri(o.name),
-          lastMsn: positions[o.name]!.msn,
-          lastPart: positions[o.name]!.part >= 0 ? positions[o.name]!.part : undefined,
-        }));
-      const pos = positions[r.name];
-      const full = buildMediaPlaylist(snap, { windowTicks, lowLatency: true, renditionReports: reports });
-      files.set(manifestName.media(r.name), { body: marshalPlaylist(full), pos, targetSec: targetOf(full) });
-      const skip = buildMediaPlaylist(snap, {
-        windowTicks,
-        lowLatency: true,
-        skip: true,
-        renditionReports: reports,
-      });
-      files.set(manifestName.mediaSkip(r.name), {
-        body: marshalPlaylist(skip),
-        pos,
-        targetSec: targetOf(skip),
-      });
-      const lastComplete = snap.segments[snap.segments.length - 1]?.msn ?? -1;
-      const dvrKey = `${stream}/${r.name}`;
-      if (this.dvrRendered.get(dvrKey) !== lastComplete || ended) {
-        const dvr = await this.store.media.loadTimelines(
-          stream,
-          { ...state, renditions: [r] },
-          kept.segmentsKept,
-          0,
-        );
-        const dvrSnap = dvr.snaps.get(r.name)!;
-        const dvrTags = buildMediaPlaylist(
-          { ...dvrSnap, open: undefined },
-          { windowTicks: s.dvrWindowSec * r.timescale, lowLatency: false },
-        );
-        files.set(manifestName.dvr(r.name), {
-          body: marshalPlaylist(dvrTags),
-          version: dvr.version,
-          targetSec: targetOf(dvrTags),
-        });
-        this.dvrRendered.set(dvrKey, lastComplete);
-      }
-    }
-    const dash = this.dashRenditions(state, snaps);
-    const mpdCommon = {
-      publishTimeMs: nowMs,
-      windowMs: s.windowSec * 1000,
-      utcTimingUrl: this.o.utcTimingUrl,
-      targetLatencyMs: this.o.targetLatencyMs,
-    };
-    files.set(manifestName.mpd, {
-      body: renderMpd(buildMpd(dash, { ...mpdCommon, lowLatency: false })),
-      targetSec: kept.targetDurationSec,
-    });
-    files.set(manifestName.mpdLowLatency, {
-      body: renderMpd(buildMpd(dash, { ...mpdCommon, lowLatency: true })),
-      targetSec: kept.targetDurationSec,
-    });
+    for (const [name, key] of deps) if (last?.get(name) !== key) only.add(name);
 
-    const writes: ManifestWrite[] = [...files].map(([name, f]) => ({
-      name,
-      version: f.version ?? version,
+    const dvr = new Map<string, TimelineSnapshot>();
+    const dvrVersions = new Map<string, number>();
+    for (const r of state.renditions) {
+      if (!only.has(manifestName.dvr(r.name))) continue;
+      const loaded = await this.store.media.loadTimelines(
+        stream,
+        { ...state, renditions: [r] },
+        kept.segmentsKept,
+        0,
+      );
+      dvr.set(r.name, loaded.snaps.get(r.name)!);
+      dvrVersions.set(r.name, loaded.version);
+    }
+
+    const files = renderManifestSet({ ...base, dvr, only });
+    const writes: ManifestWrite[] = files.map((f) => ({
+      name: f.name,
+      version: f.versionSource.kind === 'dvr' ? dvrVersions.get(f.versionSource.rendition)! : version,
       body: f.body,
-      msn: f.pos ? f.pos.msn : -1,
-      part: f.pos ? f.pos.part : -1,
+      msn: f.msn,
+      part: f.part,
       targetSec: f.targetSec,
       renderedAt: nowMs,
     }));
     const { stored, refused } = await this.store.manifests.store(stream, writes, this.o.manifestTtlSec);
+    const memo = last ?? new Map<string, string>();
+    for (const f of files) {
+      const key = deps.get(f.name);
+      if (key !== undefined) memo.set(f.name, key);
+    }
+    this.remember(stream, memo);
+    const positions: Positions = manifestPositions(state.renditions, snaps);
     const event: ManifestEvent = { t: 'manifest', s: stream, v: version, pos: positions };
     await this.store.events.publish(event);
-    return { version, stored, refused, positions };
+    return {
+      version,
+      stored,
+      refused,
+      skipped: deps.size - files.filter((f) => deps.has(f.name)).length,
+      positions,
+    };
   }
 
-  private summaries(state: StreamState, snaps: Map<string, TimelineSnapshot>): RenditionSummary[] {
-    return state.renditions.map((r) => {
-      const rate = measureBitrate(snaps.get(r.name)!);
-      return {
-        name: r.name,
-        kind: r.kind,
-        codec: r.codec,
-        uri: manifestName.media(r.name),
-        peakBitrate: rate?.peak ?? r.nominalBitrate,
-        averageBitrate: rate?.average ?? r.nominalBitrate,
-        width: r.width,
-        height: r.height,
-        frameRate: r.frameRate,
-        channelCount: r.channelCount,
-      };
-    });
+  private remember(stream: string, memo: Map<string, string>): void {
+    this.memo.delete(stream);
+    this.memo.set(stream, memo);
+    if (this.memo.size > MEMO_STREAMS) this.memo.delete(this.memo.keys().next().value!);
   }
-
-  private dashRenditions(state: StreamState, snaps: Map<string, TimelineSnapshot>): DashRendition[] {
-    return state.renditions
-      .filter((r) => snaps.get(r.name)!.segments.length > 0 || snaps.get(r.name)!.open)
-      .map((r: RenditionInfo) => ({
-        name: r.name,
-        kind: r.kind,
-        codec: r.codec,
-        bandwidth: measureBitrate(snaps.get(r.name)!)?.peak ?? r.nominalBitrate,
-        width: r.width,
-        height: r.height,
-        frameRate: r.frameRate,
-        sampleRate: r.sampleRate,
-        channelCount: r.channelCount,
-        snapshot: snaps.get(r.name)!,
-      }));
-  }
-}
-
-/** The EXT-X-TARGETDURATION a playlist was rendered with. */
-function targetOf(tags: HlsTag[]): number {
-  for (const t of tags) if (t.tag === 'EXT-X-TARGETDURATION') return t.seconds;
-  throw new Error('a media playlist without EXT-X-TARGETDURATION');
 }

@@ -4,26 +4,16 @@
  * (src/store/memory/, for in-process tests). A cold tier plugs in behind the same ports. Nothing outside
  * src/store and src/queue sees a Redis client.
  */
-import type { PartEntry, SegmentEntry, TimelineResume, TimelineSnapshot } from '../core/index.js';
+import type {
+  PartEntry,
+  RenditionDescription,
+  SegmentEntry,
+  TimelineResume,
+  TimelineSnapshot,
+} from '../core/index.js';
 
 /** What a rendition is, as stored beside its init segment and read by the manifest worker. */
-export interface RenditionInfo {
-  name: string;
-  kind: 'video' | 'audio';
-  codec: string;
-  timescale: number;
-  width?: number;
-  height?: number;
-  frameRate?: number;
-  sampleRate?: number;
-  channelCount?: number;
-  /** Declared bitrate, bits/s, used until segments have been measured. */
-  nominalBitrate: number;
-  segmentTargetTicks: number;
-  partTargetTicks: number;
-  /** Position in the ladder (0 = top), for stable ordering. */
-  order: number;
-}
+export type RenditionInfo = RenditionDescription;
 
 /** Stream-level settings stored with the stream, read by the manifest worker. */
 export interface StoredStreamSettings {

@@ -1,21 +1,17 @@
 /**
- * Scenario driver: a synthetic stream of CMAF chunk descriptions fed through the real Timeline, rendered with
- * the real renderers. Used by the golden manifest tests and the core benchmark.
+ * Scenario fixtures: a synthetic stream of CMAF chunk descriptions fed through the real Timeline, and turned into
+ * the input of the production renderer (renderManifestSet). Used by the golden and parse-back tests and the core
+ * benchmark. Nothing here renders.
  */
 import {
   type ChunkInfo,
-  type DashRendition,
-  type RenditionSummary,
+  type ManifestFile,
+  type ManifestSetInput,
+  type RenditionDescription,
   type TimelineSnapshot,
   Timeline,
-  buildMediaPlaylist,
-  buildMpd,
   newestEndWallClockMs,
-  buildMultivariant,
-  lastPosition,
-  marshalPlaylist,
-  measureBitrate,
-  renderMpd,
+  renderManifestSet,
 } from '../../src/core/index.js';
 
 export interface ScenarioRendition {
@@ -88,100 +84,60 @@ export function runScenario(sc: Scenario): Map<string, TimelineSnapshot> {
   return out;
 }
 
-export function summaries(sc: Scenario, snaps: Map<string, TimelineSnapshot>): RenditionSummary[] {
-  return sc.renditions.map((r) => {
-    const rate = measureBitrate(snaps.get(r.name)!) ?? { peak: 0, average: 0 };
-    return {
-      name: r.name,
-      kind: r.kind,
-      codec: r.codec,
-      uri: `${r.name}/index.m3u8`,
-      peakBitrate: rate.peak,
-      averageBitrate: rate.average,
-      width: r.width,
-      height: r.height,
-      frameRate: r.frameRate,
-      channelCount: r.channelCount,
-    };
-  });
-}
-
-export function renderMedia(
-  sc: Scenario,
-  snaps: Map<string, TimelineSnapshot>,
-  name: string,
-  lowLatency: boolean,
-  skip = false,
-): string {
-  const snap = snaps.get(name)!;
-  const reports = sc.renditions
-    .filter((r) => r.name !== name)
-    .map((r) => ({ uri: `../${r.name}/index.m3u8`, ...posOf(snaps.get(r.name)!) }));
-  return marshalPlaylist(
-    buildMediaPlaylist(snap, {
-      windowTicks: (sc.windowMs * snap.timescale) / 1000,
-      lowLatency,
-      skip,
-      renditionReports: reports,
-    }),
-  );
-}
-
-function posOf(s: TimelineSnapshot): { lastMsn: number; lastPart?: number } {
-  const p = lastPosition(s);
-  return p ? { lastMsn: p.msn, lastPart: p.part >= 0 ? p.part : undefined } : { lastMsn: 0 };
-}
-
-export function dashRenditions(sc: Scenario, snaps: Map<string, TimelineSnapshot>): DashRendition[] {
-  const sums = summaries(sc, snaps);
-  return sc.renditions.map((r, i) => ({
+/** The ladder as the ingest would describe it (nominal bitrate 0: every fixture has measured segments). */
+export function describeRenditions(sc: Scenario): RenditionDescription[] {
+  return sc.renditions.map((r, order) => ({
     name: r.name,
     kind: r.kind,
     codec: r.codec,
-    bandwidth: sums[i]!.peakBitrate,
+    timescale: r.timescale,
     width: r.width,
     height: r.height,
     frameRate: r.frameRate,
     sampleRate: r.sampleRate,
     channelCount: r.channelCount,
-    snapshot: snaps.get(r.name)!,
+    nominalBitrate: 0,
+    segmentTargetTicks: (sc.segmentTargetMs * r.timescale) / 1000,
+    partTargetTicks: (sc.partTargetMs * r.timescale) / 1000,
+    order,
   }));
 }
 
-export function renderScenarioMpd(
+/**
+ * The production renderer's input for a scenario, rendered at `nowMs` (default: just after the newest part
+ * landed, as a live render sees it). The scenario's timelines hold its DVR window; they serve as both the live
+ * and the DVR timelines.
+ */
+export function scenarioInput(
   sc: Scenario,
-  snaps: Map<string, TimelineSnapshot>,
-  lowLatency: boolean,
-  publishTimeMs: number,
-): string {
-  return renderMpd(
-    buildMpd(dashRenditions(sc, snaps), {
-      publishTimeMs,
-      windowMs: sc.windowMs,
-      lowLatency,
-      utcTimingUrl: '/time',
-    }),
-  );
+  snaps: Map<string, TimelineSnapshot> = runScenario(sc),
+  nowMs: number = newestMediaEndMs(snaps),
+): ManifestSetInput {
+  return {
+    renditions: describeRenditions(sc),
+    settings: {
+      segmentSec: sc.segmentTargetMs / 1000,
+      partSec: sc.partTargetMs / 1000,
+      windowSec: sc.windowMs / 1000,
+      dvrWindowSec: sc.dvrWindowMs / 1000,
+    },
+    live: snaps,
+    dvr: snaps,
+    nowMs,
+    options: { utcTimingUrl: '/time' },
+  };
+}
+
+/** Every manifest of a scenario as the production renderer names them (manifestName), by name. */
+export function renderScenario(
+  sc: Scenario,
+  snaps: Map<string, TimelineSnapshot> = runScenario(sc),
+  nowMs?: number,
+): Map<string, ManifestFile> {
+  return new Map(renderManifestSet(scenarioInput(sc, snaps, nowMs)).map((f) => [f.name, f]));
 }
 
 /** Wall-clock end of the newest media across the renditions (what a live render sees as "now"). */
 export function newestMediaEndMs(snaps: Map<string, TimelineSnapshot>): number {
   return Math.round(Math.max(...[...snaps.values()].map((s) => newestEndWallClockMs(s) ?? 0)));
-}
-
-/** Every manifest of a scenario, by file name. */
-export function renderAll(sc: Scenario): Record<string, string> {
-  const snaps = runScenario(sc);
-  const files: Record<string, string> = {};
-  files['master.m3u8'] = marshalPlaylist(buildMultivariant(summaries(sc, snaps)));
-  for (const r of sc.renditions) {
-    files[`${r.name}.m3u8`] = renderMedia(sc, snaps, r.name, false);
-    files[`${r.name}.ll.m3u8`] = renderMedia(sc, snaps, r.name, true);
-    files[`${r.name}.ll-skip.m3u8`] = renderMedia(sc, snaps, r.name, true, true);
-  }
-  const publish = sc.wallClockStartMs + 3_600_000;
-  files['manifest.mpd'] = renderScenarioMpd(sc, snaps, false, publish);
-  // The low-latency MPD as rendered live: just after the newest part landed.
-  files['manifest.ll.mpd'] = renderScenarioMpd(sc, snaps, true, newestMediaEndMs(snaps));
-  return files;
 }

@@ -1,30 +1,40 @@
 /**
- * Golden manifests: fixtures/manifests/<scenario>/input.json -> expected/<file>, compared exactly.
- * Regenerate with UPDATE_GOLDEN=1 npm run test:unit, then review the diff like code.
+ * Golden manifests: fixtures/manifests/<scenario>/input.json -> expected/<manifest name>, compared exactly. Rendered
+ * by the production renderManifestSet, under the names the manifest worker stores them with (manifestName).
+ * Regenerate with UPDATE_GOLDEN=1 npx vitest run test/unit/golden.test.ts, then review the diff like code.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Scenario, renderAll } from '../support/scenario.js';
+import { type Scenario, renderScenario } from '../support/scenario.js';
 import { fixturePath } from '../support/fixtures.js';
 
 const root = fixturePath('manifests');
 const update = process.env.UPDATE_GOLDEN === '1';
 
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split('\\').join('/'));
+}
+
 describe('golden manifests', () => {
   for (const name of readdirSync(root)) {
     it(`renders scenario "${name}" exactly as expected`, () => {
       const scenario = JSON.parse(readFileSync(join(root, name, 'input.json'), 'utf8')) as Scenario;
-      const files = renderAll(scenario);
+      const files = renderScenario(scenario);
       const dir = join(root, name, 'expected');
       if (update) {
-        mkdirSync(dir, { recursive: true });
-        for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+        rmSync(dir, { recursive: true, force: true });
+        for (const [file, f] of files) {
+          mkdirSync(dirname(join(dir, file)), { recursive: true });
+          writeFileSync(join(dir, file), f.body);
+        }
       }
       expect(existsSync(dir), `${dir} missing: run with UPDATE_GOLDEN=1`).toBe(true);
-      expect(readdirSync(dir).sort()).toEqual(Object.keys(files).sort());
-      for (const [file, text] of Object.entries(files)) {
-        expect(text, `${name}/${file}`).toBe(readFileSync(join(dir, file), 'utf8'));
+      expect(listFiles(dir).sort()).toEqual([...files.keys()].sort());
+      for (const [file, f] of files) {
+        expect(f.body, `${name}/${file}`).toBe(readFileSync(join(dir, file), 'utf8'));
       }
     });
   }

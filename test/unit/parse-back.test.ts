@@ -7,14 +7,21 @@ import { join } from 'node:path';
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
 import { describe, expect, it } from 'vitest';
-import { type TimelineSnapshot, lastPosition, liveWindow, measureBitrate } from '../../src/core/index.js';
+import {
+  type TimelineSnapshot,
+  lastPosition,
+  liveWindow,
+  manifestName,
+  measureBitrate,
+  renderManifestSet,
+} from '../../src/core/index.js';
 import { fixturePath } from '../support/fixtures.js';
 import {
   type Scenario,
   newestMediaEndMs,
-  renderAll,
-  renderScenarioMpd,
+  renderScenario,
   runScenario,
+  scenarioInput,
 } from '../support/scenario.js';
 
 const root = fixturePath('manifests');
@@ -44,12 +51,19 @@ function numberBased(mpd: string, representation: string): boolean {
   return Boolean(m && /<SegmentTemplate [^>]*duration="\d+"/.test(m[0]) && !m[0].includes('SegmentTimeline'));
 }
 
+/** One file of a scenario, rendered by the production renderer at `nowMs`. */
+function renderOne(sc: Scenario, snaps: Map<string, TimelineSnapshot>, name: string, nowMs: number): string {
+  const [f] = renderManifestSet({ ...scenarioInput(sc, snaps, nowMs), only: new Set([name]) });
+  return f!.body;
+}
+
 describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser', ({ sc }) => {
-  const files = renderAll(sc);
   const snaps = runScenario(sc);
+  const rendered = renderScenario(sc, snaps);
+  const files = Object.fromEntries([...rendered].map(([name, f]) => [name, f.body]));
 
   it('multivariant playlist: one variant per video rendition with measured bandwidth, codecs and audio group', () => {
-    const m = m3u8(files['master.m3u8']!);
+    const m = m3u8(files[manifestName.master]!);
     const videos = sc.renditions.filter((r) => r.kind === 'video');
     const audio = sc.renditions.find((r) => r.kind === 'audio');
     expect(m.playlists).toHaveLength(videos.length || 1);
@@ -72,9 +86,11 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
     const snap = snaps.get(r.name)!;
     const ts = snap.timescale;
     const window = liveWindow(snap, (sc.windowMs * ts) / 1000);
+    const dvrWindow = liveWindow(snap, (sc.dvrWindowMs * ts) / 1000);
 
-    it(`${r.name}: media playlist segments, sequence numbers and durations match the timeline`, () => {
-      const m = m3u8(files[`${r.name}.m3u8`]!);
+    it(`${r.name}: DVR playlist segments, sequence numbers and durations match the timeline`, () => {
+      const window = dvrWindow;
+      const m = m3u8(files[manifestName.dvr(r.name)]!);
       expect(m.mediaSequence).toBe(window[0]!.msn);
       expect(m.discontinuitySequence).toBe(window[0]!.discontinuitySeq);
       expect(m.segments).toHaveLength(window.length);
@@ -108,10 +124,15 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
         4,
       );
       expect(Boolean(m.endList)).toBe(Boolean(sc.end));
+      expect(m.targetDuration).toBe(rendered.get(manifestName.dvr(r.name))!.targetSec);
     });
 
     it(`${r.name}: LL-HLS playlist has server control, parts summing to segments, a preload hint and reports`, () => {
-      const m = m3u8(files[`${r.name}.ll.m3u8`]!);
+      const m = m3u8(files[manifestName.media(r.name)]!);
+      const f = rendered.get(manifestName.media(r.name))!;
+      expect(m.targetDuration).toBe(f.targetSec);
+      expect({ msn: f.msn, part: f.part }).toEqual(lastPosition(snap) ?? { msn: -1, part: -1 });
+      expect(m.segments.length).toBeGreaterThanOrEqual(window.length);
       const partTarget = seconds(snap.partTargetTicks, ts);
       expect(m.partInf.partTarget).toBeCloseTo(partTarget, 3);
       expect(m.serverControl.canBlockReload).toBe(true);
@@ -148,8 +169,8 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
     });
 
     it(`${r.name}: the delta update skips only what lies beyond CAN-SKIP-UNTIL and names the same segments`, () => {
-      const full = m3u8(files[`${r.name}.ll.m3u8`]!);
-      const delta = m3u8(files[`${r.name}.ll-skip.m3u8`]!);
+      const full = m3u8(files[manifestName.media(r.name)]!);
+      const delta = m3u8(files[manifestName.mediaSkip(r.name)]!);
       const skipped = delta.skip?.skippedSegments ?? 0;
       expect(delta.mediaSequence).toBe(full.mediaSequence);
       expect(skipped + delta.segments.length).toBe(full.segments.length);
@@ -168,7 +189,7 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
 
   for (const lowLatency of [false, true]) {
     it(`${lowLatency ? 'LL-DASH' : 'DASH'} MPD names the same media as HLS, at the same times`, () => {
-      const text = files[lowLatency ? 'manifest.ll.mpd' : 'manifest.mpd']!;
+      const text = files[lowLatency ? manifestName.mpdLowLatency : manifestName.mpd]!;
       // A player reading the MPD just after the newest part landed (number-based templates are read by clock).
       const now = newestMediaEndMs(snaps);
       type Pl = {
@@ -252,12 +273,12 @@ describe('low-latency MPD addressing', () => {
   const now = newestMediaEndMs(snaps);
 
   it('is number-based while the chain keeps up with the wall clock', () => {
-    const text = renderScenarioMpd(sc, snaps, true, now + 100);
+    const text = renderOne(sc, snaps, manifestName.mpdLowLatency, now + 100);
     for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(true);
   });
 
   it('lists what exists (SegmentTimeline) once the newest media is more than a segment behind the clock', () => {
-    const text = renderScenarioMpd(sc, snaps, true, now + sc.segmentTargetMs + 500);
+    const text = renderOne(sc, snaps, manifestName.mpdLowLatency, now + sc.segmentTargetMs + 500);
     for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(false);
     expect(text).toContain('<SegmentTimeline>');
   });
