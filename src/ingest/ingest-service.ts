@@ -1,6 +1,6 @@
 /**
- * The ingest: RTMP on one port for every RTMP stream, an SRT listener per SRT stream, a watch folder per
- * watch stream. Decides who may publish what, and runs one StreamSession per live stream.
+ * The ingest: one source per configured kind (RTMP, SRT, watch folder: see `sources/`), created through the
+ * source-kind registry. Decides who may publish what, and runs one StreamSession per live stream.
  */
 import { randomUUID } from 'node:crypto';
 import { type Config, type StreamConfig, streamSettings } from '../config.js';
@@ -11,9 +11,17 @@ import type { RenderQueue } from '../queue/ports.js';
 import type { EventBus, MediaStore, PublisherLocks, StreamDirectory } from '../store/ports.js';
 import type { PublishOp } from './publisher.js';
 import { PublisherRegistry } from './registry.js';
-import { type PublishDecision, RtmpServer } from './rtmp-server.js';
-import { StreamSession } from './stream-session.js';
-import { WatchFolderIngest } from './watch-folder.js';
+import type {
+  Authorization,
+  IngestSource,
+  SourceContext,
+  SourceEndpoint,
+  SourceKind,
+  SourceKindName,
+} from './source.js';
+import { sourceKinds } from './sources/index.js';
+import { WatchSource } from './sources/watch/index.js';
+import { type SessionOptions, StreamSession } from './stream-session.js';
 
 export interface IngestDeps {
   store: { media: MediaStore; streams: StreamDirectory; events: EventBus; locks: PublisherLocks };
@@ -24,17 +32,16 @@ export interface IngestDeps {
 }
 
 export class IngestService {
+  /** The live session of each stream. */
   readonly sessions = new Map<string, StreamSession>();
   readonly registry: PublisherRegistry;
-  private rtmp: RtmpServer | undefined;
-  private stopped = false;
-  private loops: Array<Promise<void>> = [];
-  private watchers: WatchFolderIngest[] = [];
-  rtmpPort: number | undefined;
+  /** The started sources, in registry order. */
+  readonly sources: IngestSource[] = [];
 
   constructor(
     readonly config: Config,
     private readonly deps: IngestDeps,
+    private readonly kinds: { readonly [K in SourceKindName]: SourceKind<K> } = sourceKinds,
   ) {
     this.registry = new PublisherRegistry(
       deps.store.locks,
@@ -48,55 +55,40 @@ export class IngestService {
     return this.config.streams.length === 0;
   }
 
+  /** What the sources listen on. */
+  endpoints(): SourceEndpoint[] {
+    return this.sources.flatMap((s) => s.endpoints());
+  }
+
+  /** The RTMP port (after start), when RTMP is listening. */
+  get rtmpPort(): number | undefined {
+    for (const e of this.endpoints()) if (e.kind === 'rtmp') return e.port;
+    return undefined;
+  }
+
+  /** The watch folders (tests read what each has ingested). */
+  get watchers() {
+    return this.sources.flatMap((s) => (s instanceof WatchSource ? s.folders : []));
+  }
+
   async start(): Promise<void> {
-    const log = this.deps.log;
-    const rtmpStreams = this.config.streams.filter((s) => s.ingest.type === 'rtmp');
-    if (this.open || rtmpStreams.length > 0) {
-      this.rtmp = new RtmpServer({
-        host: this.config.rtmp.host,
-        port: this.config.rtmp.port,
-        maxChunkSize: this.config.rtmp.maxChunkSize,
-        authorize: (app, key) => this.authorize(app, key),
-        log,
-        metrics: this.deps.metrics,
-      });
-      this.rtmpPort = await this.rtmp.listen();
-      if (this.open)
-        log.warn(
-          { app: this.config.rtmp.app },
-          'no streams configured: the server is OPEN, any stream name matching [A-Za-z0-9_-] may publish',
-        );
-    }
-    for (const s of this.config.streams) {
-      if (s.ingest.type === 'srt') this.loops.push(this.srtLoop(s));
-      if (s.ingest.type === 'watch') {
-        const w = new WatchFolderIngest(
-          s.name,
-          s.ingest.dir,
-          (opts) => this.newSession(s.name, s, opts),
-          log.child({ component: 'watch', stream: s.name }),
-        );
-        await w.start();
-        this.watchers.push(w);
-      }
+    for (const kind of Object.values(this.kinds) as SourceKind[]) {
+      const streams = this.config.streams.filter((s) => s.ingest.type === kind.name);
+      const source = kind.create(streams, this.context(kind.name));
+      if (!source) continue;
+      this.sources.push(source);
+      await source.start();
     }
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.rtmp?.close();
-    await Promise.all(this.watchers.map((w) => w.stop()));
+    for (const s of this.sources) await s.stop();
     await Promise.all([...this.sessions.values()].map((s) => s.stop('ingest shutting down')));
-    await Promise.race([Promise.all(this.loops), new Promise((r) => setTimeout(r, 5000))]);
     await this.registry.releaseAll();
   }
 
-  newSession(
-    name: string,
-    cfg: StreamConfig | undefined,
-    opts: ConstructorParameters<typeof StreamSession>[3],
-  ): StreamSession {
-    const session = new StreamSession(
+  newSession(name: string, cfg: StreamConfig | undefined, opts: SessionOptions): StreamSession {
+    return new StreamSession(
       name,
       streamSettings(this.config, name, cfg),
       {
@@ -111,97 +103,53 @@ export class IngestService {
       },
       opts,
     );
-    return session;
   }
 
-  async authorize(app: string, key: string): Promise<PublishDecision> {
-    if (app !== this.config.rtmp.app)
-      return { ok: false, code: 'NetStream.Publish.Denied', reason: `unknown application "${app}"` };
-    let name: string;
+  /**
+   * May `key` publish `stream` through a source of `kind`? On an open server any safe name may; otherwise the
+   * stream must be configured for that kind with that key. Then the stream is claimed (one publisher).
+   */
+  async authorize(kind: SourceKindName, stream: string, key: string): Promise<Authorization> {
     let cfg: StreamConfig | undefined;
     if (this.open) {
-      if (!isSafeName(key))
+      if (!isSafeName(stream))
         return {
           ok: false,
-          code: 'NetStream.Publish.BadName',
-          reason: 'stream name must be 1-64 characters of A-Z a-z 0-9 _ -',
+          reason: 'bad-name',
+          message: 'stream name must be 1-64 characters of A-Z a-z 0-9 _ -',
         };
-      name = key;
     } else {
-      cfg = this.config.streams.find((s) => s.ingest.type === 'rtmp' && s.key === key);
-      if (!cfg) return { ok: false, code: 'NetStream.Publish.Unauthorized', reason: 'unknown stream key' };
-      name = cfg.name;
+      cfg = this.config.streams.find((s) => s.ingest.type === kind && s.name === stream && s.key === key);
+      if (!cfg) return { ok: false, reason: 'unauthorized', message: 'unknown stream key' };
     }
-    if (!(await this.registry.claim(name))) {
-      return {
-        ok: false,
-        code: 'NetStream.Publish.BadName',
-        reason: `stream "${name}" already has a publisher`,
-      };
-    }
+    if (!(await this.registry.claim(stream)))
+      return { ok: false, reason: 'busy', message: `stream "${stream}" already has a publisher` };
     return {
       ok: true,
-      stream: name,
-      open: async (audio, preamble) => {
-        const session = this.newSession(name, cfg, {
-          input: { kind: 'flv-stdin' },
-          audio,
-          inputPreamble: preamble,
-        });
-        this.sessions.set(name, session);
-        await session.start();
-        return session;
-      },
+      stream,
+      config: cfg,
       release: async () => {
-        this.sessions.delete(name);
-        await this.registry.release(name);
+        this.sessions.delete(stream);
+        await this.registry.release(stream);
       },
     };
   }
 
-  /** One SRT listener per stream, through ffmpeg's libsrt; a new listener after each caller leaves. */
-  private async srtLoop(cfg: StreamConfig): Promise<void> {
-    if (cfg.ingest.type !== 'srt') return;
-    const srt = cfg.ingest;
-    const log = this.deps.log.child({ component: 'srt', stream: cfg.name, port: srt.port });
-    log.info({ encrypted: Boolean(srt.passphrase), latencyMs: srt.latencyMs }, 'SRT listening');
-    while (!this.stopped) {
-      const session = this.newSession(cfg.name, cfg, {
-        input: {
-          kind: 'srt-listener',
-          host: this.config.rtmp.host,
-          port: srt.port,
-          latencyMs: srt.latencyMs,
-          passphrase: srt.passphrase,
-          pbkeylen: srt.pbkeylen,
-        },
-        audio: true,
-        restartOnExit: false,
-      });
-      const ended = new Promise<string>((resolve) => (session.onEnded = resolve));
-      try {
-        this.sessions.set(cfg.name, session);
-        await session.start();
-        const reason = await Promise.race([ended, this.whenStopped()]);
-        await session.stop(reason);
-      } catch (err) {
-        log.error({ err }, 'SRT session failed');
-        await session.stop('error').catch(() => undefined);
-      } finally {
-        if (this.sessions.get(cfg.name) === session) this.sessions.delete(cfg.name);
-      }
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-
-  private whenStopped(): Promise<string> {
-    return new Promise((resolve) => {
-      const t = setInterval(() => {
-        if (this.stopped) {
-          clearInterval(t);
-          resolve('ingest shutting down');
-        }
-      }, 200);
-    });
+  private context(kind: SourceKindName): SourceContext {
+    return {
+      config: this.config,
+      open: this.open,
+      log: this.deps.log,
+      metrics: this.deps.metrics,
+      authorize: (stream, key) => this.authorize(kind, stream, key),
+      newSession: (stream, cfg, options) => {
+        const session = this.newSession(stream, cfg, options);
+        this.sessions.set(stream, session);
+        session.onStopped = () => {
+          if (this.sessions.get(stream) === session) this.sessions.delete(stream);
+        };
+        return session;
+      },
+    };
   }
 }

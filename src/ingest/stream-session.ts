@@ -1,9 +1,9 @@
 /**
- * One live stream while its publisher is connected: the ffmpeg transcoder (restarted with a discontinuity if it
- * dies while the publisher is still there), one RenditionPackager per output, and the Publisher into Redis.
+ * One live stream while its publisher is connected: the transcoder (through a TranscoderSupervisor, which
+ * restarts it when it dies while the publisher is still there; each death is a discontinuity here), one
+ * RenditionPackager per output, and the Publisher into the store.
  */
 import { buildTranscodeArgs, type FfmpegInput, type LadderOutput } from '../adapters/ffmpeg/args.js';
-import { FfmpegExitError, Transcoder } from '../adapters/ffmpeg/transcoder.js';
 import type { StreamSettings } from '../config.js';
 import { BoxParseError, type SegmentEntry, concat, objectName, retention } from '../core/index.js';
 import type { Logger } from '../log.js';
@@ -12,6 +12,7 @@ import type { RenderQueue } from '../queue/ports.js';
 import type { EventBus, MediaEvent, MediaStore, StreamDirectory } from '../store/ports.js';
 import { type PublishOp, Publisher } from './publisher.js';
 import { RenditionPackager } from './rendition-packager.js';
+import { TranscoderSupervisor } from './transcoder-supervisor.js';
 
 export interface SessionDeps {
   store: { media: MediaStore; streams: StreamDirectory; events: EventBus };
@@ -39,26 +40,20 @@ export interface SessionOptions {
   inputPreamble?: () => Uint8Array[];
 }
 
-const RESTART_DELAY_MS = 300;
-
 export class StreamSession {
   readonly settings: StreamSettings;
   readonly publisher: Publisher;
   private packagers = new Map<string, RenditionPackager>();
-  private transcoder: Transcoder | undefined;
-  private active = false;
+  private readonly transcoder: TranscoderSupervisor;
   private stopped = false;
-  private restarts = 0;
-  private lastStart = 0;
   private marked = false;
-  private progressReports = 0;
   /** The current transcoder's input clock (observeInput). */
   private sourceClock: { firstTs?: number; zeroWallMs?: number } = {};
   private readonly log: Logger;
-  /** Resolves when the current transcoder exits. */
-  private exitWaiters: Array<() => void> = [];
   /** Called when the session ends by itself (SRT caller left, source ended). */
   onEnded?: (reason: string) => void;
+  /** Called once stop() has finished. */
+  onStopped?: () => void;
 
   constructor(
     readonly stream: string,
@@ -81,6 +76,25 @@ export class StreamSession {
         },
       },
     );
+    this.transcoder = new TranscoderSupervisor(
+      {
+        stream,
+        ffmpegPath: deps.ffmpegPath,
+        args: () => this.buildArgs(),
+        metrics: deps.metrics,
+        log: this.log,
+        restartOnExit: options.restartOnExit,
+        inputPreamble: options.inputPreamble,
+      },
+      {
+        onSpawn: () => (this.sourceClock = {}),
+        onOutput: (o, d) => this.onOutput(o, d),
+        onExit: () => {
+          for (const p of this.packagers.values()) p.discontinuity();
+        },
+        onEnded: (reason) => this.onEnded?.(reason),
+      },
+    );
   }
 
   get ttls() {
@@ -88,11 +102,10 @@ export class StreamSession {
   }
 
   get transcoderPid(): number | undefined {
-    return this.transcoder?.pid;
+    return this.transcoder.pid;
   }
 
   async start(): Promise<void> {
-    this.active = true;
     const { outputs } = this.buildArgs();
     const ttls = this.ttls;
     for (const o of outputs) {
@@ -127,7 +140,7 @@ export class StreamSession {
       packager.onFirstInit = () => this.markLive();
       this.packagers.set(o.rendition, packager);
     }
-    this.spawn();
+    this.transcoder.start();
   }
 
   /**
@@ -145,45 +158,39 @@ export class StreamSession {
 
   /** Source bytes for stdin inputs (FLV from RTMP). Returns false when ffmpeg is saturated. */
   write(data: Uint8Array): boolean {
-    return this.transcoder?.write(data) ?? true;
+    return this.transcoder.write(data);
   }
 
   /** Waits until ffmpeg's stdin drains (backpressure to the RTMP socket). */
   onceDrain(cb: () => void): void {
-    const s = this.transcoder?.stdin;
-    if (!s) cb();
-    else s.once('drain', cb);
+    this.transcoder.onceDrain(cb);
   }
 
   /** Kills the transcoder (tests; operators' `kill`): it is restarted with a discontinuity. */
   killTranscoder(): void {
-    this.transcoder?.child.kill('SIGKILL');
+    this.transcoder.kill();
   }
 
   /** The publisher is gone: let ffmpeg flush, close the open segments, write everything out. */
   async stop(reason: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.active = false;
     this.log.info({ reason }, 'stream session stopping');
-    const t = this.transcoder;
-    if (t?.running) {
-      const exited = new Promise<void>((r) => this.exitWaiters.push(r));
-      t.endInput();
-      const timer = setTimeout(() => void t.stop(1000), 3000);
-      await exited;
-      clearTimeout(timer);
+    try {
+      await this.transcoder.stop();
+      for (const p of this.packagers.values()) p.end();
+      await this.publisher.idle(10_000);
+      if (this.marked) {
+        // Idle, not ended: players keep the live playlist and carry on through a reconnect's discontinuity.
+        await this.deps.store.streams
+          .mark(this.stream, this.storedSettings(), 'idle', Date.now())
+          .catch(() => undefined);
+        this.requestRender();
+      }
+      this.publisher.close();
+    } finally {
+      this.onStopped?.();
     }
-    for (const p of this.packagers.values()) p.end();
-    await this.publisher.idle(10_000);
-    if (this.marked) {
-      // Idle, not ended: players keep the live playlist and carry on through a reconnect's discontinuity.
-      await this.deps.store.streams
-        .mark(this.stream, this.storedSettings(), 'idle', Date.now())
-        .catch(() => undefined);
-      this.requestRender();
-    }
-    this.publisher.close();
   }
 
   private buildArgs() {
@@ -199,34 +206,6 @@ export class StreamSession {
     });
   }
 
-  private spawn(): void {
-    const { args, outputs } = this.buildArgs();
-    this.lastStart = Date.now();
-    this.sourceClock = {};
-    const t = new Transcoder(this.deps.ffmpegPath, args, outputs, {
-      onOutput: (o, d) => this.onOutput(o, d),
-      onProgress: (p) => {
-        this.deps.metrics.ffmpegSpeed.set({ stream: this.stream }, p.speed);
-        this.deps.metrics.ffmpegDropped.set({ stream: this.stream }, p.dropFrames);
-        const progress = {
-          speed: p.speed,
-          fps: p.fps,
-          dropFrames: p.dropFrames,
-          dupFrames: p.dupFrames,
-          outTimeSec: Math.round(p.outTimeUs / 1e6),
-        };
-        if (p.speed > 0 && p.speed < 0.95 && p.outTimeUs > 5e6)
-          this.log.warn(progress, 'transcoder slower than real time');
-        else if (++this.progressReports % 10 === 0) this.log.info(progress, 'transcoder progress');
-      },
-      onStderrLine: (line) => this.log.warn({ ffmpeg: line }, 'ffmpeg says'),
-      onExit: (err) => this.onExit(t, err),
-    });
-    this.transcoder = t;
-    this.log.info({ pid: t.pid, renditions: outputs.map((o) => o.rendition) }, 'transcoder started');
-    for (const b of this.options.inputPreamble?.() ?? []) t.write(b);
-  }
-
   private onOutput(o: LadderOutput, data: Buffer): void {
     const p = this.packagers.get(o.rendition);
     if (!p) return;
@@ -238,33 +217,8 @@ export class StreamSession {
         { err, rendition: o.rendition, box: err instanceof BoxParseError ? err.boxType : undefined },
         'malformed CMAF from ffmpeg; restarting the transcoder',
       );
-      this.transcoder?.child.kill('SIGKILL');
+      this.transcoder.kill();
     }
-  }
-
-  private onExit(t: Transcoder, err: FfmpegExitError | undefined): void {
-    if (t !== this.transcoder) return;
-    for (const w of this.exitWaiters.splice(0)) w();
-    if (this.stopped) return;
-    const restart = this.active && (this.options.restartOnExit ?? true);
-    if (err)
-      this.log.error(
-        { code: err.exitCode, signal: err.signal, stderr: err.stderrTail.slice(-2000) },
-        'transcoder exited',
-      );
-    else this.log.info('transcoder finished');
-    for (const p of this.packagers.values()) p.discontinuity();
-    if (!restart) {
-      this.onEnded?.(err ? 'transcoder exited' : 'source ended');
-      return;
-    }
-    this.restarts = Date.now() - this.lastStart < 10_000 ? this.restarts + 1 : 0;
-    const delay = Math.min(RESTART_DELAY_MS * 2 ** this.restarts, 10_000);
-    this.deps.metrics.ffmpegRestarts.inc({ stream: this.stream });
-    this.log.warn({ delayMs: delay }, 'restarting the transcoder with a discontinuity');
-    setTimeout(() => {
-      if (this.active && !this.stopped) this.spawn();
-    }, delay);
   }
 
   private markLive(): void {

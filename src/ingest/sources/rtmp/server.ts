@@ -3,19 +3,19 @@
  * RtmpSession; an accepted publisher's audio/video is muxed to FLV and handed to its StreamSession's ffmpeg.
  */
 import { type Server, type Socket, createServer } from 'node:net';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { decodeAmf0 } from '../rtmp/amf0.js';
-import { RtmpProtocolError } from '../rtmp/errors.js';
+import type { Logger } from '../../../log.js';
+import type { Metrics } from '../../../metrics.js';
+import { decodeAmf0 } from '../../../rtmp/amf0.js';
+import { RtmpProtocolError } from '../../../rtmp/errors.js';
 import {
   flvHeader,
   flvTag,
   isAudioSequenceHeader,
   isVideoKeyframe,
   isVideoSequenceHeader,
-} from '../rtmp/flv.js';
-import { RtmpSession } from '../rtmp/session.js';
-import type { StreamSession } from './stream-session.js';
+} from '../../../rtmp/flv.js';
+import { RtmpSession } from '../../../rtmp/session.js';
+import type { StreamSession } from '../../stream-session.js';
 
 /** Opens the stream session: whether the source has audio, and the bytes each new ffmpeg gets first. */
 export type SessionOpener = (audio: boolean, preamble: () => Uint8Array[]) => Promise<StreamSession>;

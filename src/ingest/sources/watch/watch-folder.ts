@@ -7,8 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
-import type { Logger } from '../log.js';
-import type { SessionOptions, StreamSession } from './stream-session.js';
+import type { Logger } from '../../../log.js';
+import type { SessionOptions, StreamSession } from '../../stream-session.js';
 
 type MediaFormat = 'mpegts' | 'mp4';
 

@@ -1,0 +1,70 @@
+/**
+ * An ingest source kind: how media reaches a StreamSession (an RTMP server, an SRT listener through ffmpeg, a
+ * watch folder, next an HTTP PUT or DASH-IF CMAF ingest). IngestService creates one source per configured kind
+ * through the registry in `sources/index.ts`, starts and stops them, and owns everything the kinds share:
+ * who may publish, the one-publisher-per-stream claim, and the live sessions.
+ */
+import type { Config, StreamConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { SessionOptions, StreamSession } from './stream-session.js';
+
+/** The `ingest.type` values of the config. */
+export type SourceKindName = StreamConfig['ingest']['type'];
+
+/** What a source listens on (logs, tests, the node handle). */
+export type SourceEndpoint =
+  | { kind: 'rtmp'; host: string; port: number }
+  | { kind: 'srt'; stream: string; host: string; port: number }
+  | { kind: 'watch'; stream: string; dir: string };
+
+/** Why a publish was refused: the name is not acceptable, the key is wrong, or the stream already has one. */
+export type RefusalReason = 'bad-name' | 'unauthorized' | 'busy';
+
+export type Authorization =
+  | {
+      ok: true;
+      stream: string;
+      /** The stream's config (undefined for an open server's ad-hoc streams). */
+      config: StreamConfig | undefined;
+      /** Gives the stream back (publisher gone); forgets the session if it is still the live one. */
+      release(): Promise<void>;
+    }
+  | { ok: false; reason: RefusalReason; message: string };
+
+/** What a source gets from the ingest. */
+export interface SourceContext {
+  config: Config;
+  /** No streams configured: any safely named stream may publish (the demo). */
+  open: boolean;
+  log: Logger;
+  metrics: Metrics;
+  /**
+   * May `key` publish `stream` through this kind? Claims the stream cluster-wide when it may (at most one
+   * publisher per stream); the caller releases it when the publisher leaves.
+   */
+  authorize(stream: string, key: string): Promise<Authorization>;
+  /**
+   * A session for `stream`, listed as the stream's live session until it stops. `cfg` is the stream's config
+   * (settings fall back to the defaults without one).
+   */
+  newSession(stream: string, cfg: StreamConfig | undefined, options: SessionOptions): StreamSession;
+}
+
+export interface IngestSource {
+  readonly kind: SourceKindName;
+  start(): Promise<void>;
+  /** Stops listening and ends the sessions this source runs. */
+  stop(): Promise<void>;
+  /** What it listens on (after start). */
+  endpoints(): SourceEndpoint[];
+}
+
+export interface SourceKind<K extends SourceKindName = SourceKindName> {
+  readonly name: K;
+  /**
+   * A source for the configured streams of this kind (`streams`: those whose `ingest.type` is this kind), or
+   * undefined when there is nothing to listen for.
+   */
+  create(streams: StreamConfig[], ctx: SourceContext): IngestSource | undefined;
+}
