@@ -9,7 +9,7 @@ import { manifestJob } from '../src/manifest/manifest-worker.js';
 import { MANIFEST_TTL_SEC, ManifestRenderer } from '../src/manifest/renderer.js';
 import type { Metrics } from '../src/metrics.js';
 import { BullRenderQueue, startBullRenderWorker } from '../src/queue/bullmq.js';
-import { Reader } from '../src/reader/reader.js';
+import { type Reader, createReader } from '../src/reader/reader.js';
 import type { Store } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 
@@ -72,7 +72,7 @@ export async function startNode(
     if (roles.includes('reader')) {
       // Reader commands fail fast while Redis is unreachable: a quick 503, never a hang.
       const st = store('reader', true);
-      const reader = new Reader({ store: st, events: st.events, metrics, log });
+      const reader = createReader({ store: st, events: st.events, metrics, log });
       handle.httpPort = await reader.listen(config.http.port, config.http.host);
       handle.reader = reader;
       stops.push(() => reader.close());

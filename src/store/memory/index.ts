@@ -25,6 +25,7 @@ import type {
   StreamState,
   Subscription,
 } from '../ports.js';
+import { StoreUnavailableError } from '../errors.js';
 import { assembleSnapshot } from '../snapshot.js';
 
 interface Expiring<T> {
@@ -58,7 +59,7 @@ export class MemoryStore implements Store {
   private readonly data = new Map<string, StreamData>();
   private readonly index = new Map<string, number>();
   private readonly now: () => number;
-  /** Set to make every operation fail, as an unreachable store does. */
+  /** Set to make every operation fail, as an unreachable store does (thrown as a StoreUnavailableError). */
   unreachable: Error | undefined;
   readonly media: MediaStore;
   readonly manifests: ManifestStore;
@@ -78,7 +79,9 @@ export class MemoryStore implements Store {
 
   /** @internal */
   check(): void {
-    if (this.unreachable) throw this.unreachable;
+    const u = this.unreachable;
+    if (!u) return;
+    throw u instanceof StoreUnavailableError ? u : new StoreUnavailableError(u.message, { cause: u });
   }
 
   /** @internal */

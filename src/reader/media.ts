@@ -1,0 +1,164 @@
+/**
+ * Media objects (init segments, segments, parts): immutable, served from an in-process LRU or the store, with
+ * ranges and ETags. Two kinds of request wait for media that is not there yet:
+ * - the part named by EXT-X-PRELOAD-HINT (or the one after), held until the ingest announces it;
+ * - LL-DASH: a segment still being filled, streamed chunk by chunk as its parts land, completed when it closes.
+ */
+import { blockingTimeoutMs, manifestName, objectName } from '../core/index.js';
+import type { EventBus, MediaStore, StoredManifest } from '../store/ports.js';
+import { ReaderError } from './errors.js';
+import { contentType, parseRange } from './http-policy.js';
+import { ByteLru } from './lru.js';
+import type { ManifestReads } from './playlists.js';
+import { type Exchange, send, sendEmpty, startStream } from './respond.js';
+import type { Route } from './routes.js';
+import { watchEvents } from './waits.js';
+
+export type ObjectRoute = Extract<Route, { kind: 'object' }>;
+
+export interface MediaDeps {
+  media: MediaStore;
+  events: EventBus;
+  reads: ManifestReads;
+  /** In-process cache for immutable media, bytes. */
+  cacheBytes: number;
+}
+
+export class MediaObjects {
+  private readonly lru: ByteLru;
+
+  constructor(private readonly d: MediaDeps) {
+    this.lru = new ByteLru(d.cacheBytes);
+  }
+
+  async serve(x: Exchange, r: ObjectRoute): Promise<void> {
+    const buf = await this.get(r.stream, r.rendition, r.file);
+    if (buf) return sendObject(x, r, buf);
+    if (x.req.method === 'HEAD' || r.objectKind === 'init') throw new ReaderError('NOT_FOUND');
+    const m = await this.d.reads.require(r.stream, manifestName.media(r.rendition));
+    if (r.objectKind === 'part') return this.preloadPart(x, r, m);
+    return this.inProgressSegment(x, r, m);
+  }
+
+  private async get(stream: string, rendition: string, file: string): Promise<Buffer | null> {
+    const key = `${stream}/${rendition}/${file}`;
+    const hit = this.lru.get(key);
+    if (hit) return hit;
+    const b = await this.d.media.getObject(stream, rendition, file);
+    if (b) this.lru.set(key, b);
+    return b;
+  }
+
+  /** The hinted part (or the one after it), answered once announced; one that never comes is a 404. */
+  private async preloadPart(x: Exchange, r: ObjectRoute, m: StoredManifest): Promise<void> {
+    const ahead =
+      r.msn === m.msn ? r.part - m.part : r.msn === m.msn + 1 ? r.part + 1 : Number.POSITIVE_INFINITY;
+    if (!(ahead >= 1 && ahead <= 2)) throw new ReaderError('NOT_FOUND');
+    const w = watchEvents({
+      events: this.d.events,
+      stream: r.stream,
+      // This part, or anything that shows it will never come (its segment closed, a later segment's part).
+      match: (ev) =>
+        ev.t !== 'manifest' &&
+        ev.r === r.rendition &&
+        ((ev.t === 'part' && ev.msn === r.msn && ev.i === r.part) ||
+          (ev.t === 'seg' && ev.msn >= r.msn) ||
+          (ev.t === 'part' && ev.msn > r.msn)),
+      timeoutMs: blockingTimeoutMs(m.targetSec),
+      res: x.res,
+    });
+    try {
+      const ready = await w.ready();
+      if (ready === 'closed') return;
+      let buf = await this.get(r.stream, r.rendition, r.file);
+      if (!buf && ready === 'ready') {
+        if ((await w.next()) === 'closed') return;
+        buf = await this.get(r.stream, r.rendition, r.file);
+      }
+      if (!buf) throw new ReaderError('NOT_FOUND');
+      sendObject(x, r, buf);
+    } finally {
+      w.close();
+    }
+  }
+
+  /**
+   * A segment requested while it is being filled (the open one or the next): sent with chunked transfer as each
+   * part lands and completed when the segment is announced. If the stream moves on without it, a 404; if time
+   * runs out mid-way, the connection is cut (a cache must never keep a truncated segment).
+   */
+  private async inProgressSegment(x: Exchange, r: ObjectRoute, m: StoredManifest): Promise<void> {
+    if (r.msn !== m.msn && r.msn !== m.msn + 1) throw new ReaderError('NOT_FOUND');
+    const w = watchEvents({
+      events: this.d.events,
+      stream: r.stream,
+      match: (ev) => ev.t !== 'manifest' && ev.r === r.rendition && ev.msn >= r.msn,
+      timeoutMs: blockingTimeoutMs(m.targetSec),
+      res: x.res,
+    });
+    let written = 0;
+    let nextPart = 0;
+    let started = false;
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      startStream(x, { cls: 'media', type: contentType(r.file, r.rendition) });
+    };
+    const writeParts = async (upTo: number): Promise<void> => {
+      for (; nextPart <= upTo; nextPart++) {
+        const p = await this.get(r.stream, r.rendition, objectName.part(r.msn, nextPart));
+        if (!p) throw new ReaderError('SEGMENT_INCOMPLETE', `part ${r.msn}.${nextPart} missing`);
+        start();
+        x.res.write(p);
+        written += p.length;
+      }
+    };
+    try {
+      const ready = await w.ready();
+      if (ready === 'closed') return;
+      if (ready === 'ready') {
+        const whole = await this.get(r.stream, r.rendition, r.file);
+        if (whole) return sendObject(x, r, whole);
+        const open = await this.d.media.getOpenEntry(r.stream, r.rendition);
+        if (open && open.msn === r.msn && open.parts.length > 0) await writeParts(open.parts.length - 1);
+        for (;;) {
+          const ev = await w.next();
+          if (ev === 'closed') return;
+          if (ev === 'timeout') break;
+          if (ev.t === 'manifest') continue;
+          if (ev.t === 'part' && ev.msn === r.msn) await writeParts(ev.i);
+          else if (ev.t === 'seg' && ev.msn === r.msn) {
+            const seg = await this.get(r.stream, r.rendition, r.file);
+            if (!seg) throw new ReaderError('SEGMENT_INCOMPLETE', `segment ${r.msn} vanished`);
+            start();
+            x.res.end(seg.subarray(written));
+            return;
+          } else if (ev.msn > r.msn && !started) {
+            // Never started here (the stream moved on): nothing to stream.
+            throw new ReaderError('NOT_FOUND');
+          }
+        }
+      }
+      if (!started) throw new ReaderError('NOT_FOUND');
+      x.res.destroy(); // incomplete: never let a cache keep a truncated segment
+    } finally {
+      w.close();
+    }
+  }
+}
+
+function sendObject(x: Exchange, r: ObjectRoute, buf: Buffer): void {
+  const etag = `"${buf.length.toString(16)}-${r.file}"`;
+  x.res.setHeader('ETag', etag);
+  x.res.setHeader('Accept-Ranges', 'bytes');
+  if (x.req.headers['if-none-match'] === etag) return sendEmpty(x, { status: 304, cls: 'media' });
+  const type = contentType(r.file, r.rendition);
+  const range = parseRange(x.req.headers.range, buf.length);
+  if (range === 'unsatisfiable')
+    throw new ReaderError('RANGE_NOT_SATISFIABLE', undefined, { 'Content-Range': `bytes */${buf.length}` });
+  if (range) {
+    x.res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${buf.length}`);
+    return send(x, { status: 206, cls: 'media', type, body: buf.subarray(range.start, range.end + 1) });
+  }
+  send(x, { cls: 'media', type, body: buf });
+}
