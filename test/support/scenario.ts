@@ -44,21 +44,22 @@ export interface Scenario {
   renditions: ScenarioRendition[];
 }
 
-export function runScenario(sc: Scenario): Map<string, TimelineSnapshot> {
-  const out = new Map<string, TimelineSnapshot>();
-  for (const r of sc.renditions) {
-    const ts = r.timescale;
-    const tl = new Timeline({
-      timescale: ts,
-      segmentTargetTicks: (sc.segmentTargetMs * ts) / 1000,
-      partTargetTicks: (sc.partTargetMs * ts) / 1000,
-      dvrWindowTicks: (sc.dvrWindowMs * ts) / 1000,
-      eagerSegmentClose: sc.eagerSegmentClose ?? false,
-    });
-    let decode = 0;
-    let wall = sc.wallClockStartMs;
-    let sinceStart = 0;
-    for (let i = 0; i < r.chunks.count; i++, sinceStart++) {
+/** One rendition's chunks pushed into a real Timeline, one at a time. */
+function feeder(sc: Scenario, r: ScenarioRendition): { tl: Timeline; push(i: number): void } {
+  const ts = r.timescale;
+  const tl = new Timeline({
+    timescale: ts,
+    segmentTargetTicks: (sc.segmentTargetMs * ts) / 1000,
+    partTargetTicks: (sc.partTargetMs * ts) / 1000,
+    dvrWindowTicks: (sc.dvrWindowMs * ts) / 1000,
+    eagerSegmentClose: sc.eagerSegmentClose ?? false,
+  });
+  let decode = 0;
+  let wall = sc.wallClockStartMs;
+  let sinceStart = 0;
+  return {
+    tl,
+    push(i: number): void {
       if (r.discontinuitiesAt?.includes(i)) {
         tl.discontinuity();
         decode = 0;
@@ -77,9 +78,39 @@ export function runScenario(sc: Scenario): Map<string, TimelineSnapshot> {
       tl.push(chunk, wall);
       decode += r.chunks.durationTicks;
       wall += (r.chunks.durationTicks * 1000) / ts;
+      sinceStart++;
+    },
+  };
+}
+
+/**
+ * The scenario as it unfolds: chunk i of every rendition in turn, yielding every rendition's snapshot after each
+ * chunk, and once more after the end if the scenario ends.
+ */
+export function* scenarioSteps(sc: Scenario): Generator<Map<string, TimelineSnapshot>> {
+  const feeds = sc.renditions.map((r) => ({ r, f: feeder(sc, r) }));
+  const count = Math.max(...sc.renditions.map((r) => r.chunks.count));
+  const snap = () => new Map(feeds.map(({ r, f }) => [r.name, f.tl.snapshot()]));
+  for (let i = 0; i < count; i++) {
+    for (const { r, f } of feeds) {
+      if (i >= r.chunks.count) continue;
+      f.push(i);
+      yield snap();
     }
-    if (sc.end) tl.end();
-    out.set(r.name, tl.snapshot());
+  }
+  if (sc.end) {
+    for (const { f } of feeds) f.tl.end();
+    yield snap();
+  }
+}
+
+export function runScenario(sc: Scenario): Map<string, TimelineSnapshot> {
+  const out = new Map<string, TimelineSnapshot>();
+  for (const r of sc.renditions) {
+    const f = feeder(sc, r);
+    for (let i = 0; i < r.chunks.count; i++) f.push(i);
+    if (sc.end) f.tl.end();
+    out.set(r.name, f.tl.snapshot());
   }
   return out;
 }

@@ -184,7 +184,8 @@ export function renderManifestSet(input: ManifestSetInput): ManifestFile[] {
  * - Multivariant playlist: the ladder and the bitrates measured over complete segments.
  * - DVR playlist: the rendition's complete segments (never the open one) and whether it ended.
  * - Classic MPD: complete segments of the live window; which renditions are listed at all (a rendition appears
- *   with its first open segment) and the reference rendition's targets; ended.
+ *   with its first open segment, and the first listed video rendition gives the MPD's targets); ended. The open
+ *   segment itself is not in the classic MPD.
  * - Low-latency MPD: the same, plus the open segment (announced with the target duration, so its identity counts,
  *   not its parts), the advertised part target (it grows when a longer part is seen:
  *   availabilityTimeOffset, grid tolerance, latency targets), and per rendition whether its chain keeps up with
@@ -205,13 +206,16 @@ export function manifestDependencies(
   const keys = new Map<string, string>();
   const per = renditions.map((r) => ({ r, snap: snapOf(live, r.name) }));
   keys.set(manifestName.master, `${ladder}|${per.map((x) => complete(x.snap)).join(',')}`);
-  const classic = per.map((x) => `${complete(x.snap)}@${x.snap.open?.msn ?? -1}/${targets(x.snap)}`);
+  const listed = (snap: TimelineSnapshot): string =>
+    snap.segments.length > 0 || snap.open ? 'listed' : 'unlisted';
+  const classic = per.map((x) => `${complete(x.snap)}/${listed(x.snap)}/${targets(x.snap)}`);
   keys.set(manifestName.mpd, `${ladder}|${classic.join(',')}`);
-  const ll = per.map(
-    (x, i) =>
-      `${classic[i]}/${x.snap.partTargetTicks}/${keepsUp(x.snap, input.nowMs) ? 'up' : 'behind'}` +
-      `/${x.snap.open ? `${x.snap.open.startTicks}/${x.snap.open.discontinuitySeq}/${x.snap.open.initId}` : ''}`,
-  );
+  const ll = per.map((x, i) => {
+    const o = x.snap.open;
+    const open = o ? `${o.msn}/${o.startTicks}/${o.discontinuitySeq}/${o.initId}` : '-';
+    const up = keepsUp(x.snap, input.nowMs) ? 'up' : 'behind';
+    return `${classic[i]}/${x.snap.partTargetTicks}/${up}/${open}`;
+  });
   keys.set(manifestName.mpdLowLatency, `${ladder}|${ll.join(',')}`);
   for (const { r, snap } of per)
     keys.set(manifestName.dvr(r.name), `${ladder}|${complete(snap)}/${targets(snap)}`);
