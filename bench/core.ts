@@ -1,6 +1,8 @@
 /**
- * npm run bench:core — how cheap the packaging core is: parse throughput for a 1 MB CMAF chunk, and render
- * rates for a live LL-HLS media playlist, a 2-hour DVR playlist and the MPD. Prints JSON.
+ * npm run bench:core — how cheap the packaging core is: parse throughput for a 1 MB CMAF chunk, render rates for
+ * a live LL-HLS media playlist, a 2-hour DVR playlist and the MPD, and the manifest worker's cost per part for a
+ * live ladder of 3 and 10 renditions (ManifestRenderer over the memory store, skipping untouched files). Prints
+ * JSON.
  */
 import os from 'node:os';
 import {
@@ -13,7 +15,10 @@ import {
 } from '../src/core/index.js';
 import { box, bytes, chunk } from '../test/support/boxes.js';
 import { readFixture } from '../test/support/fixtures.js';
-import { type Scenario, describeRenditions, runScenario } from '../test/support/scenario.js';
+import { ManifestRenderer } from '../src/manifest/renderer.js';
+import { MemoryStore } from '../src/store/memory/index.js';
+import type { ManifestStore, StoredStreamSettings } from '../src/store/ports.js';
+import { type Scenario, StoreFeed, describeRenditions, runScenario } from '../test/support/scenario.js';
 import { summarize, timeLoop } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -110,6 +115,101 @@ const mpdSamples = timeLoop(() => {
   ).length;
 }, SECONDS * 1000);
 
+/**
+ * The manifest worker per part: a live ladder of N video renditions (2 s segments, 200 ms parts, 60 s window,
+ * DVR_SEC of DVR, filled beforehand); each step publishes one part in every rendition (the tenth completes the
+ * segment), then one render, as coalesced jobs do. Time of the render (store reads and writes included, memory
+ * adapter) and bytes stored by it; the renders that completed a segment (multivariant, MPDs, DVR playlists
+ * re-rendered) are also reported apart. For contrast, a renderer without a memo renders everything.
+ */
+const DVR_SEC = Number(process.env.BENCH_DVR_SEC ?? 7200);
+const PARTS_MEASURED = Number(process.env.BENCH_PARTS ?? 300);
+async function renderPerPart(n: number) {
+  const stream = 'bench';
+  const partsPerSegment = 10;
+  const settings: StoredStreamSettings = {
+    segmentSec: 2,
+    partSec: 0.2,
+    windowSec: 60,
+    dvrWindowSec: DVR_SEC,
+  };
+  const t0 = 1_763_755_200_000;
+  const store = new MemoryStore({ now: () => t0 });
+  await store.streams.mark(stream, settings, 'live', t0);
+  let bytes = 0;
+  const manifests: ManifestStore = {
+    read: (s, name) => store.manifests.read(s, name),
+    store: (s, writes, ttl) => {
+      for (const w of writes) bytes += Buffer.byteLength(w.body);
+      return store.manifests.store(s, writes, ttl);
+    },
+  };
+  const feeds = Array.from({ length: n }, (_, i) => {
+    const r = {
+      name: `r${i}`,
+      kind: 'video' as const,
+      codec: 'avc1.64001f',
+      timescale: 90000,
+      width: 1920 - i * 100,
+      height: 1080 - i * 60,
+      frameRate: 30,
+      nominalBitrate: 6_000_000 - i * 500_000,
+      segmentTargetTicks: 180000,
+      partTargetTicks: 18000,
+      order: i,
+    };
+    return new StoreFeed(store.media, stream, r, { settings, wallClockStartMs: t0, partsPerSegment });
+  });
+  for (const f of feeds) await f.init();
+  const prefill = Math.ceil(DVR_SEC / settings.segmentSec);
+  for (let msn = 0; msn < prefill; msn++) for (const f of feeds) await f.segment(msn, false);
+  const opts = { utcTimingUrl: '/time', targetLatencyMs: 1500, manifestTtlSec: 3600 };
+  const renderer = new ManifestRenderer({ ...store, manifests }, opts);
+  const nowAt = (part: number): number => t0 + part * 200 + 20;
+  await renderer.render(stream, nowAt(prefill * partsPerSegment));
+  const all: number[] = [];
+  const partOnly: number[] = [];
+  const segmentDone: number[] = [];
+  const bytesPerPart: number[] = [];
+  for (let k = 0; k < PARTS_MEASURED; k++) {
+    const part = prefill * partsPerSegment + k;
+    const msn = Math.floor(part / partsPerSegment);
+    const completes = part % partsPerSegment === partsPerSegment - 1;
+    for (const f of feeds) await (completes ? f.segment(msn) : f.part(msn));
+    bytes = 0;
+    const t = performance.now();
+    await renderer.render(stream, nowAt(part + 1));
+    const ms = performance.now() - t;
+    all.push(ms);
+    (completes ? segmentDone : partOnly).push(ms);
+    bytesPerPart.push(bytes);
+  }
+  const full: number[] = [];
+  let fullBytes = 0;
+  for (let k = 0; k < 10; k++) {
+    bytes = 0;
+    const t = performance.now();
+    await new ManifestRenderer({ ...store, manifests }, opts).render(
+      stream,
+      nowAt(prefill * 10 + PARTS_MEASURED),
+    );
+    full.push(performance.now() - t);
+    fullBytes = bytes;
+  }
+  return {
+    renditions: n,
+    dvrSegments: prefill,
+    parts: PARTS_MEASURED,
+    ms: summarize(all),
+    partOnlyMs: summarize(partOnly),
+    segmentCompletingMs: summarize(segmentDone),
+    bytesStoredPerPart: summarize(bytesPerPart),
+    withoutMemo: { ms: summarize(full), bytesStored: fullBytes },
+  };
+}
+const perPart3 = await renderPerPart(3);
+const perPart10 = await renderPerPart(10);
+
 const perSec = (samples: number[]): number =>
   Math.round(samples.length / (samples.reduce((a, b) => a + b, 0) / 1000));
 console.log(
@@ -138,6 +238,11 @@ console.log(
         bytes: dvrBytes,
         rendersPerSec: perSec(dvrSamples),
         ms: summarize(dvrSamples),
+      },
+      manifestRenderPerPart: {
+        setup: `2 s segments, 200 ms parts, 60 s window, ${DVR_SEC} s DVR; memory store; skip untouched files`,
+        renditions3: perPart3,
+        renditions10: perPart10,
       },
       renderMpdLL: {
         window: '60 s',

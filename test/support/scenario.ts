@@ -6,6 +6,10 @@
 import {
   type ChunkInfo,
   type ManifestFile,
+  type PartEntry,
+  type SegmentEntry,
+  type WindowSettings,
+  retention,
   type ManifestSetInput,
   type RenditionDescription,
   type TimelineSnapshot,
@@ -13,6 +17,7 @@ import {
   newestEndWallClockMs,
   renderManifestSet,
 } from '../../src/core/index.js';
+import type { MediaStore } from '../../src/store/ports.js';
 
 export interface ScenarioRendition {
   name: string;
@@ -171,4 +176,80 @@ export function renderScenario(
 /** Wall-clock end of the newest media across the renditions (what a live render sees as "now"). */
 export function newestMediaEndMs(snaps: Map<string, TimelineSnapshot>): number {
   return Math.round(Math.max(...[...snaps.values()].map((s) => newestEndWallClockMs(s) ?? 0)));
+}
+
+/**
+ * Publishes one rendition's media through a MediaStore the way the ingest does: parts into the open segment, then
+ * the segment, with the TTLs and retention the settings give. Parts last partTargetTicks each; a segment has
+ * `partsPerSegment` of them and starts with an independent part.
+ */
+export class StoreFeed {
+  private parts: PartEntry[] = [];
+  private readonly kept;
+
+  constructor(
+    private readonly media: MediaStore,
+    private readonly stream: string,
+    private readonly r: RenditionDescription,
+    private readonly o: { settings: WindowSettings; wallClockStartMs: number; partsPerSegment: number },
+  ) {
+    this.kept = retention(o.settings);
+  }
+
+  private open(msn: number): SegmentEntry {
+    const segmentTicks = this.r.partTargetTicks * this.o.partsPerSegment;
+    return {
+      msn,
+      discontinuitySeq: 0,
+      discontinuity: false,
+      initId: 0,
+      startTicks: msn * segmentTicks,
+      durationTicks: this.parts.length * this.r.partTargetTicks,
+      independent: true,
+      byteLength: this.parts.reduce((n, p) => n + p.byteLength, 0),
+      wallClockMs: this.o.wallClockStartMs + (msn * segmentTicks * 1000) / this.r.timescale,
+      periodStartTicks: 0,
+      periodWallClockMs: this.o.wallClockStartMs,
+      parts: [...this.parts],
+    };
+  }
+
+  async init(): Promise<void> {
+    await this.media.publishInit(this.stream, this.r, 0, new Uint8Array([1, 2, 3]), this.kept.ttls.initSec);
+  }
+
+  /** The next part of segment `msn`; returns the stream version. */
+  async part(msn: number): Promise<number> {
+    const index = this.parts.length;
+    const part: PartEntry = {
+      msn,
+      index,
+      startTicks: msn * this.r.partTargetTicks * this.o.partsPerSegment + index * this.r.partTargetTicks,
+      durationTicks: this.r.partTargetTicks,
+      independent: index === 0,
+      byteLength: 1000 + index,
+    };
+    this.parts.push(part);
+    return this.media.publishPart(this.stream, this.r.name, part, this.open(msn), new Uint8Array(10), {
+      partSec: this.kept.ttls.partSec,
+      openSec: this.kept.ttls.openSec,
+    });
+  }
+
+  /** Completes segment `msn` (publishing its missing parts first); returns the stream version. */
+  async segment(msn: number, withParts = true): Promise<number> {
+    while (withParts && this.parts.length < this.o.partsPerSegment) await this.part(msn);
+    const seg = this.open(msn);
+    if (!withParts) {
+      seg.durationTicks = this.r.partTargetTicks * this.o.partsPerSegment;
+      seg.byteLength = 1000 * this.o.partsPerSegment;
+    }
+    this.parts = [];
+    return this.media.publishSegment(this.stream, this.r.name, seg, new Uint8Array(40), {
+      segmentSec: this.kept.ttls.segmentSec,
+      initSec: this.kept.ttls.initSec,
+      keepSegments: this.kept.segmentsKept,
+      keepPartsSegments: this.kept.partSegmentsKept,
+    });
+  }
 }

@@ -4,22 +4,16 @@
  * multivariant playlist, the MPDs, the DVR playlists) are not stored again until a segment completes.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  type PartEntry,
-  type RenditionDescription,
-  type SegmentEntry,
-  manifestName,
-  retention,
-} from '../../src/core/index.js';
+import { type RenditionDescription, manifestName, retention } from '../../src/core/index.js';
 import { ManifestRenderer } from '../../src/manifest/renderer.js';
 import type { MediaEvent, StoredStreamSettings } from '../../src/store/ports.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import { StoreFeed } from '../support/scenario.js';
 
 const T0 = 1_763_755_200_000;
 const STREAM = 'show';
 const settings: StoredStreamSettings = { segmentSec: 2, partSec: 0.5, windowSec: 12, dvrWindowSec: 60 };
 const kept = retention(settings);
-const PARTS_PER_SEGMENT = 4;
 
 const rendition = (name: string, kind: 'video' | 'audio', timescale: number, order: number) =>
   ({
@@ -40,66 +34,6 @@ const rendition = (name: string, kind: 'video' | 'audio', timescale: number, ord
 
 const ladder = [rendition('720p', 'video', 90000, 0), rendition('audio', 'audio', 48000, 1)];
 
-/** Publishes a rendition's media the way the ingest does: parts into the open segment, then the segment. */
-class Feed {
-  private parts: PartEntry[] = [];
-  constructor(
-    private readonly store: MemoryStore,
-    private readonly r: RenditionDescription,
-  ) {}
-
-  private open(msn: number): SegmentEntry {
-    const partTicks = this.r.partTargetTicks;
-    return {
-      msn,
-      discontinuitySeq: 0,
-      discontinuity: false,
-      initId: 0,
-      startTicks: msn * this.r.segmentTargetTicks,
-      durationTicks: this.parts.length * partTicks,
-      independent: true,
-      byteLength: this.parts.reduce((n, p) => n + p.byteLength, 0),
-      wallClockMs: T0 + msn * 2000,
-      periodStartTicks: 0,
-      periodWallClockMs: T0,
-      parts: [...this.parts],
-    };
-  }
-
-  async init(): Promise<void> {
-    await this.store.media.publishInit(STREAM, this.r, 0, new Uint8Array([1, 2, 3]), kept.ttls.initSec);
-  }
-
-  async part(msn: number): Promise<number> {
-    const index = this.parts.length;
-    const part: PartEntry = {
-      msn,
-      index,
-      startTicks: msn * this.r.segmentTargetTicks + index * this.r.partTargetTicks,
-      durationTicks: this.r.partTargetTicks,
-      independent: index === 0,
-      byteLength: 1000 + index,
-    };
-    this.parts.push(part);
-    return this.store.media.publishPart(STREAM, this.r.name, part, this.open(msn), new Uint8Array(10), {
-      partSec: kept.ttls.partSec,
-      openSec: kept.ttls.openSec,
-    });
-  }
-
-  async segment(msn: number): Promise<number> {
-    while (this.parts.length < PARTS_PER_SEGMENT) await this.part(msn);
-    const seg = this.open(msn);
-    this.parts = [];
-    return this.store.media.publishSegment(STREAM, this.r.name, seg, new Uint8Array(40), {
-      segmentSec: kept.ttls.segmentSec,
-      initSec: kept.ttls.initSec,
-      keepSegments: kept.segmentsKept,
-      keepPartsSegments: kept.partSegmentsKept,
-    });
-  }
-}
-
 const STREAM_FILES = [manifestName.master, manifestName.mpd, manifestName.mpdLowLatency];
 const ALL_FILES = [
   ...STREAM_FILES,
@@ -113,7 +47,9 @@ const ALL_FILES = [
 async function setup() {
   const store = new MemoryStore();
   await store.streams.mark(STREAM, settings, 'live', T0);
-  const feeds = ladder.map((r) => new Feed(store, r));
+  const feeds = ladder.map(
+    (r) => new StoreFeed(store.media, STREAM, r, { settings, wallClockStartMs: T0, partsPerSegment: 4 }),
+  );
   for (const f of feeds) await f.init();
   const options = { utcTimingUrl: '/time', targetLatencyMs: 1500, manifestTtlSec: 3600 };
   const renderer = new ManifestRenderer(store, options);
@@ -124,7 +60,7 @@ async function setup() {
 describe('ManifestRenderer over the memory store', () => {
   it('stores every file with positions and target durations, then skips what a part does not touch', async () => {
     const { store, feeds, renderer, options, read } = await setup();
-    const [video, audio] = feeds as [Feed, Feed];
+    const [video, audio] = feeds as [StoreFeed, StoreFeed];
     for (const f of feeds) await f.segment(0);
     for (const f of feeds) await f.part(1);
     await video.part(1);
