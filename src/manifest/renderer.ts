@@ -53,15 +53,20 @@ const MEMO_STREAMS = 10_000;
 
 export class ManifestRenderer {
   /**
-   * Per stream, the dependency key (manifestDependencies) of each file this renderer last stored. A file whose
-   * key is unchanged is skipped: the multivariant playlist, the MPDs and the DVR playlists then render once per
-   * segment (or state change), not once per part, and a 24-hour DVR timeline is not even read. Skipping is safe
-   * with any number of workers: what this renderer stored for that key is what it would store now (MPD@publishTime
-   * aside), and if another worker stored a newer version since, it is newer still (the store refuses older
-   * versions, and versions only increase). A renderer without a memo (new, restarted, or the stream forgotten)
-   * renders everything. The memo is updated only after the store accepted the write call.
+   * Per stream, the dependency key (manifestDependencies) of each file this renderer last stored, and when. A file
+   * whose key is unchanged is skipped: the multivariant playlist, the MPDs and the DVR playlists then render once
+   * per segment (or state change), not once per part, and a 24-hour DVR timeline is not even read.
+   *
+   * Skipping is safe with any number of workers: what this renderer stored for that key is what it would store
+   * now (MPD@publishTime aside), and the store refuses older versions, so what is stored is that or newer. One
+   * caveat: two inputs of a key can go back and forth (the LL MPD's keeps-up-with-the-clock flag, and a stream
+   * that ends and is published again), so another worker may have stored a render from in between (say, the
+   * lagging form) that this renderer's skip would leave in place. Hence a skipped file is still re-rendered once
+   * its last render is a target duration old: such a leftover lasts at most that long (a segment completes about
+   * as often, so this costs next to nothing). A renderer without a memo (new, restarted, or the stream forgotten)
+   * renders everything. The memo is updated only once the store took the write.
    */
-  private memo = new Map<string, Map<string, string>>();
+  private memo = new Map<string, Map<string, { key: string; atMs: number }>>();
 
   constructor(
     private readonly store: RendererPorts,
@@ -91,7 +96,11 @@ export class ManifestRenderer {
       only.add(manifestName.media(r.name));
       only.add(manifestName.mediaSkip(r.name));
     }
-    for (const [name, key] of deps) if (last?.get(name) !== key) only.add(name);
+    const refreshMs = kept.targetDurationSec * 1000;
+    for (const [name, key] of deps) {
+      const m = last?.get(name);
+      if (!m || m.key !== key || nowMs - m.atMs >= refreshMs) only.add(name);
+    }
 
     const dvr = new Map<string, TimelineSnapshot>();
     const dvrVersions = new Map<string, number>();
@@ -118,10 +127,10 @@ export class ManifestRenderer {
       renderedAt: nowMs,
     }));
     const { stored, refused } = await this.store.manifests.store(stream, writes, this.o.manifestTtlSec);
-    const memo = last ?? new Map<string, string>();
+    const memo = last ?? new Map<string, { key: string; atMs: number }>();
     for (const f of files) {
       const key = deps.get(f.name);
-      if (key !== undefined) memo.set(f.name, key);
+      if (key !== undefined) memo.set(f.name, { key, atMs: nowMs });
     }
     this.remember(stream, memo);
     const positions: Positions = manifestPositions(state.renditions, snaps);
@@ -136,7 +145,7 @@ export class ManifestRenderer {
     };
   }
 
-  private remember(stream: string, memo: Map<string, string>): void {
+  private remember(stream: string, memo: Map<string, { key: string; atMs: number }>): void {
     this.memo.delete(stream);
     this.memo.set(stream, memo);
     if (this.memo.size > MEMO_STREAMS) this.memo.delete(this.memo.keys().next().value!);

@@ -134,5 +134,9 @@ describe('ManifestRenderer over the memory store', () => {
     // Nothing changed since: a repeat render stores only the media playlists.
     const repeat = (await renderer.render(STREAM, T0 + 2300))!;
     expect(repeat.skipped).toBe(STREAM_FILES.length + ladder.length);
+    // Still nothing changed, but the last render is a target duration old: rendered again (another worker may
+    // have stored a render from in between).
+    const later = (await renderer.render(STREAM, T0 + 2200 + kept.targetDurationSec * 1000))!;
+    expect(later.skipped).toBe(0);
   });
 });
