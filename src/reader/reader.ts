@@ -29,9 +29,6 @@ export interface ReaderDeps {
   cacheBytes?: number;
 }
 
-/** @deprecated name: the same as ReaderDeps. */
-export type ReaderOptions = ReaderDeps;
-
 export interface Reader {
   /** The request handler (also usable behind another server). */
   handle(req: IncomingMessage, res: ServerResponse): void;

@@ -73,9 +73,8 @@ export function watchEvents(o: WatchOptions): EventWatch {
   };
 
   return {
-    async ready() {
-      const r = await bounded(sub.ready.then(() => 'ready' as const));
-      return r;
+    ready() {
+      return bounded(sub.ready.then(() => 'ready' as const));
     },
     async next() {
       const queued = queue.shift();
