@@ -6,6 +6,7 @@
 import { ConfigError, loadConfig } from '../src/config.js';
 import { type EmbeddedRedis, startRedisServer } from '../tools/process/redis-server.js';
 import { StampedSource } from '../tools/source/stamped-source.js';
+import { publicPath } from '../src/core/index.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { startNode } from './compose.js';
@@ -57,15 +58,15 @@ process.stdout.write(`
 Wellspring demo is running${redis ? ` (embedded redis-server on port ${redis.port})` : ''}.
 
   Watch in a browser:  ${base}/
-  HLS / LL-HLS:        ${base}/live/demo/master.m3u8
-  DASH:                ${base}/live/demo/manifest.mpd
-  LL-DASH:             ${base}/live/demo/manifest-ll.mpd
+  HLS / LL-HLS:        ${base}${publicPath.master('demo')}
+  DASH:                ${base}${publicPath.mpd('demo')}
+  LL-DASH:             ${base}${publicPath.mpdLowLatency('demo')}
   Live streams (JSON): ${base}/streams
 
 Publish your own stream (any name of A-Z a-z 0-9 _ -):
   OBS:     Settings > Stream > Custom, Server rtmp://${host}:${rtmpPort}/${config.rtmp.app}, Stream Key NAME
   ffmpeg:  ffmpeg -re -i INPUT -c:v libx264 -preset veryfast -tune zerolatency -g 60 -c:a aac -f flv rtmp://${host}:${rtmpPort}/${config.rtmp.app}/NAME
-  then:    ${base}/live/NAME/master.m3u8
+  then:    ${base}${publicPath.master('NAME')}
 
 Ctrl-C stops everything.
 `);

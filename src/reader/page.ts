@@ -2,6 +2,8 @@
  * The page at "/": lists live streams and plays one with hls.js through MSE (forced, since Chromium claims
  * native HLS support it does not have), in low-latency mode. Exposes window.wellspring for the browser tests.
  */
+import { manifestName } from '../core/index.js';
+
 export function demoPage(): string {
   return `<!doctype html>
 <html lang="en">
@@ -35,7 +37,7 @@ function play(name, lowLatency) {
   const hls = new Hls({ lowLatencyMode: lowLatency, maxLiveSyncPlaybackRate: lowLatency ? 1.1 : 1 });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_e, d) => { state.errors.push(d.details + (d.fatal ? ' (fatal)' : '')); if (d.fatal) { if (d.type === Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad(); else if (d.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError(); } });
-  hls.loadSource('/live/' + encodeURIComponent(name) + '/master.m3u8');
+  hls.loadSource('/live/' + encodeURIComponent(name) + '/${manifestName.master}');
   hls.attachMedia(video);
   video.play().catch(() => undefined);
 }

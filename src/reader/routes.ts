@@ -12,7 +12,7 @@ import {
 
 export type Route =
   | { kind: 'master'; stream: string }
-  | { kind: 'mpd'; stream: string; file: 'manifest.mpd' | 'manifest-ll.mpd' }
+  | { kind: 'mpd'; stream: string; file: typeof manifestName.mpd | typeof manifestName.mpdLowLatency }
   | { kind: 'media-playlist'; stream: string; rendition: string; file: RenditionPlaylistFile }
   | {
       kind: 'object';
