@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Config, type StreamConfig, streamSettings } from '../config.js';
-import { isSafeName } from '../core/index.js';
+import { isSafeName, SAFE_NAME_RULE } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderQueue } from '../queue/ports.js';
@@ -116,7 +116,7 @@ export class IngestService {
         return {
           ok: false,
           reason: 'bad-name',
-          message: 'stream name must be 1-64 characters of A-Z a-z 0-9 _ -',
+          message: `stream name ${SAFE_NAME_RULE}`,
         };
     } else {
       cfg = this.config.streams.find((s) => s.ingest.type === kind && s.name === stream && s.key === key);

@@ -102,24 +102,25 @@ export class ManifestRenderer {
       if (!m || m.key !== key || nowMs - m.atMs >= refreshMs) only.add(name);
     }
 
-    const dvr = new Map<string, TimelineSnapshot>();
-    const dvrVersions = new Map<string, number>();
-    for (const r of state.renditions) {
-      if (!only.has(manifestName.dvr(r.name))) continue;
+    // The DVR timelines of every rendition whose DVR playlist renders, in one read.
+    const dvrRenditions = state.renditions.filter((r) => only.has(manifestName.dvr(r.name)));
+    let dvr = new Map<string, TimelineSnapshot>();
+    let dvrVersion = version;
+    if (dvrRenditions.length > 0) {
       const loaded = await this.store.media.loadTimelines(
         stream,
-        { ...state, renditions: [r] },
+        { ...state, renditions: dvrRenditions },
         kept.segmentsKept,
         0,
       );
-      dvr.set(r.name, loaded.snaps.get(r.name)!);
-      dvrVersions.set(r.name, loaded.version);
+      dvr = loaded.snaps;
+      dvrVersion = loaded.version;
     }
 
     const files = renderManifestSet({ ...base, dvr, only });
     const writes: ManifestWrite[] = files.map((f) => ({
       name: f.name,
-      version: f.versionSource.kind === 'dvr' ? dvrVersions.get(f.versionSource.rendition)! : version,
+      version: f.versionSource.kind === 'dvr' ? dvrVersion : version,
       body: f.body,
       msn: f.msn,
       part: f.part,

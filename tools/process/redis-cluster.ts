@@ -3,13 +3,10 @@
  * ports (each in its own temp dir, no persistence), joined with `redis-cli --cluster create`, ready once every
  * node reports cluster_state:ok. stop() ends only the processes started here.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { track } from '../../src/adapters/process/children.js';
-import { freePort, waitForListen } from './net.js';
+import { freePort } from './net.js';
+import { type RedisProcess, spawnRedisServer } from './redis-server.js';
 
 const run = promisify(execFile);
 
@@ -18,13 +15,6 @@ export interface EmbeddedRedisCluster {
   /** "127.0.0.1:p1,127.0.0.1:p2,...": every master, for a cluster client's startup nodes. */
   seeds: string;
   stop(): Promise<void>;
-}
-
-interface Node {
-  port: number;
-  dir: string;
-  child: ChildProcess;
-  output: () => string;
 }
 
 const HOST = '127.0.0.1';
@@ -36,29 +26,12 @@ async function distinctFreePorts(count: number): Promise<number[]> {
   return [...ports];
 }
 
-async function stopNode(node: Node): Promise<void> {
-  const { child } = node;
-  if (child.exitCode === null && child.signalCode === null) {
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }, 5000).unref();
-    });
-  }
-  rmSync(node.dir, { recursive: true, force: true });
-}
-
-async function startNode(port: number, busPort: number, bin: string): Promise<Node> {
-  const dir = mkdtempSync(join(tmpdir(), 'wellspring-redis-cluster-'));
-  const child: ChildProcess = spawn(
+function startNode(port: number, busPort: number, bin: string): Promise<RedisProcess> {
+  return spawnRedisServer({
+    port,
     bin,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      HOST,
+    label: 'redis-server (cluster node)',
+    extraArgs: [
       // An explicit bus port: port + 10000 (the default) may be taken or past 65535 for a high ephemeral port.
       '--cluster-port',
       String(busPort),
@@ -68,41 +41,8 @@ async function startNode(port: number, busPort: number, bin: string): Promise<No
       'nodes.conf',
       '--cluster-node-timeout',
       '5000',
-      '--appendonly',
-      'no',
-      '--save',
-      '',
-      '--dir',
-      dir,
-      '--loglevel',
-      'warning',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  track(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const node: Node = { port, dir, child, output: () => output.trim() };
-  let exited: Error | undefined;
-  child.once(
-    'error',
-    (err) => (exited = new Error(`redis-server (cluster node) could not start: ${err.message}`)),
-  );
-  const onExit = (code: number | null): void =>
-    void (exited ??= new Error(`redis-server (cluster node :${port}) exited with ${code}: ${output.trim()}`));
-  child.once('exit', onExit);
-  try {
-    await waitForListen(port, 10_000, () => output.trim()).catch((err: Error) => {
-      throw exited ?? err;
-    });
-    if (exited) throw exited;
-  } catch (err) {
-    await stopNode(node);
-    throw err;
-  }
-  child.off('exit', onExit);
-  return node;
+  });
 }
 
 async function clusterInfo(cli: string, port: number): Promise<string> {
@@ -131,9 +71,9 @@ export async function startRedisCluster(
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000;
 
   const ports = await distinctFreePorts(masters * 2);
-  const started: Node[] = [];
+  const started: RedisProcess[] = [];
   const stop = async (): Promise<void> => {
-    await Promise.all(started.splice(0).map(stopNode));
+    await Promise.all(started.splice(0).map((n) => n.stop()));
   };
 
   try {

@@ -15,17 +15,33 @@ export interface EmbeddedRedis {
   stop(): Promise<void>;
 }
 
-/** Starts redis-server without persistence on a private port and waits until it accepts connections. */
-export async function startRedisServer(
-  options: { port?: number; bin?: string } = {},
-): Promise<EmbeddedRedis> {
-  const port = options.port ?? (await freePort());
+/** A redis-server child on a loopback port, in a temp dir of its own, without persistence. */
+export interface RedisProcess {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  output(): string;
+  /** Ends the process (SIGTERM, SIGKILL after 5 s) and removes its dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns redis-server on `port` with the common no-persistence arguments plus `extraArgs`, and waits until it
+ * accepts connections; a process that fails to start is stopped and its dir removed. `label` names it in errors.
+ */
+export async function spawnRedisServer(o: {
+  port: number;
+  bin?: string;
+  extraArgs?: string[];
+  label?: string;
+}): Promise<RedisProcess> {
+  const label = o.label ?? 'redis-server';
   const dir = mkdtempSync(join(tmpdir(), 'wellspring-redis-'));
   const child: ChildProcess = spawn(
-    options.bin ?? 'redis-server',
+    o.bin ?? 'redis-server',
     [
       '--port',
-      String(port),
+      String(o.port),
       '--bind',
       '127.0.0.1',
       '--save',
@@ -36,6 +52,7 @@ export async function startRedisServer(
       dir,
       '--loglevel',
       'warning',
+      ...(o.extraArgs ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
@@ -43,28 +60,47 @@ export async function startRedisServer(
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  let exited: Error | undefined;
-  child.once('error', (err) => (exited = new Error(`redis-server could not start: ${err.message}`)));
-  const onExit = (code: number | null): void =>
-    void (exited ??= new Error(`redis-server exited with ${code}: ${output.trim()}`));
-  child.once('exit', onExit);
-  await waitForListen(port, 10_000, () => output.trim()).catch((err: Error) => {
-    throw exited ?? err;
-  });
-  if (exited) throw exited;
-  child.off('exit', onExit);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    pid: child.pid!,
+  const proc: RedisProcess = {
+    port: o.port,
+    pid: child.pid ?? -1,
+    child,
+    output: () => output.trim(),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         await new Promise<void>((resolve) => {
           child.once('exit', () => resolve());
           child.kill('SIGTERM');
+          setTimeout(() => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          }, 5000).unref();
         });
       }
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  let exited: Error | undefined;
+  child.once('error', (err) => (exited = new Error(`${label} could not start: ${err.message}`)));
+  const onExit = (code: number | null): void =>
+    void (exited ??= new Error(`${label} :${o.port} exited with ${code}: ${output.trim()}`));
+  child.once('exit', onExit);
+  try {
+    await waitForListen(o.port, 10_000, () => output.trim()).catch((err: Error) => {
+      throw exited ?? err;
+    });
+    if (exited) throw exited;
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  child.off('exit', onExit);
+  return proc;
+}
+
+/** Starts redis-server without persistence on a private port and waits until it accepts connections. */
+export async function startRedisServer(
+  options: { port?: number; bin?: string } = {},
+): Promise<EmbeddedRedis> {
+  const port = options.port ?? (await freePort());
+  const p = await spawnRedisServer({ port, bin: options.bin });
+  return { url: `redis://127.0.0.1:${port}`, port, pid: p.pid, stop: () => p.stop() };
 }
