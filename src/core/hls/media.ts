@@ -1,5 +1,6 @@
 import { roundSeconds } from '../format.js';
 import { type MediaUris, objectName } from '../names/names.js';
+import { PART_LISTING_TARGET_DURATIONS } from '../timeline/ttl.js';
 import type { PartEntry, SegmentEntry, TimelineSnapshot } from '../timeline/types.js';
 import type { HlsTag, MediaTime, RenditionReport } from './tags.js';
 
@@ -99,8 +100,9 @@ export function buildMediaPlaylist(s: TimelineSnapshot, o: MediaPlaylistOptions)
   tags.push({ tag: 'EXT-X-DISCONTINUITY-SEQUENCE', seq: first?.discontinuitySeq ?? 0 });
   if (skipped > 0) tags.push({ tag: 'EXT-X-SKIP', skippedSegments: skipped });
 
-  // Parts are listed for segments ending within three target durations of the playlist's end.
-  const partsFrom = partListStart(all, 3 * targetTicks);
+  // Parts are listed for the newest segments only (RFC 8216bis 6.2.2; see partListStart).
+  const hintOpensSegment = !s.open && !s.ended;
+  const partsFrom = partListStart(all, targetTicks, hintOpensSegment);
   let prevInit: number | undefined;
   all.forEach((seg, i) => {
     if (i < skipped) return;
@@ -139,13 +141,33 @@ function partTag(p: PartEntry, uris: MediaUris, timescale: number): HlsTag {
 }
 
 /**
- * Index of the first segment whose parts are listed: the segments ending within `spanTicks` of the end, and
- * then only from the first of them that still has its part list, so listed parts are contiguous.
+ * Index in `segments` (the playlist's segments, the open one last) of the first segment whose parts are listed.
+ *
+ * RFC 8216bis 6.2.2: EXT-X-PART tags SHOULD be removed once they are more than three target durations from the
+ * end of the playlist. Strict parsers (hls-parser) count that in segments: parts only in the playlist's last
+ * three segments, where the trailing one is the open segment or, when none is open, the one the preload hint
+ * opens (its EXT-X-PRELOAD-HINT parses as a part of a segment of its own). So, walking back from the end, a
+ * segment lists its parts while both hold:
+ * - it is one of the last PART_LISTING_TARGET_DURATIONS segments, the preload hint's counted;
+ * - it starts at most PART_LISTING_TARGET_DURATIONS target durations before the end of the playlist (so no
+ *   listed part is further from the end, whatever the segments' durations).
+ * Then only from the first of those that still has its part list, so listed parts are contiguous.
  */
-function partListStart(segments: SegmentEntry[], spanTicks: number): number {
-  let covered = 0;
+export function partListStart(
+  segments: SegmentEntry[],
+  targetTicks: number,
+  hintOpensSegment: boolean,
+): number {
+  const maxSegments = PART_LISTING_TARGET_DURATIONS - (hintOpensSegment ? 1 : 0);
+  const spanTicks = PART_LISTING_TARGET_DURATIONS * targetTicks;
+  let fromEnd = 0;
   let i = segments.length;
-  while (i > 0 && covered < spanTicks) covered += segments[--i]!.durationTicks;
+  while (i > 0 && segments.length - i < maxSegments) {
+    const d = segments[i - 1]!.durationTicks;
+    if (fromEnd + d > spanTicks) break;
+    fromEnd += d;
+    i--;
+  }
   // The part list must be contiguous: skip forward past any segment that has already dropped its parts.
   let start = i;
   for (let j = i; j < segments.length; j++) {

@@ -167,7 +167,8 @@ export function marshalTag(t: HlsTag): string {
         ['PART-HOLD-BACK', t.partHoldBack && sec(t.partHoldBack)],
       ])}`;
     case 'EXT-X-PART-INF':
-      return `#EXT-X-PART-INF:PART-TARGET=${sec(t.partTarget)}`;
+      // As many digits as EXT-X-PART's DURATION: rounded to fewer, the longest part could print above it.
+      return `#EXT-X-PART-INF:PART-TARGET=${sec(t.partTarget, DURATION_DIGITS)}`;
     case 'EXT-X-MEDIA-SEQUENCE':
       return `#EXT-X-MEDIA-SEQUENCE:${t.msn}`;
     case 'EXT-X-DISCONTINUITY-SEQUENCE':

@@ -15,7 +15,11 @@ export interface ObjectTtls {
   openSec: number;
 }
 
-/** Parts are listed for segments ending within this many target durations of the playlist's end. */
+/**
+ * Parts are listed for the newest segments only: at most this many segments (the one filling, or the one the
+ * preload hint opens, counted) and none starting more than this many target durations before the playlist's end
+ * (RFC 8216bis 6.2.2; partListStart in hls/media.ts).
+ */
 export const PART_LISTING_TARGET_DURATIONS = 3;
 
 /**
@@ -23,7 +27,8 @@ export const PART_LISTING_TARGET_DURATIONS = 3;
  * - a segment stays available for the time it is in the playlist plus the playlist's duration: listed for at
  *   most the DVR window (plus the segment still filling), then one more window for clients holding an old copy;
  * - a part stays available for three target durations after it leaves the playlist, and parts are listed for at
- *   most PART_LISTING_TARGET_DURATIONS target durations plus the open segment.
+ *   most PART_LISTING_TARGET_DURATIONS target durations (counted here with one more, as when parts were listed for
+ *   that long plus the open segment).
  * One extra target duration of margin on each.
  */
 export function objectTtls(s: WindowSettings): ObjectTtls {
