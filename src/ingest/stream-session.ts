@@ -240,6 +240,8 @@ export class StreamSession {
       partSec: s.partSec,
       windowSec: s.windowSec,
       dvrWindowSec: s.dvrWindowSec,
+      // Every output has its packager from start(), before any init can mark the stream live.
+      renditions: [...this.packagers.keys()],
     };
   }
 

@@ -85,7 +85,10 @@ export class ManifestRenderer {
       kept.partSegmentsKept,
     );
     const options = { utcTimingUrl: this.o.utcTimingUrl, targetLatencyMs: this.o.targetLatencyMs };
-    const base = { renditions: state.renditions, settings, live: snaps, nowMs, options };
+    // Until every rendition the ingest announced has media, the multivariant playlist and the MPDs are not stored
+    // (streamFileReady; the reader answers 404, cached 1 s). An ended stream has what it has.
+    const expectedRenditions = state.state === 'ended' ? undefined : settings.renditions;
+    const base = { renditions: state.renditions, settings, live: snaps, nowMs, options, expectedRenditions };
     // The lifecycle is not an input of the render, but a state change re-renders everything all the same.
     const deps = new Map(
       [...manifestDependencies(base)].map(([name, key]) => [name, `${state.state}|${key}`] as const),

@@ -21,6 +21,11 @@ export interface StoredStreamSettings {
   partSec: number;
   windowSec: number;
   dvrWindowSec: number;
+  /**
+   * The renditions the publisher's ladder makes (names), recorded when the stream is marked live: the renderer
+   * publishes the multivariant playlist and the MPDs only once each of them has media. Absent: no such wait.
+   */
+  renditions?: string[];
 }
 
 export type StreamLifecycle = 'live' | 'ended' | 'idle';

@@ -11,7 +11,7 @@ import { type DashRendition, buildMpd, keepsUp, renderMpd } from '../dash/mpd.js
 import { buildMediaPlaylist, lastPosition, type PlaylistPosition } from '../hls/media.js';
 import { buildMultivariant, type RenditionSummary } from '../hls/multivariant.js';
 import { type HlsTag, marshalPlaylist } from '../hls/tags.js';
-import { manifestName, siblingMediaUri } from '../names/names.js';
+import { PUBLIC_STREAM_FILES, manifestName, siblingMediaUri } from '../names/names.js';
 import { measureBitrate } from '../timeline/bitrate.js';
 import { retention } from '../timeline/retention.js';
 import type { WindowSettings } from '../timeline/ttl.js';
@@ -60,6 +60,12 @@ export interface ManifestSetInput {
   options: ManifestSetOptions;
   /** Render only these file names (default: every file). */
   only?: ReadonlySet<string>;
+  /**
+   * The renditions the stream will have (names), when known: until each of them is described and has media
+   * (streamFileReady), the multivariant playlist and the MPDs are not rendered, so that neither is ever published
+   * with fewer renditions than the stream has.
+   */
+  expectedRenditions?: readonly string[];
 }
 
 /** Which timeline read a file was rendered from: its stored version is that read's version. */
@@ -90,9 +96,31 @@ export function manifestPositions(
   return positions;
 }
 
+/**
+ * Whether a stream-level file (the multivariant playlist, an MPD) can be rendered with every rendition the
+ * stream is expected to have: each is described (its init segment arrived) and has the media that file lists it
+ * with. The multivariant playlist and the low-latency MPD list a rendition from its first part (a variant without
+ * media would be an empty playlist: hls.js levelEmptyError); the classic MPD lists complete segments only, so it
+ * waits for every rendition's first segment (before that it would have fewer Representations, or no Period at
+ * all). Without an expectation, whatever is described is the stream. Media playlists are always ready.
+ */
+export function streamFileReady(
+  input: Pick<ManifestSetInput, 'renditions' | 'live' | 'expectedRenditions'>,
+  name: string,
+): boolean {
+  if (!(PUBLIC_STREAM_FILES as readonly string[]).includes(name)) return true;
+  return (input.expectedRenditions ?? []).every((r) => {
+    if (!input.renditions.some((d) => d.name === r)) return false;
+    const snap = input.live.get(r);
+    if (!snap) return false;
+    if (snap.segments.length > 0) return true;
+    return name !== manifestName.mpd && (snap.open?.parts.length ?? 0) > 0;
+  });
+}
+
 export function renderManifestSet(input: ManifestSetInput): ManifestFile[] {
   const { renditions, settings: s, live, only } = input;
-  const want = (name: string): boolean => !only || only.has(name);
+  const want = (name: string): boolean => (!only || only.has(name)) && streamFileReady(input, name);
   const configuredTarget = retention(s).targetDurationSec;
   const positions = manifestPositions(renditions, live);
   const out: ManifestFile[] = [];
