@@ -105,6 +105,11 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * This ingest's identity in the publisher leases; must be stable across its restarts and unique among live
+     * ingests. Default: host name and RTMP port (decision 005).
+     */
+    instanceId: z.string().min(1).max(200).optional(),
     /** Prefix of every Redis key and queue name, so several deployments can share one Redis. */
     keyPrefix: safeName.default('ws'),
     http: z

@@ -2,7 +2,6 @@
  * The ingest: one source per configured kind (RTMP, SRT, watch folder: see `sources/`), created through the
  * source-kind registry. Decides who may publish what, and runs one StreamSession per live stream.
  */
-import { randomUUID } from 'node:crypto';
 import { type Config, type StreamConfig, streamSettings } from '../config.js';
 import { isSafeName, SAFE_NAME_RULE } from '../core/index.js';
 import type { Logger } from '../log.js';
@@ -10,7 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { RenderQueue } from '../queue/ports.js';
 import type { EventBus, MediaStore, PublisherLocks, StreamDirectory } from '../store/ports.js';
 import type { PublishOp } from './publisher.js';
-import { PublisherRegistry } from './registry.js';
+import { PublisherRegistry, publisherInstanceId } from './registry.js';
 import type {
   Authorization,
   IngestSource,
@@ -45,7 +44,7 @@ export class IngestService {
   ) {
     this.registry = new PublisherRegistry(
       deps.store.locks,
-      randomUUID(),
+      publisherInstanceId(config),
       deps.log.child({ component: 'registry' }),
     );
   }

@@ -1,9 +1,23 @@
 /**
  * Which streams have a live publisher. In-process map plus a lease in the store (PublisherLocks, refreshed) so a
- * second publisher on the same stream is refused even when it reaches another ingest instance.
+ * second publisher on the same stream is refused even when it reaches another ingest instance. The lease's holder
+ * is the ingest's instance id, stable across restarts of the same ingest, so a restarted ingest takes back the
+ * leases its dead predecessor left (decision 005).
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
 import type { PublisherLocks } from '../store/ports.js';
+
+/**
+ * The holder of this ingest's publisher leases: `instanceId` from the config, else host name and RTMP port (two
+ * live ingests cannot share both). With an ephemeral RTMP port (0) nothing about the process is stable, so each
+ * start is a new holder.
+ */
+export function publisherInstanceId(c: { instanceId?: string | undefined; rtmp: { port: number } }): string {
+  if (c.instanceId) return c.instanceId;
+  return c.rtmp.port === 0 ? randomUUID() : `${hostname()}:${c.rtmp.port}`;
+}
 
 const LOCK_TTL_MS = 15_000;
 const REFRESH_MS = 5_000;

@@ -3,6 +3,7 @@
  * request landing while a job renders schedules exactly one more render (keepLastIfActive). The queue's keys
  * share one hash tag ({prefix:q}) so BullMQ's multi-key scripts run on one Redis Cluster slot.
  */
+import { hostname } from 'node:os';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { RedisTarget } from '../config.js';
 import { type Logger, OutageLog } from '../log.js';
@@ -14,6 +15,10 @@ interface RenderJobData {
 }
 
 const QUEUE = 'manifests';
+/** A render's lock (renewed every half of it while the render runs). */
+const LOCK_MS = 600;
+/** How often the fleet looks for renders whose worker died. */
+const STALLED_CHECK_MS = 200;
 const JOB = 'render';
 
 /** BullMQ's key prefix: a hash tag so every key of the queue is on one slot. */
@@ -40,6 +45,12 @@ export class BullRenderQueue implements RenderQueue {
 
   async requestRender(stream: string): Promise<void> {
     await this.queue.add(JOB, { stream }, { deduplication: { id: stream, keepLastIfActive: true } });
+  }
+
+  /** The renders running now, each with the worker that holds it (BullMQ's processedBy: host:pid). */
+  async rendering(): Promise<Array<{ stream: string; worker: string | undefined }>> {
+    const jobs = await this.queue.getActive();
+    return jobs.map((j) => ({ stream: (j.data as RenderJobData).stream, worker: j.processedBy }));
   }
 
   async close(): Promise<void> {
@@ -72,7 +83,21 @@ export function startBullRenderWorker(o: BullRenderWorkerOptions): RenderWorker 
     {
       connection,
       prefix: queuePrefix(o.prefix),
+      // Names the holder of each running job (processedBy), so an operator can tell which process has it.
+      name: `${hostname()}:${process.pid}`,
       concurrency: o.concurrency ?? 8,
+      // A worker that dies mid-render must cost viewers well under a second, not a lock timeout: while a render
+      // runs (milliseconds) BullMQ renews its lock every lockDuration/2; a dead worker's lock lapses within
+      // lockDuration, and the stalled check (every stalledInterval, one worker of the fleet runs it) hands the
+      // job to another worker within two checks. Until then keepLastIfActive parks every new render of the
+      // stream behind the dead job, so this sum (≤ ~1 s) is the freeze. A worker stalled longer than
+      // lockDuration (not dead) loses its job to another worker: renders are idempotent (version re-check).
+      lockDuration: LOCK_MS,
+      stalledInterval: STALLED_CHECK_MS,
+      maxStalledCount: 3,
+      // An idle worker blocks on the queue's wake-up marker for at most this long (seconds): a marker handed to a
+      // worker that died before reading it delays the next render by no more than this.
+      drainDelay: 1,
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 100 },
     },
@@ -84,7 +109,12 @@ export function startBullRenderWorker(o: BullRenderWorkerOptions): RenderWorker 
       'manifest job failed',
     );
   });
-  worker.on('error', (err) => outage.failed(err));
+  worker.on('error', (err) => {
+    // A render that outlived its lock (its worker stalled past lockDuration) was taken over by another worker.
+    if (/missing lock|lock mismatch|missing key for job|not in the active state/i.test(err.message))
+      log.warn({ err: err.message }, 'render lost its lock');
+    else outage.failed(err);
+  });
   return {
     async close() {
       await worker.close();
