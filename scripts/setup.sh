@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs what Wellspring needs on a fresh Debian/Ubuntu machine: the Debian packages the pipeline and
 # its tests run (ffmpeg, redis-server, varnish as the CDN, nginx for reference benchmarks, chromium for the
-# browser tests) and the npm dependencies.
+# browser tests, GStreamer as a DASH client) and the npm dependencies.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_cmds=(ffmpeg:ffmpeg redis-server:redis-server nginx:nginx-light varnishd:varnish /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf:fonts-dejavu-core)
 if [ "${WELLSPRING_BROWSER:-1}" = "1" ]; then need_cmds+=(chromium:chromium); fi
+# GStreamer (playbin3 + dashdemux2), a non-browser DASH client in the end-to-end tests.
+gst_lib=/usr/lib/$(uname -m)-linux-gnu/gstreamer-1.0
+need_cmds+=(gst-launch-1.0:gstreamer1.0-tools "$gst_lib/libgstplayback.so:gstreamer1.0-plugins-base"
+  "$gst_lib/libgstadaptivedemux2.so:gstreamer1.0-plugins-good" "$gst_lib/libgstdash.so:gstreamer1.0-plugins-bad"
+  "$gst_lib/libgstlibav.so:gstreamer1.0-libav")
 
 missing=()
 for pair in "${need_cmds[@]}"; do

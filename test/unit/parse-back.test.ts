@@ -190,6 +190,8 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
   for (const lowLatency of [false, true]) {
     it(`${lowLatency ? 'LL-DASH' : 'DASH'} MPD names the same media as HLS, at the same times`, () => {
       const text = files[lowLatency ? manifestName.mpdLowLatency : manifestName.mpd]!;
+      // Presentation times count from availabilityStartTime (decision 004).
+      const astMs = Date.parse(/availabilityStartTime="([^"]+)"/.exec(text)![1]!);
       // A player reading the MPD just after the newest part landed (number-based templates are read by clock).
       const now = newestMediaEndMs(snaps);
       type Pl = {
@@ -246,7 +248,9 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
             const seg = later.segments.find((x) => x.uri === `${r.name}/seg-${snap.open!.msn}.m4s`);
             expect(seg).toBeDefined();
             const tol = r.kind === 'video' ? 2 : (snap.partTargetTicks * 1000) / snap.timescale;
-            expect(Math.abs(seg!.presentationTime * 1000 - snap.open.wallClockMs)).toBeLessThanOrEqual(tol);
+            expect(
+              Math.abs(astMs + seg!.presentationTime * 1000 - snap.open.wallClockMs),
+            ).toBeLessThanOrEqual(tol);
           }
         }
         const partMs = (snap.partTargetTicks * 1000) / snap.timescale;
@@ -255,10 +259,10 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
           if (!e) continue;
           expect(s.map.uri).toBe(`${r.name}/init-${e.initId}.mp4`);
           if (!grid && e !== snap.open) expect(s.duration).toBeCloseTo(e.durationTicks / snap.timescale, 5);
-          // Presentation time on the wall clock (AST is the epoch) matches EXT-X-PROGRAM-DATE-TIME within a tick;
+          // Presentation time on the wall clock (AST + presentation time) matches EXT-X-PROGRAM-DATE-TIME within a tick;
           // on a number grid, within the grid's tolerance (exact for aligned video, a part for audio).
           const tolerance = grid ? (r.kind === 'video' ? 2 : partMs) : 2;
-          expect(Math.abs(s.presentationTime * 1000 - e.wallClockMs)).toBeLessThanOrEqual(tolerance);
+          expect(Math.abs(astMs + s.presentationTime * 1000 - e.wallClockMs)).toBeLessThanOrEqual(tolerance);
         }
       }
       expect(text).toContain(lowLatency ? 'availabilityTimeComplete="false"' : 'type=');

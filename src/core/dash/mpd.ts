@@ -49,6 +49,7 @@ export interface AdaptationSet {
 
 export interface Period {
   id: string;
+  /** Period@start: ms after availabilityStartTime (buildMpd first fills in the period's wall clock, Unix ms). */
   startMs: number;
   adaptationSets: AdaptationSet[];
 }
@@ -156,9 +157,11 @@ export function keepsUp(s: TimelineSnapshot, nowMs: number): boolean {
 }
 
 /**
- * Builds the MPD for a stream from its renditions' timelines. availabilityStartTime is the Unix epoch so that
- * it never changes across updates, restarts or discontinuities; each discontinuity opens a Period that starts
- * at its wall-clock anchor, with presentationTimeOffset mapping every representation's media time to it.
+ * Builds the MPD for a stream from its renditions' timelines. availabilityStartTime is the wall-clock anchor of
+ * the oldest period listed (mpdAnchorMs; docs/decisions/004-mpd-anchor.md): the first period starts at 0, and
+ * each discontinuity opens a Period that starts at its own wall-clock anchor relative to it, with
+ * presentationTimeOffset mapping every representation's media time to it. Clients that ignore Period@start
+ * (ffmpeg 5.1) or cannot take a 1.8e9 s one (GStreamer 1.22) then number the live segment right.
  * In low-latency form the open segment is announced too (availabilityTimeComplete=false): the origin serves
  * it chunk by chunk while it grows, so each chunk is fetchable as soon as it exists. A live low-latency MPD uses
  * number-based addressing (SegmentTemplate@duration) wherever the segments sit on the nominal grid: the player
@@ -261,11 +264,14 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
     });
   }
 
+  const anchorMs = mpdAnchorMs(periods);
+  for (const p of periods) p.startMs = Math.max(0, p.startMs - anchorMs);
+
   const segTargetMs = ref ? (ref.snapshot.segmentTargetTicks * 1000) / ref.snapshot.timescale : 2000;
   const partTargetMs = ref ? (ref.snapshot.partTargetTicks * 1000) / ref.snapshot.timescale : 500;
   const targetLatencyMs = o.targetLatencyMs ?? Math.round(3 * partTargetMs + 500);
   return {
-    availabilityStartTimeMs: 0,
+    availabilityStartTimeMs: anchorMs,
     publishTimeMs: o.publishTimeMs,
     minimumUpdatePeriodMs: segTargetMs,
     timeShiftBufferDepthMs: windowMs,
@@ -285,6 +291,34 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
     periods,
     ended: renditions.length > 0 && renditions.every((r) => r.snapshot.ended),
   };
+}
+
+/**
+ * availabilityStartTime for periods given by their wall-clock starts (Unix ms): the oldest one's. It stays put
+ * while that period is listed (every refresh, every reader, every reconnecting client computes the same), and
+ * moves only when a discontinuity's older period has left the window; then every remaining Period@start moves
+ * by the same amount, so AST + Period@start (when each segment is available) does not change. No period: 0.
+ */
+export function mpdAnchorMs(periods: ReadonlyArray<Pick<Period, 'startMs'>>): number {
+  return periods.length === 0 ? 0 : Math.min(...periods.map((p) => p.startMs));
+}
+
+/**
+ * The live segment number at `nowMs` as ISO/IEC 23009-1 defines it for number-based addressing
+ * (SegmentTemplate@duration): startNumber + floor((now - AST - Period@start) / duration). With
+ * `ignorePeriodStart`, as ffmpeg 5.1's dashdec and other clients that read only AST compute it. Undefined when
+ * the period's representation has a SegmentTimeline.
+ */
+export function liveSegmentNumber(
+  m: Pick<Mpd, 'availabilityStartTimeMs'>,
+  period: Pick<Period, 'startMs'>,
+  t: Pick<SegmentTemplate, 'startNumber' | 'durationTicks' | 'timescale'>,
+  nowMs: number,
+  ignorePeriodStart = false,
+): number | undefined {
+  if (t.durationTicks === undefined || t.durationTicks <= 0) return undefined;
+  const sinceMs = nowMs - m.availabilityStartTimeMs - (ignorePeriodStart ? 0 : period.startMs);
+  return t.startNumber + Math.floor((sinceMs * t.timescale) / (1000 * t.durationTicks));
 }
 
 /** frameRate as DASH wants it: an integer, or a fraction for NTSC rates (30000/1001). */
