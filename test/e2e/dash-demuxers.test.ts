@@ -1,7 +1,9 @@
 /**
- * Non-browser DASH clients on a live stream: ffmpeg 5.1's DASH demuxer and GStreamer's dashdemux2 (playbin3)
- * derive the live segment from availabilityStartTime and (ffmpeg) ignore Period@start, so they only start on an
- * MPD anchored at the stream's own period (docs/decisions/004-mpd-anchor.md). Each must start and decode media.
+ * Non-browser DASH clients on a live stream (docs/decisions/004-mpd-anchor.md): ffmpeg 5.1's DASH demuxer on both
+ * MPDs and GStreamer's dashdemux2 (playbin3) on the LL MPD must start and decode media. ffmpeg derives the live
+ * segment from availabilityStartTime and ignores Period@start: on the old 1970 anchor it never starts on the LL MPD
+ * (measured: 0 frames). playbin3 plays the LL MPD with either anchor; it cannot join manifest.mpd's live
+ * SegmentTimeline whatever the anchor (its seek arithmetic, see decision 004), so that case is not run.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
