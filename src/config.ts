@@ -8,6 +8,7 @@ import { WellspringError } from './core/errors.js';
 import { SAFE_NAME, SAFE_NAME_RULE } from './core/names/index.js';
 
 const safeName = z.string().regex(SAFE_NAME, SAFE_NAME_RULE);
+const HOST_PORT = z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'must be host:port');
 const safeKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8-128 characters of A-Z a-z 0-9 _ -');
 
 const rung = z
@@ -89,16 +90,25 @@ export const DEFAULT_LADDER: z.input<typeof rung>[] = [
 
 export const configSchema = z
   .object({
-    /** One standalone Redis server (REDIS_URL). Ignored when redis.cluster is set. */
+    /** One standalone Redis server (REDIS_URL). Ignored when redis.cluster or redis.sentinel is set. */
     redisUrl: z.string().url().default('redis://127.0.0.1:6379'),
     /** Redis Cluster: seed nodes (REDIS_CLUSTER_NODES=host:port,host:port,...). */
     redis: z
       .object({
         cluster: z
           .object({
-            nodes: z
-              .array(z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'must be host:port'))
-              .min(1, 'name at least one seed node'),
+            nodes: z.array(HOST_PORT).min(1, 'name at least one seed node'),
+          })
+          .strict()
+          .optional(),
+        /**
+         * Redis Sentinel (REDIS_SENTINELS=host:port,...; REDIS_SENTINEL_NAME): the sentinels to ask for the
+         * current primary of the monitored set `name`; every role follows a failover. Ignored when cluster is set.
+         */
+        sentinel: z
+          .object({
+            sentinels: z.array(HOST_PORT).min(1, 'name at least one sentinel'),
+            name: z.string().min(1).max(200).default('mymaster'),
           })
           .strict()
           .optional(),
@@ -113,7 +123,23 @@ export const configSchema = z
     /** Prefix of every Redis key and queue name, so several deployments can share one Redis. */
     keyPrefix: safeName.default('ws'),
     http: z
-      .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Time a client has to send a request's headers (slowloris); the socket is closed after it. */
+        headersTimeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+        /**
+         * Time a client has to send a whole request. Only the request: a response held open (an LL-HLS blocking
+         * reload, an in-progress segment) is not cut by it.
+         */
+        requestTimeoutMs: z.number().int().min(500).max(300_000).default(30_000),
+        /** An idle keep-alive connection is closed after this; above a CDN's own idle timeout (60 s is common). */
+        keepAliveTimeoutMs: z.number().int().min(1000).max(600_000).default(65_000),
+        /** A connection with no byte in or out for this long is ended; longer than any held answer. */
+        idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+        /** Open connections; beyond it new ones are closed at once. 0: no limit. */
+        maxConnections: z.number().int().min(0).max(1_000_000).default(10_000),
+      })
       .strict()
       .prefault({}),
     rtmp: z
@@ -123,6 +149,12 @@ export const configSchema = z
         app: safeName.default('live'),
         /** Largest RTMP chunk size a client may set; larger is a protocol error. */
         maxChunkSize: z.number().int().min(128).max(16_777_215).default(1_048_576),
+        /** A connection must have completed handshake, connect and publish within this time, or is closed. */
+        publishDeadlineMs: z.number().int().min(500).max(120_000).default(10_000),
+        /** A connection (publishing or not) that sends nothing for this long is closed. */
+        idleTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+        /** Open RTMP connections; beyond it new ones are closed at once. 0: no limit. */
+        maxConnections: z.number().int().min(0).max(100_000).default(1000),
       })
       .strict()
       .prefault({}),
@@ -286,21 +318,48 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Co
       },
     };
   }
+  // REDIS_SENTINELS names the sentinels; REDIS_SENTINEL_NAME the monitored set (with them, or the file's).
+  const sentinels = env.REDIS_SENTINELS;
+  const redis = (raw.redis as Record<string, unknown> | undefined) ?? {};
+  const fileSentinel = redis.sentinel as Record<string, unknown> | undefined;
+  if (sentinels || (env.REDIS_SENTINEL_NAME && fileSentinel)) {
+    raw.redis = {
+      ...redis,
+      sentinel: {
+        ...fileSentinel,
+        ...(sentinels
+          ? {
+              sentinels: sentinels
+                .split(',')
+                .map((n) => n.trim())
+                .filter(Boolean),
+            }
+          : {}),
+        ...(env.REDIS_SENTINEL_NAME ? { name: env.REDIS_SENTINEL_NAME } : {}),
+      },
+    };
+  }
   return parseConfig(raw);
 }
 
-/** Where the store connects: one standalone server, or a cluster through its seed nodes. */
+/**
+ * Where the store connects: one standalone server, a cluster through its seed nodes, or the primary of a
+ * Sentinel-monitored set.
+ */
 export type RedisTarget =
-  { kind: 'standalone'; url: string } | { kind: 'cluster'; nodes: Array<{ host: string; port: number }> };
+  | { kind: 'standalone'; url: string }
+  | { kind: 'cluster'; nodes: Array<{ host: string; port: number }> }
+  | { kind: 'sentinel'; sentinels: Array<{ host: string; port: number }>; name: string };
+
+function hostPort(n: string): { host: string; port: number } {
+  const i = n.lastIndexOf(':');
+  return { host: n.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(n.slice(i + 1)) };
+}
 
 export function redisTarget(config: Config): RedisTarget {
   const nodes = config.redis.cluster?.nodes;
-  if (!nodes) return { kind: 'standalone', url: config.redisUrl };
-  return {
-    kind: 'cluster',
-    nodes: nodes.map((n) => {
-      const i = n.lastIndexOf(':');
-      return { host: n.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(n.slice(i + 1)) };
-    }),
-  };
+  if (nodes) return { kind: 'cluster', nodes: nodes.map(hostPort) };
+  const sentinel = config.redis.sentinel;
+  if (sentinel) return { kind: 'sentinel', sentinels: sentinel.sentinels.map(hostPort), name: sentinel.name };
+  return { kind: 'standalone', url: config.redisUrl };
 }

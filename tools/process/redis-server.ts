@@ -32,6 +32,8 @@ export interface RedisProcess {
 export async function spawnRedisServer(o: {
   port: number;
   bin?: string;
+  /** A config file, passed first (redis-server wants it there; Sentinel needs one it can rewrite). */
+  configFile?: string;
   extraArgs?: string[];
   label?: string;
 }): Promise<RedisProcess> {
@@ -40,6 +42,7 @@ export async function spawnRedisServer(o: {
   const child: ChildProcess = spawn(
     o.bin ?? 'redis-server',
     [
+      ...(o.configFile ? [o.configFile] : []),
       '--port',
       String(o.port),
       '--bind',

@@ -1,5 +1,6 @@
 /**
- * Connections to one standalone Redis or to a Redis Cluster (ioredis `Cluster`), each tuned for its role, with
+ * Connections to one standalone Redis, to the primary of a Sentinel-monitored set (ioredis `Redis` with
+ * `sentinels`, which follows a failover) or to a Redis Cluster (ioredis `Cluster`), each tuned for its role, with
  * the Lua scripts registered. The rest of the store uses the `Client` type: the command surface of `Redis` and
  * `Cluster` is the same (ioredis' Commander).
  */
@@ -43,6 +44,21 @@ export function connect(target: RedisTarget, role: Role): Client {
   let client: Client;
   if (target.kind === 'standalone') {
     client = new Redis(target.url, o);
+  } else if (target.kind === 'sentinel') {
+    client = new Redis({
+      ...o,
+      sentinels: target.sentinels,
+      name: target.name,
+      role: 'master',
+      // Hears +switch-master from the sentinels and reconnects at once instead of waiting for the old primary's
+      // socket to fail.
+      failoverDetector: true,
+      sentinelCommandTimeout: 1000,
+      sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+      // A primary demoted to a replica answers writes with READONLY: reconnect (asks the sentinels again) and
+      // resend the command.
+      reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+    });
   } else {
     const { enableOfflineQueue, retryStrategy, ...redisOptions } = o;
     const cluster = new Cluster(target.nodes, {
