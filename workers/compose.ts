@@ -73,7 +73,7 @@ export async function startNode(
       // Reader commands fail fast while Redis is unreachable: a quick 503, never a hang.
       const st = store('reader', true);
       const reader = createReader({ store: st, events: st.events, metrics, log });
-      handle.httpPort = await reader.listen(config.http.port, config.http.host);
+      handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;
       stops.push(() => reader.close());
     }

@@ -33,11 +33,35 @@ export interface Reader {
   /** The request handler (also usable behind another server). */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Listens; resolves with the bound port (useful with port 0). */
-  listen(port: number, host: string): Promise<number>;
+  listen(port: number, host: string, limits?: Partial<HttpLimits>): Promise<number>;
   close(): Promise<void>;
 }
 
 const MAX_URL = 2048;
+
+/**
+ * The HTTP server's limits (config `http.*`). The header and request timeouts bound the time a client takes to
+ * *send* its request (slowloris): once a request is in, Node stops timing it, so a held answer (an LL-HLS
+ * blocking reload, up to three target durations; an in-progress segment streamed part by part) is not cut.
+ * Between requests a keep-alive connection (a CDN's) lives keepAliveTimeoutMs; a connection that neither sends
+ * nor receives a byte for idleTimeoutMs (longer than any hold) is ended; beyond maxConnections (0: no limit) new
+ * connections are closed at once.
+ */
+export interface HttpLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  idleTimeoutMs: 120_000,
+  maxConnections: 10_000,
+};
 
 export function createReader(deps: ReaderDeps): Reader {
   const log = deps.log.child({ component: 'reader' });
@@ -147,10 +171,20 @@ export function createReader(deps: ReaderDeps): Reader {
 
   return {
     handle,
-    async listen(port, host) {
-      const s = createServer(handle);
-      s.keepAliveTimeout = 65_000;
-      s.headersTimeout = 66_000;
+    async listen(port, host, given) {
+      const l = { ...DEFAULT_HTTP_LIMITS, ...given };
+      const s = createServer(
+        {
+          headersTimeout: l.headersTimeoutMs,
+          requestTimeout: Math.max(l.requestTimeoutMs, l.headersTimeoutMs),
+          // How often Node checks the two timeouts above (its default, 30 s, would let them overrun by as much).
+          connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(l.headersTimeoutMs / 4))),
+        },
+        handle,
+      );
+      s.keepAliveTimeout = l.keepAliveTimeoutMs;
+      s.timeout = l.idleTimeoutMs;
+      if (l.maxConnections > 0) s.maxConnections = l.maxConnections;
       server = s;
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);

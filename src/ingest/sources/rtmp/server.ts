@@ -28,6 +28,12 @@ export interface RtmpServerOptions {
   host: string;
   port: number;
   maxChunkSize: number;
+  /** Handshake, connect and publish must be done within this time (default 10 s). */
+  publishDeadlineMs?: number;
+  /** A connection that sends nothing for this long is closed (default 30 s); not while we hold it paused. */
+  idleTimeoutMs?: number;
+  /** Open connections; beyond it new ones are closed at once (default 1000; 0: no limit). */
+  maxConnections?: number;
   /** Decides on a publish request (app, key) and creates the stream session. */
   authorize(app: string, key: string): Promise<PublishDecision>;
   log: Logger;
@@ -37,9 +43,10 @@ export interface RtmpServerOptions {
 const TAG_AUDIO = 8;
 const TAG_VIDEO = 9;
 const TAG_SCRIPT = 18;
-/** A connection must be publishing within this time, and may not go silent longer than IDLE_MS. */
-const PUBLISH_DEADLINE_MS = 15_000;
+/** Defaults: a connection must be publishing within this time, and may not go silent longer than IDLE_MS. */
+const PUBLISH_DEADLINE_MS = 10_000;
 const IDLE_MS = 30_000;
+const MAX_CONNECTIONS = 1000;
 /** Media buffered before the first video keyframe decides the ffmpeg inputs. */
 const MAX_PRESTART_TAGS = 600;
 
@@ -51,6 +58,9 @@ export class RtmpServer {
 
   async listen(): Promise<number> {
     this.server = createServer((socket) => this.onConnection(socket));
+    const max = this.o.maxConnections ?? MAX_CONNECTIONS;
+    if (max > 0) this.server.maxConnections = max;
+    this.server.on('drop', () => this.o.metrics.rtmpRejected.inc({ reason: 'max-connections' }));
     this.server.on('error', (err) => this.o.log.error({ err }, 'RTMP server error'));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -72,7 +82,8 @@ export class RtmpServer {
     const log = this.o.log.child({ component: 'rtmp', remote });
     this.sockets.add(socket);
     socket.setNoDelay(true);
-    socket.setTimeout(IDLE_MS);
+    const idleMs = this.o.idleTimeoutMs ?? IDLE_MS;
+    socket.setTimeout(idleMs);
     const session = new RtmpSession({
       maxChunkSize: this.o.maxChunkSize,
       maxMessageBytes: 8 * 1024 * 1024,
@@ -94,7 +105,7 @@ export class RtmpServer {
 
     const deadline = setTimeout(() => {
       if (!session.publishing) finish('no publish within the deadline', 'warn');
-    }, PUBLISH_DEADLINE_MS);
+    }, this.o.publishDeadlineMs ?? PUBLISH_DEADLINE_MS);
 
     const finish = (reason: string, level: 'info' | 'warn' = 'info'): void => {
       if (closed) return;
@@ -252,7 +263,12 @@ export class RtmpServer {
         }
       }
     });
-    socket.on('timeout', () => finish('idle timeout', 'warn'));
+    // A socket we paused (ffmpeg backpressure, a stream starting, a publish being authorized) reads nothing: its
+    // silence is ours, not the publisher's.
+    socket.on('timeout', () => {
+      if (!socket.isPaused()) finish('idle timeout', 'warn');
+      else socket.setTimeout(idleMs);
+    });
     socket.on('error', (err) => finish(`socket error: ${err.message}`, 'warn'));
     socket.on('close', () => finish('publisher disconnected'));
   }
