@@ -21,14 +21,18 @@ export interface PublishOp {
 }
 
 export interface PublisherHooks {
-  /** Called after an op is durable in Redis, with its latency. */
-  onPublished?(op: PublishOp, latencyMs: number): void;
+  /** Called after an op is durable in Redis, with its latency and what the write returned. */
+  onPublished?(op: PublishOp, latencyMs: number, result: unknown): void;
+  /** Called when a write succeeds after an outage (the store may have lost what it had: re-publish it). */
+  onRecovered?(): void;
 }
 
 export class Publisher {
   private queue: PublishOp[] = [];
   private pendingBytes = 0;
   private running = false;
+  /** The op being written (stays first in the queue until it succeeds). */
+  private inFlight: PublishOp | undefined;
   private readonly outage: OutageLog;
   /** rendition:msn of segments that lost parts. */
   private partsDropped = new Set<string>();
@@ -49,12 +53,15 @@ export class Publisher {
     return this.queue.length;
   }
 
-  enqueue(op: PublishOp): void {
+  /** Queues a write; `first`: ahead of everything not yet being written (re-publishing what the store lost). */
+  enqueue(op: PublishOp, first = false): void {
     if (op.kind === 'part' && this.partsDropped.has(`${op.rendition}:${op.msn}`)) {
       this.metrics.publishDropped.inc({ stream: this.stream, kind: 'part' });
       return;
     }
-    this.queue.push(op);
+    if (first)
+      this.queue.splice(this.queue[0] !== undefined && this.queue[0] === this.inFlight ? 1 : 0, 0, op);
+    else this.queue.push(op);
     this.pendingBytes += op.bytes;
     this.enforceBound();
     this.metrics.publishPendingBytes.set({ stream: this.stream }, this.pendingBytes);
@@ -110,20 +117,25 @@ export class Publisher {
     while (this.queue.length > 0 && !this.closed) {
       const op = this.queue[0]!;
       const key = `${op.rendition}:${op.msn}`;
+      this.inFlight = op;
       try {
-        await op.run(op.kind === 'segment' && this.partsDropped.has(key));
+        const result = await op.run(op.kind === 'segment' && this.partsDropped.has(key));
+        this.inFlight = undefined;
         if (op.kind === 'segment') this.partsDropped.delete(key);
+        const recovered = this.outage.down;
         this.outage.ok({ pending: this.queue.length, pendingBytes: this.pendingBytes });
         backoff = 50;
         if (this.queue[0] === op) {
           this.queue.shift();
           this.pendingBytes -= op.bytes;
         }
+        if (recovered) this.hooks.onRecovered?.();
         this.metrics.publishPendingBytes.set({ stream: this.stream }, this.pendingBytes);
         const latencyMs = performance.now() - op.readyAt;
         this.metrics.publishLatency.observe({ kind: op.kind }, latencyMs / 1000);
-        this.hooks.onPublished?.(op, latencyMs);
+        this.hooks.onPublished?.(op, latencyMs, result);
       } catch (err) {
+        this.inFlight = undefined;
         this.metrics.redisErrors.inc({ component: 'publisher' });
         // One line when the store goes away, one when it is back (with the count in between): no stack per retry.
         this.outage.failed(err, {

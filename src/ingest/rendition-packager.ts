@@ -40,6 +40,8 @@ export class RenditionPackager {
   private reader = new CmafStreamReader();
   private timeline: Timeline | undefined;
   private init: InitInfo | undefined;
+  /** The newest init segment's write, kept to publish again if the store loses it. */
+  private initOp: PublishOp | undefined;
   private partChunks: Uint8Array[] = [];
   private segParts: Uint8Array[] = [];
   /** Chunk bytes received and sitting in the reader/part buffers. */
@@ -133,13 +135,19 @@ export class RenditionPackager {
       partTargetTicks: Math.round(s.partSec * this.timeline.timescale),
       order: this.spec.order,
     };
-    this.publisher.enqueue({
+    this.initOp = {
       kind: 'init',
       rendition: this.spec.name,
       bytes: bytes.length,
       readyAt: performance.now(),
       run: () => this.store.publishInit(this.stream, desc, initId, bytes, s.ttls.initSec),
-    });
+    };
+    this.publisher.enqueue(this.initOp);
+  }
+
+  /** The store lost this rendition's init segment and description: write the current ones again, first. */
+  republishInit(): void {
+    if (this.initOp) this.publisher.enqueue({ ...this.initOp, readyAt: performance.now() }, true);
   }
 
   private onEvents(events: TimelineEvent[], chunkBytes: Uint8Array | undefined): void {

@@ -5,7 +5,14 @@
  */
 import { buildTranscodeArgs, type FfmpegInput, type LadderOutput } from '../adapters/ffmpeg/args.js';
 import type { StreamSettings } from '../config.js';
-import { BoxParseError, type SegmentEntry, concat, objectName, retention } from '../core/index.js';
+import {
+  BoxParseError,
+  type SegmentEntry,
+  concat,
+  objectName,
+  resumeAbove,
+  retention,
+} from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderQueue } from '../queue/ports.js';
@@ -47,6 +54,8 @@ export class StreamSession {
   private readonly transcoder: TranscoderSupervisor;
   private stopped = false;
   private marked = false;
+  /** A re-publish of what the store lost is queued and not yet written. */
+  private republishing = false;
   /** The current transcoder's input clock (observeInput). */
   private sourceClock: { firstTs?: number; zeroWallMs?: number } = {};
   private readonly log: Logger;
@@ -69,11 +78,15 @@ export class StreamSession {
       deps.metrics,
       deps.publishBufferBytes,
       {
-        onPublished: (op, ms) => {
+        onPublished: (op, ms, result) => {
           if (op.kind !== 'meta') this.requestRender();
           if (op.kind === 'part' || op.kind === 'segment') this.announce(op);
+          // The store lost the stream's settings, a description or an init (Redis restarted empty).
+          if (op.kind === 'segment' && typeof result === 'number' && result < 0)
+            this.republish('store lost it');
           deps.onPublished?.(op, ms);
         },
+        onRecovered: () => this.republish('store reachable again'),
       },
     );
     this.transcoder = new TranscoderSupervisor(
@@ -110,7 +123,7 @@ export class StreamSession {
     const ttls = this.ttls;
     for (const o of outputs) {
       const rung = this.settings.ladder.find((r) => r.name === o.rendition);
-      const resume = await this.deps.store.media
+      const stored = await this.deps.store.media
         .readResume(this.stream, o.rendition)
         .catch((err: unknown) => {
           this.log.error(
@@ -119,7 +132,9 @@ export class StreamSession {
           );
           throw err;
         });
-      if (resume.resumed) await this.sealOrphan(o.rendition);
+      if (stored.resumed) await this.sealOrphan(o.rendition);
+      // No stored counters (a new stream, or a store that lost them): start above every number ever issued.
+      const resume = resumeAbove(stored, Date.now(), this.settings.segmentSec);
       const packager = new RenditionPackager(
         this.stream,
         {
@@ -231,6 +246,31 @@ export class StreamSession {
       readyAt: performance.now(),
       run: () => this.deps.store.streams.mark(this.stream, this.storedSettings(), 'live', Date.now()),
     });
+  }
+
+  /**
+   * The store may have lost what the stream needs (Redis restarted without persistence) while this session goes
+   * on: mark it live with its settings again and write each rendition's current init segment, ahead of the
+   * media waiting to be written. The timelines keep their numbers, so nothing already published is named again.
+   */
+  private republish(reason: string): void {
+    if (!this.marked || this.stopped || this.republishing) return;
+    this.republishing = true;
+    this.log.warn({ reason }, 're-publishing the stream settings and init segments');
+    for (const p of this.packagers.values()) p.republishInit();
+    this.publisher.enqueue(
+      {
+        kind: 'meta',
+        rendition: '',
+        bytes: 0,
+        readyAt: performance.now(),
+        run: async () => {
+          await this.deps.store.streams.mark(this.stream, this.storedSettings(), 'live', Date.now());
+          this.republishing = false;
+        },
+      },
+      true,
+    );
   }
 
   private storedSettings() {

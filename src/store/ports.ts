@@ -78,7 +78,10 @@ export interface MediaStore {
     bytes: Uint8Array,
     ttl: { partSec: number; openSec: number },
   ): Promise<number>;
-  /** Idempotent: the same segment written twice is listed once. */
+  /**
+   * Idempotent: the same segment written twice is listed once. Returns the new version negated when the segment's
+   * init, the stream's settings or this rendition's description are missing (the store lost them): the writer publishes them again.
+   */
   publishSegment(
     stream: string,
     rendition: string,

@@ -182,7 +182,9 @@ describe('origin through a CDN', () => {
       headers: { 'If-None-Match': full.headers.get('etag')! },
     });
     expect(cached.status).toBe(304);
-    const audioInit = await get(`${origin}/live/rtmpcam/audio/init-0.mp4`);
+    // Init ids start at the clock floor (decision 006): take the name from the playlist.
+    const audioPl = m3u8((await get(`${origin}/live/rtmpcam/audio/index.m3u8`)).body.toString());
+    const audioInit = await get(`${origin}/live/rtmpcam/audio/${audioPl.segments.at(-1).map.uri as string}`);
     expect(audioInit.headers.get('content-type')).toBe('audio/mp4');
     const preflight = await get(`${cdn.url}/live/rtmpcam/master.m3u8`, {
       method: 'OPTIONS',

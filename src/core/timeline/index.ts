@@ -3,3 +3,4 @@ export * from './types.js';
 export * from './bitrate.js';
 export * from './ttl.js';
 export * from './retention.js';
+export * from './numbering.js';

@@ -5,7 +5,7 @@
  * not a substitute for Redis in production or in the end-to-end tests.
  */
 import type { PartEntry, SegmentEntry, TimelineResume } from '../../core/index.js';
-import { assertSafeName, isObjectName, objectName, UnsafeNameError } from '../../core/index.js';
+import { assertSafeName, isObjectName, objectName, UnsafeNameError, versionFloor } from '../../core/index.js';
 import type {
   EventBus,
   LoadedTimelines,
@@ -232,7 +232,10 @@ class MemoryMedia implements MediaStore {
     raise(d.seq, `${rendition}:disc`, segment.discontinuitySeq);
     const init = d.objects.get(objectKey(rendition, objectName.init(segment.initId)));
     if (init && this.s.live(init)) init.expiresAt = this.s.clock() + o.initSec * 1000;
-    return ++d.meta.version;
+    // As the Redis script: negated when the init, the stream's settings or this rendition's description are missing.
+    const described =
+      !!init && !!this.s.live(init) && d.meta.settings !== undefined && d.meta.renditions.has(rendition);
+    return described ? ++d.meta.version : -++d.meta.version;
   }
 
   async loadTimelines(
@@ -309,9 +312,11 @@ class MemoryDirectory implements StreamDirectory {
     nowMs: number,
   ): Promise<void> {
     const d = this.s.stream(stream)!;
+    const hadSettings = d.meta.settings !== undefined;
     d.meta.settings = { ...settings };
     d.meta.state = state;
-    d.meta.version++;
+    // As on Redis: a stream marked without its settings (new, or lost by the store) counts from the clock floor.
+    d.meta.version = hadSettings ? d.meta.version + 1 : Math.max(d.meta.version + 1, versionFloor(nowMs));
     this.s.touchIndex(stream, nowMs);
   }
 

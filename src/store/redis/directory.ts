@@ -7,6 +7,7 @@ import type {
   StreamListing,
   StreamState,
 } from '../ports.js';
+import { versionFloor } from '../../core/index.js';
 import type { Client } from './connection.js';
 import { DeploymentKeys } from './keys.js';
 
@@ -29,10 +30,16 @@ export class RedisStreamDirectory implements StreamDirectory {
     // The stream's own keys change atomically on its slot; the index (another slot on a Cluster) follows.
     const res = await this.redis
       .multi()
+      .hexists(k.meta, 'settings')
       .hset(k.meta, 'settings', JSON.stringify(settings), 'state', state)
       .hincrby(k.meta, 'version', 1)
       .exec();
     for (const [err] of res ?? []) if (err) throw err;
+    // A stream marked without its settings (new, or lost by the store) counts versions from the clock floor, so
+    // a playlist ETag never names two bodies. Raising is done by the only writer of settings; scripts only add.
+    const floor = versionFloor(nowMs);
+    if (res![0]![1] === 0 && Number(res![2]![1]) < floor)
+      await this.redis.hincrby(k.meta, 'version', floor - Number(res![2]![1]));
     await this.redis.zadd(this.keys.streams, nowMs, stream);
   }
 

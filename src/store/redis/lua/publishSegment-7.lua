@@ -18,7 +18,8 @@
     ARGV[6] segments kept in the list (DVR window)
     ARGV[7] segments that keep their parts list
     ARGV[8] init ttl (s)
-  Output: the stream's new version
+  Output: the stream's new version, negated when the stream's meta lacks its settings or this rendition's
+    description, or the segment's init segment is gone (the store lost them, e.g. Redis restarted empty): the writer publishes them again.
 ]]
 -- @include counters
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -37,5 +38,9 @@ redis.call('HDEL', KEYS[3], string.format('%d', msn - tonumber(ARGV[7])))
 local open = redis.call('GET', KEYS[4])
 if open and cjson.decode(open).msn == msn then redis.call('DEL', KEYS[4]) end
 raiseSequences(KEYS[5], ARGV[5], msn, entry.discontinuitySeq)
-redis.call('EXPIRE', KEYS[7], ARGV[8])
-return redis.call('HINCRBY', KEYS[6], 'version', 1)
+local hasInit = redis.call('EXPIRE', KEYS[7], ARGV[8]) == 1
+local described = hasInit and redis.call('HEXISTS', KEYS[6], 'settings') == 1
+  and redis.call('HEXISTS', KEYS[6], 'r:' .. ARGV[5]) == 1
+local version = redis.call('HINCRBY', KEYS[6], 'version', 1)
+if described then return version end
+return -version
