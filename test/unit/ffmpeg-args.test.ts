@@ -53,4 +53,25 @@ describe('transcoder arguments', () => {
     expect(perOutput[0]!.join(' ')).not.toContain('-threads');
     expect(perOutput[1]!.join(' ')).toContain('-threads 3');
   });
+
+  it('puts audio on a sample-counted timeline before the AAC encoder, for every input kind', () => {
+    const inputs = [
+      { kind: 'flv-stdin' as const },
+      { kind: 'mpegts-stdin' as const },
+      { kind: 'mp4-stdin' as const },
+      { kind: 'srt-listener' as const, port: 9000, host: '127.0.0.1', latencyMs: 120 },
+    ];
+    for (const input of inputs) {
+      const { args, outputs } = buildTranscodeArgs({ ...spec(1), input });
+      const audio = outputOptions(args)[outputs.findIndex((o) => o.kind === 'audio')]!;
+      const af = audio[audio.indexOf('-af') + 1];
+      // 48 kHz first, then stamped by samples put out (async), anchored past the AAC priming.
+      expect(af).toBe('aresample=48000,aresample=async=1:first_pts=1024');
+      expect(audio.indexOf('-af')).toBeLessThan(audio.indexOf('-c:a'));
+      expect(audio.slice(audio.indexOf('-c:a'), audio.indexOf('-c:a') + 2)).toEqual(['-c:a', 'aac']);
+      expect(audio.join(' ')).toContain('-ar 48000 -ac 2');
+      // No delay_moov: the init segment still goes out before the first fragment.
+      expect(audio[audio.indexOf('-movflags') + 1]).toBe('+empty_moov+default_base_moof+cmaf');
+    }
+  });
 });

@@ -58,6 +58,24 @@ function cmafMuxer(partSec: number, video: boolean): string[] {
   ];
 }
 
+/** The AAC encoder's priming: its first packet carries 1024 samples of delay, stamped 1024 before its input. */
+export const AAC_PRIMING_SAMPLES = 1024;
+export const AUDIO_SAMPLE_RATE = 48000;
+
+/**
+ * Audio on a timeline counted in samples. A millisecond input clock (RTMP/FLV) stamps 1024-sample frames 21 or
+ * 22 ms apart; encoded as is, the mp4 muxer writes sample durations of 1016/1024/1032. So: resample to 48 kHz,
+ * then let a second resampler (48 kHz to 48 kHz, async) stamp every frame by the samples it has put out, filling
+ * or trimming only when the input clock strays by more than its tolerance (first_pts anchors it). first_pts is
+ * the AAC priming: the first 1024 input samples (time 0 to 1024) are dropped, so the encoder's first packet is
+ * stamped 0 and decoded sample n lands at input time n: audio stays where the video is, without an edit list
+ * (a fragmented moov written before the first packet has none) and without the muxer shifting a -1024 start.
+ * When the audio starts later than the video, the same anchor fills the start with silence.
+ */
+export function audioTimingFilter(): string {
+  return [`aresample=${AUDIO_SAMPLE_RATE}`, `aresample=async=1:first_pts=${AAC_PRIMING_SAMPLES}`].join(',');
+}
+
 function inputArgs(input: FfmpegInput, decoderThreads: number | undefined): string[] {
   // Probe briefly (FLV metadata and decoder configuration arrive first). Not +nobuffer: it discards the
   // packets read while probing, the first keyframe among them.
@@ -179,12 +197,14 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
     args.push(
       '-map',
       `${audioInput}:0`,
+      '-af',
+      audioTimingFilter(),
       '-c:a',
       'aac',
       '-b:a',
       `${spec.audioBitrateK}k`,
       '-ar',
-      '48000',
+      String(AUDIO_SAMPLE_RATE),
       '-ac',
       '2',
     );
