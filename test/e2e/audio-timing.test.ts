@@ -3,7 +3,8 @@
  * rendition it stores must be on a timeline counted in samples: every AAC frame 1024 ticks at 1/48000, the
  * presentation times stepping by exactly 1024 across part and segment boundaries, the first frame at the first
  * segment's tfdt, and the audio where the video is (a flash and a tone burst published together come out
- * together, within a video frame). ffprobe and ffmpeg read the stored bytes; nothing is mocked.
+ * together, within a video frame). The same for SRT (MPEG-TS); the watch folder feeds the same transcoder
+ * arguments. ffprobe and ffmpeg read the stored bytes; nothing is mocked.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CmafStreamReader, objectName, type SegmentEntry } from '../../src/core/index.js';
-import { type IngestHarness, startIngest, testConfig, waitFor } from '../support/harness.js';
+import { freePort } from '../../tools/process/redis-server.js';
+import { type IngestHarness, sleep, startIngest, testConfig, waitFor } from '../support/harness.js';
 
 const FPS = 30;
 const AAC_FRAME = 1024;
@@ -41,7 +43,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
  * An RTMP publisher like a camera's: H.264 + AAC in FLV (millisecond timestamps), paced in real time. Every
  * whole second the picture flashes white for one frame and a 10 ms 1 kHz burst sounds; silence otherwise.
  */
-function publish(url: string, seconds: number) {
+function publish(output: string[], seconds: number) {
   return run('ffmpeg', [
     '-hide_banner',
     '-loglevel',
@@ -69,9 +71,7 @@ function publish(url: string, seconds: number) {
     'aac',
     '-b:a',
     '96k',
-    '-f',
-    'flv',
-    url,
+    ...output,
   ]);
 }
 
@@ -141,86 +141,106 @@ async function flashes(file: string): Promise<number[]> {
   return white.filter((t, i) => i === 0 || t - white[i - 1]! > 0.5);
 }
 
+/**
+ * The stored audio rendition of `stream` is on a sample-counted timeline and in sync with its 240p video.
+ * Returns the audio - video offsets (s) of the flashes.
+ */
+async function checkAudioTiming(h: IngestHarness, stream: string): Promise<number[]> {
+  await waitFor(
+    async () => (await h.store.streams.readState(stream)).state === 'idle',
+    15_000,
+    'session end',
+  );
+  dir = mkdtempSync(join(tmpdir(), 'ws-audio-'));
+
+  const audio = await renditionBytes(h, stream, 'audio');
+  expect(audio.timescale).toBe(48_000);
+  const audioFile = join(dir, 'audio.mp4');
+  writeFileSync(audioFile, audio.bytes);
+
+  // The trun sample durations as stored: every chunk holds whole 1024-sample frames, back to back.
+  const reader = new CmafStreamReader();
+  const events = reader.push(audio.bytes);
+  reader.end();
+  const chunks = events.flatMap((e) => (e.kind === 'chunk' ? [e.info] : []));
+  expect(chunks.length).toBeGreaterThan(40);
+  chunks.slice(0, -1).forEach((c, i) => {
+    expect(c.durationTicks, `chunk ${i} (${c.sampleCount} samples)`).toBe(c.sampleCount * AAC_FRAME);
+    expect(chunks[i + 1]!.baseMediaDecodeTime).toBe(c.baseMediaDecodeTime + c.durationTicks);
+  });
+
+  // ffprobe over init + segments: every packet 1024 long, presentation times stepping by exactly 1024.
+  const probe = await run('ffprobe', [
+    '-v',
+    'error',
+    '-select_streams',
+    'a:0',
+    '-show_entries',
+    'packet=pts,duration',
+    '-of',
+    'json',
+    audioFile,
+  ]);
+  expect(probe.code, probe.stderr).toBe(0);
+  const packets = (JSON.parse(probe.stdout) as { packets: Array<{ pts: number; duration?: number }> })
+    .packets;
+  expect(packets.length).toBeGreaterThan(10 * 47);
+  // The first frame sits at the first segment's tfdt: nothing missing at the start.
+  expect(packets[0]!.pts).toBe(audio.segs[0]!.startTicks);
+  const steps = new Map<number, number>();
+  for (let i = 1; i < packets.length; i++) {
+    const step = packets[i]!.pts - packets[i - 1]!.pts;
+    steps.set(step, (steps.get(step) ?? 0) + 1);
+  }
+  expect(Object.fromEntries(steps)).toEqual({ [AAC_FRAME]: packets.length - 1 });
+  // The last frame of the stream may be cut short by the end of the input; every other one is whole.
+  for (const p of packets.slice(1, -1)) expect(p.duration).toBe(AAC_FRAME);
+  // Every segment starts on a frame boundary of that one timeline.
+  const ptsSet = new Set(packets.map((p) => p.pts));
+  for (const s of audio.segs) expect(ptsSet.has(s.startTicks), `segment ${s.msn} start`).toBe(true);
+
+  // A/V: the video starts where the audio starts, and each flash is heard within a video frame.
+  const video = await renditionBytes(h, stream, '240p');
+  const videoFile = join(dir, 'video.mp4');
+  writeFileSync(videoFile, video.bytes);
+  expect(video.segs[0]!.msn).toBe(audio.segs[0]!.msn);
+  const audioStart = audio.segs[0]!.startTicks / audio.timescale;
+  const videoStart = video.segs[0]!.startTicks / video.timescale;
+  expect(Math.abs(audioStart - videoStart)).toBeLessThan(1 / FPS);
+
+  const sounds = await soundStarts(audioFile);
+  // silencedetect needs 0.3 s of silence before a burst: compare from the second flash on.
+  const flashTimes = (await flashes(videoFile)).filter((t) => t > videoStart + 0.5);
+  expect(flashTimes.length).toBeGreaterThanOrEqual(10);
+  expect(sounds.length).toBeGreaterThanOrEqual(flashTimes.length);
+  const offsets = flashTimes.map((t) => {
+    const nearest = sounds.reduce((a, b) => (Math.abs(b - t) < Math.abs(a - t) ? b : a), Infinity);
+    return nearest - t;
+  });
+  for (const o of offsets) expect(Math.abs(o)).toBeLessThan(1 / FPS);
+  console.log(
+    `audio-timing ${stream}: ${packets.length} AAC frames, ${audio.segs.length} segments; A/V offsets (audio - video, ms):`,
+    offsets.map((o) => Math.round(o * 1000)).join(' '),
+  );
+  return offsets;
+}
+
 describe('audio timing', () => {
   it('RTMP audio comes out in constant 1024-sample frames, from its first segment on, in sync with the video', async () => {
     h = await startIngest(testConfig());
-    const pub = await publish(h.rtmpUrl('tone'), 15);
+    const pub = await publish(['-f', 'flv', h.rtmpUrl('tone')], 15);
     expect(pub.code, pub.stderr).toBe(0);
-    await waitFor(
-      async () => (await h!.store.streams.readState('tone')).state === 'idle',
-      15_000,
-      'session end',
+    await checkAudioTiming(h, 'tone');
+  });
+
+  it('SRT (MPEG-TS, 90 kHz clock) audio too', async () => {
+    const port = await freePort();
+    h = await startIngest(
+      testConfig({ streams: [{ name: 'srtone', ingest: { type: 'srt', port, latencyMs: 120 } }] }),
     );
-    dir = mkdtempSync(join(tmpdir(), 'ws-audio-'));
-
-    const audio = await renditionBytes(h, 'tone', 'audio');
-    expect(audio.timescale).toBe(48_000);
-    const audioFile = join(dir, 'audio.mp4');
-    writeFileSync(audioFile, audio.bytes);
-
-    // The trun sample durations as stored: every chunk holds whole 1024-sample frames, back to back.
-    const reader = new CmafStreamReader();
-    const events = reader.push(audio.bytes);
-    reader.end();
-    const chunks = events.flatMap((e) => (e.kind === 'chunk' ? [e.info] : []));
-    expect(chunks.length).toBeGreaterThan(40);
-    chunks.slice(0, -1).forEach((c, i) => {
-      expect(c.durationTicks, `chunk ${i} (${c.sampleCount} samples)`).toBe(c.sampleCount * AAC_FRAME);
-      expect(chunks[i + 1]!.baseMediaDecodeTime).toBe(c.baseMediaDecodeTime + c.durationTicks);
-    });
-
-    // ffprobe over init + segments: every packet 1024 long, presentation times stepping by exactly 1024.
-    const probe = await run('ffprobe', [
-      '-v',
-      'error',
-      '-select_streams',
-      'a:0',
-      '-show_entries',
-      'packet=pts,duration',
-      '-of',
-      'json',
-      audioFile,
-    ]);
-    expect(probe.code, probe.stderr).toBe(0);
-    const packets = (JSON.parse(probe.stdout) as { packets: Array<{ pts: number; duration?: number }> })
-      .packets;
-    expect(packets.length).toBeGreaterThan(10 * 47);
-    // The first frame sits at the first segment's tfdt: nothing missing at the start.
-    expect(packets[0]!.pts).toBe(audio.segs[0]!.startTicks);
-    const steps = new Map<number, number>();
-    for (let i = 1; i < packets.length; i++) {
-      const step = packets[i]!.pts - packets[i - 1]!.pts;
-      steps.set(step, (steps.get(step) ?? 0) + 1);
-    }
-    expect(Object.fromEntries(steps)).toEqual({ [AAC_FRAME]: packets.length - 1 });
-    // The last frame of the stream may be cut short by the end of the input; every other one is whole.
-    for (const p of packets.slice(1, -1)) expect(p.duration).toBe(AAC_FRAME);
-    // Every segment starts on a frame boundary of that one timeline.
-    const ptsSet = new Set(packets.map((p) => p.pts));
-    for (const s of audio.segs) expect(ptsSet.has(s.startTicks), `segment ${s.msn} start`).toBe(true);
-
-    // A/V: the video starts where the audio starts, and each flash is heard within a video frame.
-    const video = await renditionBytes(h, 'tone', '240p');
-    const videoFile = join(dir, 'video.mp4');
-    writeFileSync(videoFile, video.bytes);
-    expect(video.segs[0]!.msn).toBe(audio.segs[0]!.msn);
-    const audioStart = audio.segs[0]!.startTicks / audio.timescale;
-    const videoStart = video.segs[0]!.startTicks / video.timescale;
-    expect(Math.abs(audioStart - videoStart)).toBeLessThan(1 / FPS);
-
-    const sounds = await soundStarts(audioFile);
-    // silencedetect needs 0.3 s of silence before a burst: compare from the second flash on.
-    const flashTimes = (await flashes(videoFile)).filter((t) => t > videoStart + 0.5);
-    expect(flashTimes.length).toBeGreaterThanOrEqual(10);
-    expect(sounds.length).toBeGreaterThanOrEqual(flashTimes.length);
-    const offsets = flashTimes.map((t) => {
-      const nearest = sounds.reduce((a, b) => (Math.abs(b - t) < Math.abs(a - t) ? b : a), Infinity);
-      return nearest - t;
-    });
-    for (const o of offsets) expect(Math.abs(o)).toBeLessThan(1 / FPS);
-    console.log(
-      `audio-timing: ${packets.length} AAC frames, ${audio.segs.length} segments; A/V offsets (audio - video, ms):`,
-      offsets.map((o) => Math.round(o * 1000)).join(' '),
-    );
+    await sleep(500);
+    const pub = await publish(['-f', 'mpegts', `srt://127.0.0.1:${port}?latency=120000`], 15);
+    expect(pub.code, pub.stderr).toBe(0);
+    await checkAudioTiming(h, 'srtone');
   });
 });
