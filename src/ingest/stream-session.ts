@@ -121,6 +121,8 @@ export class StreamSession {
   async start(): Promise<void> {
     const { outputs } = this.buildArgs();
     const ttls = this.ttls;
+    // One instant for every rendition: a fresh stream's renditions start at the same clock floor.
+    const nowMs = Date.now();
     for (const o of outputs) {
       const rung = this.settings.ladder.find((r) => r.name === o.rendition);
       const stored = await this.deps.store.media
@@ -134,7 +136,7 @@ export class StreamSession {
         });
       if (stored.resumed) await this.sealOrphan(o.rendition);
       // No stored counters (a new stream, or a store that lost them): start above every number ever issued.
-      const resume = resumeAbove(stored, Date.now(), this.settings.segmentSec);
+      const resume = resumeAbove(stored, nowMs, this.settings.segmentSec);
       const packager = new RenditionPackager(
         this.stream,
         {

@@ -82,7 +82,11 @@ describe('origin through a CDN', () => {
     encoders.push(rtmpEncoder(rtmpUrl(), 40), encoder(['-f', 'mpegts', srtUrl()], 40));
     for (const s of ['rtmpcam', 'srtcam']) {
       await waitFor(
-        async () => (await get(`${cdn.url}/live/${s}/360p/index.m3u8?_HLS_msn=2&_HLS_part=0`)).status === 200,
+        async () => {
+          // Two complete segments (numbers start at the clock floor, decision 006: not at 0).
+          const r = await get(`${cdn.url}/live/${s}/360p/index.m3u8`);
+          return r.status === 200 && m3u8(r.body.toString()).segments.length >= 2;
+        },
         30_000,
         `${s} live`,
       );

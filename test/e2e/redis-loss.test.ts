@@ -88,6 +88,24 @@ it('Redis restarted empty, then flushed while the encoder is away: back within 5
   for (const u of first.uris.filter((u) => !u.includes('part')))
     expect((await get(`${base}/360p/${u}`)).status, u).toBe(200);
 
+  // Flushed under the live encoder with no outage for the publisher to notice: the first segment write finds the
+  // stream's settings and init gone (a negated version) and the ingest re-publishes them.
+  const lastBeforeFlush = last;
+  execFileSync('redis-cli', ['-p', String(port), 'flushall']);
+  const flushedAt = performance.now();
+  await sleep(300);
+  const refilled = await waitFor(
+    async () => {
+      const p = await playlist(`${base}/360p/index.m3u8`);
+      return p && p.newest > lastBeforeFlush.newest ? p : undefined;
+    },
+    15_000,
+    'playlist back after a flush',
+  );
+  const flushBackMs = performance.now() - flushedAt;
+  expect(flushBackMs).toBeLessThan(5000);
+  expect(refilled.mediaSequence).toBeGreaterThanOrEqual(lastBeforeFlush.mediaSequence);
+
   // (b) The encoder leaves; Redis is flushed behind the product's back; the encoder comes back.
   const wiped = (await playlist(`${base}/360p/index.m3u8`))!;
   await enc.stop();
@@ -125,6 +143,6 @@ it('Redis restarted empty, then flushed while the encoder is away: back within 5
   }
   await enc2.stop();
   console.log(
-    `redis-loss: playlist back ${Math.round(backMs)} ms after Redis restarted; msn ${before.newest} -> ${first.newest}; after the wipe ${beforeWipe.newest} -> ${after.mediaSequence}`,
+    `redis-loss: playlist back ${Math.round(backMs)} ms after Redis restarted, ${Math.round(flushBackMs)} ms after a flush; msn ${before.newest} -> ${first.newest}; after the wipe ${beforeWipe.newest} -> ${after.mediaSequence}`,
   );
 }, 110_000);
