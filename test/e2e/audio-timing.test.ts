@@ -42,8 +42,9 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
 /**
  * An RTMP publisher like a camera's: H.264 + AAC in FLV (millisecond timestamps), paced in real time. Every
  * whole second the picture flashes white for one frame and a 10 ms 1 kHz burst sounds; silence otherwise.
+ * audioDelaySec: the audio starts that much after the video (bursts still on the whole seconds).
  */
-function publish(output: string[], seconds: number) {
+function publish(output: string[], seconds: number, audioDelaySec = 0) {
   return run('ffmpeg', [
     '-hide_banner',
     '-loglevel',
@@ -53,10 +54,11 @@ function publish(output: string[], seconds: number) {
     'lavfi',
     '-i',
     `color=c=black:s=640x360:r=${FPS}:d=${seconds},drawbox=c=white:t=fill:enable='lt(mod(t,1),0.02)'`,
+    ...(audioDelaySec ? ['-itsoffset', String(audioDelaySec)] : []),
     '-f',
     'lavfi',
     '-i',
-    `aevalsrc='if(lt(mod(t,1),0.01),0.8*sin(2*PI*1000*t),0)':s=48000:d=${seconds}`,
+    `aevalsrc='if(lt(mod(t+${audioDelaySec},1),0.01),0.8*sin(2*PI*1000*t),0)':s=48000:d=${seconds - audioDelaySec}`,
     '-c:v',
     'libx264',
     '-preset',
@@ -233,13 +235,15 @@ describe('audio timing', () => {
     await checkAudioTiming(h, 'tone');
   });
 
-  it('SRT (MPEG-TS, 90 kHz clock) audio too', async () => {
+  // A 90 kHz clock stamps 1024-sample frames exactly; what SRT adds here is audio starting 0.3 s after the video
+  // (the old arguments zeroed each output on its own first packet: the audio came out 0.3 s early).
+  it('SRT (MPEG-TS) audio that starts after the video: silence up to it, then the same timeline', async () => {
     const port = await freePort();
     h = await startIngest(
       testConfig({ streams: [{ name: 'srtone', ingest: { type: 'srt', port, latencyMs: 120 } }] }),
     );
     await sleep(500);
-    const pub = await publish(['-f', 'mpegts', `srt://127.0.0.1:${port}?latency=120000`], 15);
+    const pub = await publish(['-f', 'mpegts', `srt://127.0.0.1:${port}?latency=120000`], 15, 0.3);
     expect(pub.code, pub.stderr).toBe(0);
     await checkAudioTiming(h, 'srtone');
   });
