@@ -2,7 +2,7 @@
  * Sequence numbers that survive the loss of the store's counters. A timeline's numbers (media sequence,
  * discontinuity sequence, init id) name immutable URLs, so they must never be issued twice. The store keeps
  * counters that only increase; if the store loses them (Redis restarted without persistence, flushed), a new
- * timeline starts at a floor derived from the wall clock instead of 0: the number of half segment durations
+ * timeline's URL counters start at a floor derived from the wall clock instead of 0: the number of half segment durations
  * since a fixed epoch. A stream's numbers advance by one per segment (at most one discontinuity and one init
  * per segment), so as long as its segments average more than half the target duration and the clock does not
  * go backwards, the floor at any later instant is above every number it issued. Pure: time is passed in.
@@ -20,14 +20,16 @@ export function numberingFloor(nowMs: number, segmentSec: number): number {
 
 /**
  * Where a new timeline resumes: the stored counters when the store has them (a reconnect continues the numbering
- * without a gap), else the clock floor for every counter (a new stream, or a store that lost its counters).
+ * without a gap), else the clock floor for the counters that name URLs, the media sequence and the init id (a new
+ * stream, or a store that lost its counters). The discontinuity sequence names no URL and stays as stored: hls.js
+ * does not play a playlist whose EXT-X-DISCONTINUITY-SEQUENCE is that large (test/e2e/origin.test.ts, measured).
  */
 export function resumeAbove(stored: TimelineResume, nowMs: number, segmentSec: number): TimelineResume {
   if (stored.resumed) return stored;
   const floor = numberingFloor(nowMs, segmentSec);
   return {
     nextMsn: Math.max(stored.nextMsn, floor),
-    lastDiscontinuitySeq: Math.max(stored.lastDiscontinuitySeq, floor),
+    lastDiscontinuitySeq: stored.lastDiscontinuitySeq,
     initId: Math.max(stored.initId, floor),
     resumed: false,
   };
