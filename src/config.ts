@@ -158,6 +158,110 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The ingest HTTP listener (issue #10): the MediaStore-compatible object API and, under /ingest/, DASH-IF CMAF
+     * ingest. Its own port, never reachable through the reader's paths. Decision 009.
+     */
+    httpIngest: z
+      .object({
+        /** Start the listener in the ingest role. */
+        enabled: z.boolean().default(true),
+        host: z.string().default('0.0.0.0'),
+        /** HTTP_INGEST_PORT overrides it. */
+        port: z.number().int().min(0).max(65535).default(8090),
+        headersTimeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+        /** Time to send a whole request; 0 (default) leaves it to the handlers (long-running chunked POSTs). */
+        requestTimeoutMs: z.number().int().min(0).max(3_600_000).default(0),
+        keepAliveTimeoutMs: z.number().int().min(1000).max(600_000).default(65_000),
+        idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+        maxConnections: z.number().int().min(0).max(100_000).default(1000),
+        /** Object API limits (MediaStore's): a whole object, a STREAMING object, and the time one upload may take. */
+        maxObjectBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(25 * 1024 * 1024),
+        maxStreamingBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1024 * 1024 * 1024)
+          .default(10 * 1024 * 1024),
+        uploadTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+        /** SigV4 access keys accepted by the object API (any container). */
+        accessKeys: z
+          .array(
+            z
+              .object({
+                accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be 16-128 characters of A-Z 0-9'),
+                secretAccessKey: z.string().min(16).max(128),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** Largest clock difference a signed request may have, ms (AWS: 15 minutes). */
+        maxClockSkewMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(3_600_000)
+          .default(15 * 60_000),
+        /** Object API containers: the first path segment of every object path. */
+        containers: z
+          .array(
+            z
+              .object({
+                name: safeName,
+                /** Tokens for encoders that cannot sign (query ?token= or Authorization: Bearer). */
+                tokens: z.array(safeKey).default([]),
+                /** TTL of objects no lifecycle rule matches, s (the hot tier never keeps objects forever). */
+                defaultTtlSec: z.number().int().min(1).max(31_536_000).default(86_400),
+                /**
+                 * Lifecycle rules, first match wins: a path prefix or a wildcard (`*` within a folder, `**` across
+                 * folders) and either a transient rule (secondsSinceCreate, 1-300) or a delete rule (days).
+                 */
+                lifecycle: z
+                  .array(
+                    z
+                      .object({
+                        prefix: z.string().max(900).optional(),
+                        wildcard: z.string().max(900).optional(),
+                        secondsSinceCreate: z.number().int().min(1).max(300).optional(),
+                        days: z.number().int().min(1).max(36_500).optional(),
+                      })
+                      .strict()
+                      .refine((r) => (r.prefix === undefined) !== (r.wildcard === undefined), {
+                        message: 'a lifecycle rule needs exactly one of prefix or wildcard',
+                      })
+                      .refine((r) => (r.secondsSinceCreate === undefined) !== (r.days === undefined), {
+                        message: 'a lifecycle rule needs exactly one of secondsSinceCreate or days',
+                      }),
+                  )
+                  .default([]),
+                /** CORS rules for browser reads of the object API (MediaStore's CorsRule). */
+                cors: z
+                  .array(
+                    z
+                      .object({
+                        allowedOrigins: z.array(z.string().min(1)).min(1),
+                        allowedMethods: z
+                          .array(z.enum(['GET', 'HEAD', 'PUT', 'DELETE']))
+                          .default(['GET', 'HEAD']),
+                        allowedHeaders: z.array(z.string().min(1)).default(['*']),
+                        exposeHeaders: z.array(z.string().min(1)).default([]),
+                        maxAgeSeconds: z.number().int().min(0).max(2_147_483_647).default(3000),
+                      })
+                      .strict(),
+                  )
+                  .default([]),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     /** Absolute URL of the origin's clock for DASH UTCTiming; default: /time on the same host. */
     utcTimingUrl: z.string().default('/time'),
     /** The player's target latency for LL-DASH, ms. */
@@ -181,7 +285,11 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     const names = new Set<string>();
-    const ports = new Set<number>([c.http.port, c.rtmp.port]);
+    const ports = new Set<number>([
+      c.http.port,
+      c.rtmp.port,
+      ...(c.httpIngest.enabled ? [c.httpIngest.port] : []),
+    ]);
     c.streams.forEach((s, i) => {
       if (names.has(s.name))
         ctx.addIssue({
@@ -265,6 +373,7 @@ export class ConfigError extends WellspringError {
 export const ENV_OVERRIDES = {
   REDIS_URL: 'redisUrl',
   HTTP_PORT: 'http.port',
+  HTTP_INGEST_PORT: 'httpIngest.port',
   RTMP_PORT: 'rtmp.port',
   LOG_LEVEL: 'logLevel',
   FFMPEG_PATH: 'ffmpegPath',

@@ -4,6 +4,8 @@
  */
 import { type Config, redisTarget } from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
+import { startIngestHttp } from '../src/ingest/http/listener.js';
+import type { HttpHandler, HttpMount } from '../src/ingest/http/types.js';
 import type { Logger } from '../src/log.js';
 import { manifestJob } from '../src/manifest/manifest-worker.js';
 import { MANIFEST_TTL_SEC, ManifestRenderer } from '../src/manifest/renderer.js';
@@ -20,6 +22,8 @@ export interface NodeHandle {
   reader?: Reader;
   httpPort?: number;
   rtmpPort?: number;
+  /** The ingest HTTP listener's port (object API, CMAF ingest under /ingest/). */
+  httpIngestPort?: number;
   stop(): Promise<void>;
 }
 
@@ -88,6 +92,25 @@ export async function startNode(
         await ingest.stop();
         await queue.close();
       });
+      if (config.httpIngest.enabled) {
+        const hi = config.httpIngest;
+        // Handlers mounted by path prefix (CMAF ingest at /ingest/); everything else is the object API.
+        const mounts: HttpMount[] = [];
+        const objectApi: HttpHandler = (_req, res) => {
+          res.statusCode = 404;
+          res.end();
+        };
+        const http = await startIngestHttp({
+          host: hi.host,
+          port: hi.port,
+          mounts,
+          fallback: objectApi,
+          timeouts: hi,
+          log,
+        });
+        handle.httpIngestPort = http.port;
+        stops.push(() => http.close());
+      }
     }
   } catch (err) {
     await handle.stop();

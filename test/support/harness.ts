@@ -35,6 +35,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
     keyPrefix: `t${randomBytes(4).toString('hex')}`,
     rtmp: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
+    httpIngest: { host: '127.0.0.1', port: 0 },
     defaults: { segmentSec: 1, partSec: 0.25, windowSec: 6, dvrWindowSec: 30, ladder: TEST_LADDER },
     ...overrides,
   });
