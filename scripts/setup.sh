@@ -13,6 +13,8 @@ gst_lib=/usr/lib/$(uname -m)-linux-gnu/gstreamer-1.0
 need_cmds+=(gst-launch-1.0:gstreamer1.0-tools "$gst_lib/libgstplayback.so:gstreamer1.0-plugins-base"
   "$gst_lib/libgstadaptivedemux2.so:gstreamer1.0-plugins-good" "$gst_lib/libgstdash.so:gstreamer1.0-plugins-bad"
   "$gst_lib/libgstlibav.so:gstreamer1.0-libav")
+# xmllint validates our MPDs against the DASH schema in the interoperability suite.
+need_cmds+=(xmllint:libxml2-utils)
 
 missing=()
 for pair in "${need_cmds[@]}"; do
