@@ -193,6 +193,73 @@ export interface StoreHealth {
   ping(): Promise<void>;
 }
 
+/** A stored object of the object API (issue #10): what DescribeObject answers. */
+export interface ObjectMeta {
+  contentType: string;
+  /** Served back exactly as given; absent when none was. */
+  cacheControl?: string;
+  /** Quoted hex MD5 of the bytes, as MediaStore answers it. */
+  etag: string;
+  /** Hex SHA-256 of the bytes (PutObject's ContentSHA256). */
+  sha256: string;
+  length: number;
+  lastModifiedMs: number;
+}
+
+/** A STREAMING upload in progress: readable while it arrives, replaced by the object when complete. */
+export interface ObjectUpload {
+  /** Unique per upload: a later upload of the same path supersedes it. */
+  id: string;
+  contentType: string;
+  cacheControl?: string;
+  startedMs: number;
+}
+
+/** What a waiting reader hears about a path's upload. */
+export type ObjectEvent =
+  { t: 'chunk'; id: string; n: number } | { t: 'done'; id: string } | { t: 'abort'; id: string };
+
+export interface ObjectItem {
+  name: string;
+  type: 'OBJECT' | 'FOLDER';
+  /** Objects only. */
+  meta?: ObjectMeta;
+}
+
+/**
+ * Objects by path ("container/folder/name"): the object API's storage. A path's keys share one slot (the
+ * container's hash tag). A complete object is stored with its bytes and metadata at once; a STREAMING upload is a
+ * list of chunks a reader can follow (watch) until it completes (then replaced by the object, atomically) or is
+ * aborted (nothing left visible). Every object has a TTL (lifecycle rules).
+ */
+export interface ObjectStore {
+  put(path: string, bytes: Uint8Array, meta: ObjectMeta, ttlSec: number): Promise<void>;
+  /** Starts a STREAMING upload (superseding any other upload of the path); its chunks live at most ttlSec. */
+  begin(path: string, upload: ObjectUpload, ttlSec: number): Promise<void>;
+  /** Appends a chunk; the chunk count, or undefined when the upload was superseded or expired. */
+  append(path: string, id: string, chunk: Uint8Array): Promise<number | undefined>;
+  /** Turns the upload's chunks into the object; false when the upload was superseded or expired. */
+  complete(path: string, id: string, meta: ObjectMeta, ttlSec: number): Promise<boolean>;
+  /** Drops the upload and its chunks (nothing of it stays visible). */
+  abort(path: string, id: string): Promise<void>;
+  describe(path: string): Promise<ObjectMeta | undefined>;
+  /** The object's bytes (a range: inclusive end), with its metadata. */
+  read(
+    path: string,
+    range?: { start: number; end: number },
+  ): Promise<{ meta: ObjectMeta; bytes: Buffer } | undefined>;
+  /** The path's STREAMING upload in progress, if any. */
+  upload(path: string): Promise<ObjectUpload | undefined>;
+  /** The upload's chunks from index `from`; undefined when that upload is gone (completed, aborted, superseded). */
+  chunks(path: string, id: string, from: number): Promise<Buffer[] | undefined>;
+  /** Deletes the object; false when there was none. */
+  delete(path: string): Promise<boolean>;
+  /** A folder's items ("container" or "container/a/b"), by name, `max` at most, after the name `after`. */
+  list(folder: string, max: number, after?: string): Promise<{ items: ObjectItem[]; more: boolean }>;
+  /** Hears a path's upload events (chunk, done, abort). */
+  watch(path: string, fn: (ev: ObjectEvent) => void): Subscription;
+}
+
 /** Every port of one store, as the composition roots hand them out. */
 export interface Store {
   media: MediaStore;
@@ -201,5 +268,7 @@ export interface Store {
   locks: PublisherLocks;
   events: EventBus;
   health: StoreHealth;
+  /** Objects of the object API (issue #10). */
+  objects: ObjectStore;
   close(): Promise<void>;
 }

@@ -27,6 +27,7 @@ import type {
 } from '../ports.js';
 import { StoreUnavailableError } from '../errors.js';
 import { assembleSnapshot } from '../snapshot.js';
+import { MemoryObjects } from './objects.js';
 
 interface Expiring<T> {
   value: T;
@@ -66,6 +67,7 @@ export class MemoryStore implements Store {
   readonly streams: StreamDirectory;
   readonly locks: PublisherLocks;
   readonly events: MemoryEventBus;
+  readonly objects: MemoryObjects;
   readonly health = { ping: async (): Promise<void> => this.check() };
 
   constructor(o: MemoryStoreOptions = {}) {
@@ -75,6 +77,7 @@ export class MemoryStore implements Store {
     this.streams = new MemoryDirectory(this);
     this.locks = new MemoryLocks(this);
     this.events = new MemoryEventBus(() => this.check());
+    this.objects = new MemoryObjects(this.now, () => this.check());
   }
 
   /** @internal */

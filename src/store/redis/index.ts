@@ -7,6 +7,7 @@ import { RedisEventBus } from './events.js';
 import { RedisPublisherLocks } from './locks.js';
 import { RedisManifestStore } from './manifests.js';
 import { RedisMediaStore } from './media.js';
+import { RedisObjectStore } from './objects.js';
 
 export interface RedisStoreOptions {
   target: RedisTarget;
@@ -23,12 +24,14 @@ export function createRedisStore(o: RedisStoreOptions): Store {
   const client = connect(o.target, o.role);
   const sub: Client | undefined = o.subscribe ? connect(o.target, 'subscriber') : undefined;
   const events = new RedisEventBus({ pub: client, sub, prefix: o.prefix, onBadMessage: o.onBadEvent });
+  const objects = new RedisObjectStore(client, o.prefix, sub);
   return {
     media: new RedisMediaStore(client, o.prefix),
     manifests: new RedisManifestStore(client, o.prefix),
     streams: new RedisStreamDirectory(client, o.prefix),
     locks: new RedisPublisherLocks(client, o.prefix),
     events,
+    objects,
     health: {
       async ping() {
         await client.ping();
@@ -36,6 +39,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     },
     async close() {
       await events.close();
+      objects.close();
       sub?.disconnect();
       client.disconnect();
     },
