@@ -232,9 +232,16 @@ export function acceptance(report: ViewerReport, opts: AcceptanceOptions = {}): 
 
 /** A short summary for logs and benchmark JSON. */
 export function summary(report: ViewerReport): Record<string, unknown> {
+  const notOk: Record<string, number> = {};
+  for (const r of report.requests)
+    if (r.status !== 200 && r.status !== 304) {
+      const k = `${r.kind} ${r.status}${r.error ? ` ${r.error.split(':')[0]!.slice(0, 40)}` : ''}`;
+      notOk[k] = (notOk[k] ?? 0) + 1;
+    }
   return {
     requests: report.requests.length,
     byStatus: report.byStatus,
+    notOk,
     errors5xx: report.errors5xx,
     longestStallMs: report.longestStallMs,
     backwards: report.backwards.length,
