@@ -49,8 +49,10 @@ describe.each(readdirSync(root))('scenario %s, rendered chunk by chunk', (name) 
     const n = sc.renditions.length;
     for (const r of sc.renditions)
       expect(changes.get(manifestName.dvr(r.name))!, r.name).toBeLessThanOrEqual(segments + 3);
-    for (const file of [manifestName.master, manifestName.mpd])
-      expect(changes.get(file)!, file).toBeLessThanOrEqual(n * (segments + 3));
+    expect(changes.get(manifestName.master)!).toBeLessThanOrEqual(n * (segments + 3));
+    // The classic MPD also changes when the chain falls behind the clock and catches up (number grid or
+    // SegmentTimeline, decision 007).
+    expect(changes.get(manifestName.mpd)!).toBeLessThanOrEqual(n * (segments + 3) + 2 * behind);
     // The LL MPD also changes when a segment opens, and when the chain falls behind the clock and catches up.
     expect(changes.get(manifestName.mpdLowLatency)!).toBeLessThanOrEqual(2 * n * (segments + 3) + 2 * behind);
     expect(changes.get(manifestName.mpdLowLatency)!).toBeLessThan(steps);

@@ -221,7 +221,7 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
         expect(listed.attributes.CODECS).toBe(r.codec);
         const window = liveWindow(snap, (sc.windowMs * snap.timescale) / 1000);
         const expected = lowLatency && snap.open ? [...window, snap.open] : window;
-        const grid = lowLatency && numberBased(text, r.name);
+        const grid = numberBased(text, r.name);
         const pl = grid ? live.find((p) => p.attributes.NAME === r.name)! : listed;
         if (!grid) {
           expect(pl.segments.map((s) => s.uri)).toEqual(expected.map((e) => `${r.name}/seg-${e.msn}.m4s`));
@@ -271,19 +271,31 @@ describe.each(scenarios)('scenario $name read back by m3u8-parser and mpd-parser
   }
 });
 
-describe('low-latency MPD addressing', () => {
+// Both MPDs (decision 007: the classic one too, so that GStreamer's dashdemux2 can follow it live).
+describe.each([manifestName.mpdLowLatency, manifestName.mpd])('%s addressing', (file) => {
   const sc = scenarios.find((x) => x.name === 'ladder-ll')!.sc;
   const snaps = runScenario(sc);
   const now = newestMediaEndMs(snaps);
 
   it('is number-based while the chain keeps up with the wall clock', () => {
-    const text = renderOne(sc, snaps, manifestName.mpdLowLatency, now + 100);
+    const text = renderOne(sc, snaps, file, now + 100);
     for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(true);
+    expect(text).not.toContain('<SegmentTimeline>');
   });
 
   it('lists what exists (SegmentTimeline) once the newest media is more than a segment behind the clock', () => {
-    const text = renderOne(sc, snaps, manifestName.mpdLowLatency, now + sc.segmentTargetMs + 500);
+    const text = renderOne(sc, snaps, file, now + sc.segmentTargetMs + 500);
     for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(false);
     expect(text).toContain('<SegmentTimeline>');
+  });
+});
+
+describe('classic MPD addressing', () => {
+  it('an ended stream keeps exact SegmentTimelines (static MPD)', () => {
+    const sc = scenarios.find((x) => x.name === 'ended')!.sc;
+    const snaps = runScenario(sc);
+    const text = renderOne(sc, snaps, manifestName.mpd, newestMediaEndMs(snaps) + 100);
+    expect(text).toContain('type="static"');
+    for (const r of sc.renditions) expect(numberBased(text, r.name)).toBe(false);
   });
 });

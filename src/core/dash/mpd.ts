@@ -163,12 +163,15 @@ export function keepsUp(s: TimelineSnapshot, nowMs: number): boolean {
  * presentationTimeOffset mapping every representation's media time to it. Clients that ignore Period@start
  * (ffmpeg 5.1) or cannot take a 1.8e9 s one (GStreamer 1.22) then number the live segment right.
  * In low-latency form the open segment is announced too (availabilityTimeComplete=false): the origin serves
- * it chunk by chunk while it grows, so each chunk is fetchable as soon as it exists. A live low-latency MPD uses
- * number-based addressing (SegmentTemplate@duration) wherever the segments sit on the nominal grid: the player
- * then knows each next segment from its clock instead of waiting for an MPD update (with SegmentTimeline,
- * dash.js learns of a new segment only at its next refresh, up to minimumUpdatePeriod late, and stalls at a
- * low target latency). Only the live (last) period is number-based; closed periods keep their exact timelines.
- * The origin holds a request for the next segment until its first part exists.
+ * it chunk by chunk while it grows, so each chunk is fetchable as soon as it exists. Both live MPDs use
+ * number-based addressing (SegmentTemplate@duration) wherever the segments sit on the nominal grid and the chain
+ * keeps up with the clock: the player then knows each next segment from its clock instead of waiting for an MPD
+ * update (with SegmentTimeline, dash.js learns of a new segment only at its next refresh, up to
+ * minimumUpdatePeriod late, and stalls at a low target latency), and demuxers that cannot follow a live
+ * SegmentTimeline across refreshes (GStreamer 1.22's dashdemux2; ffmpeg 5.1 re-requests old segments) play the
+ * classic MPD too (docs/decisions/007-classic-mpd-addressing.md). Only the live (last) period is number-based;
+ * closed periods keep their exact timelines. The origin holds a request for the next segment until its first
+ * part exists.
  */
 export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
   const ordered = [...renditions].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'video' ? -1 : 1));
@@ -211,10 +214,7 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
       const pto = Math.round((anchorSeg.periodStartTicks * ts) / anchorTs);
       const partTicks = r.snapshot.partTargetTicks;
       const grid =
-        o.lowLatency &&
-        !r.snapshot.ended &&
-        d === discSeqs[discSeqs.length - 1] &&
-        keepsUp(r.snapshot, o.publishTimeMs)
+        !r.snapshot.ended && d === discSeqs[discSeqs.length - 1] && keepsUp(r.snapshot, o.publishTimeMs)
           ? numberGrid(inPeriod, pto, r.snapshot.segmentTargetTicks, partTicks)
           : undefined;
       const template: SegmentTemplate = {

@@ -212,8 +212,9 @@ export function renderManifestSet(input: ManifestSetInput): ManifestFile[] {
  * - Multivariant playlist: the ladder and the bitrates measured over complete segments.
  * - DVR playlist: the rendition's complete segments (never the open one) and whether it ended.
  * - Classic MPD: complete segments of the live window; which renditions are listed at all (a rendition appears
- *   with its first open segment, and the first listed video rendition gives the MPD's targets); ended. The open
- *   segment itself is not in the classic MPD.
+ *   with its first open segment, and the first listed video rendition gives the MPD's targets); ended; like the
+ *   LL MPD, the part target (number-grid tolerance) and whether the chain keeps up (number-based addressing or a
+ *   SegmentTimeline, docs/decisions/007-classic-mpd-addressing.md). The open segment itself is not in it.
  * - Low-latency MPD: the same, plus the open segment (announced with the target duration, so its identity counts,
  *   not its parts), the advertised part target (it grows when a longer part is seen:
  *   availabilityTimeOffset, grid tolerance, latency targets), and per rendition whether its chain keeps up with
@@ -236,7 +237,11 @@ export function manifestDependencies(
   keys.set(manifestName.master, `${ladder}|${per.map((x) => complete(x.snap)).join(',')}`);
   const listed = (snap: TimelineSnapshot): string =>
     snap.segments.length > 0 || snap.open ? 'listed' : 'unlisted';
-  const classic = per.map((x) => `${complete(x.snap)}/${listed(x.snap)}/${targets(x.snap)}`);
+  // Number-based addressing (decision 007) also depends on the grid tolerance (the part target) and keepsUp.
+  const classic = per.map(
+    (x) =>
+      `${complete(x.snap)}/${listed(x.snap)}/${targets(x.snap)}/${x.snap.partTargetTicks}/${keepsUp(x.snap, input.nowMs) ? 'up' : 'behind'}`,
+  );
   keys.set(manifestName.mpd, `${ladder}|${classic.join(',')}`);
   const ll = per.map((x, i) => {
     const o = x.snap.open;
