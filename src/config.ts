@@ -67,9 +67,21 @@ const ingest = z.discriminatedUnion('type', [
       /** SRT key length in bytes (pbkeylen). */
       pbkeylen: z.union([z.literal(16), z.literal(24), z.literal(32)]).default(16),
       latencyMs: z.number().int().min(20).max(8000).default(120),
+      /**
+       * Audio tracks of the source to package, in its order (MPEG-TS can carry several, e.g. one per language):
+       * each becomes an audio rendition ("audio", "audio-2", ...), its language from the source's tag.
+       */
+      audioTracks: z.number().int().min(1).max(4).default(1),
     })
     .strict(),
-  z.object({ type: z.literal('watch'), dir: z.string().min(1) }).strict(),
+  z
+    .object({
+      type: z.literal('watch'),
+      dir: z.string().min(1),
+      /** As for SRT: audio tracks of the files to package. */
+      audioTracks: z.number().int().min(1).max(4).default(1),
+    })
+    .strict(),
 ]);
 
 const stream = z

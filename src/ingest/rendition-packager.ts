@@ -24,6 +24,9 @@ export interface RenditionSpec {
   /** Keyframes sit exactly on segment boundaries (our own encoder): close segments eagerly. */
   alignedKeyframes: boolean;
   frameRate?: number;
+  /** From the source (StreamSession.onSourceInfo): audio language; video captions and their language. */
+  language?: string;
+  closedCaptions?: boolean;
 }
 
 export interface PackagerSettings {
@@ -42,6 +45,8 @@ export class RenditionPackager {
   private init: InitInfo | undefined;
   /** The newest init segment's write, kept to publish again if the store loses it. */
   private initOp: PublishOp | undefined;
+  private initBytes: Uint8Array | undefined;
+  private initId = 0;
   private partChunks: Uint8Array[] = [];
   private segParts: Uint8Array[] = [];
   /** Chunk bytes received and sitting in the reader/part buffers. */
@@ -119,21 +124,33 @@ export class RenditionPackager {
       );
     }
     this.init = info;
-    const initId = this.timeline.upcomingInitId;
+    this.initBytes = bytes;
+    this.initId = this.timeline.upcomingInitId;
+    this.publishInit();
+  }
+
+  /** Writes the current init segment with the rendition's description (what it is, from the init and the spec). */
+  private publishInit(): void {
+    const s = this.settings;
+    const info = this.init!;
+    const bytes = this.initBytes!;
+    const initId = this.initId;
     const desc: RenditionInfo = {
       name: this.spec.name,
       kind: info.kind,
       codec: info.codec,
-      timescale: this.timeline.timescale,
+      timescale: this.timeline!.timescale,
       width: info.width,
       height: info.height,
       frameRate: this.spec.frameRate,
       sampleRate: info.sampleRate,
       channelCount: info.channelCount,
       nominalBitrate: this.spec.nominalBitrate,
-      segmentTargetTicks: Math.round(s.segmentSec * this.timeline.timescale),
-      partTargetTicks: Math.round(s.partSec * this.timeline.timescale),
+      segmentTargetTicks: Math.round(s.segmentSec * this.timeline!.timescale),
+      partTargetTicks: Math.round(s.partSec * this.timeline!.timescale),
       order: this.spec.order,
+      ...(this.spec.language !== undefined ? { language: this.spec.language } : {}),
+      ...(this.spec.closedCaptions !== undefined ? { closedCaptions: this.spec.closedCaptions } : {}),
     };
     this.initOp = {
       kind: 'init',
@@ -143,6 +160,18 @@ export class RenditionPackager {
       run: () => this.store.publishInit(this.stream, desc, initId, bytes, s.ttls.initSec),
     };
     this.publisher.enqueue(this.initOp);
+  }
+
+  /**
+   * What the source says about this rendition's track (language, captions). Before the first init segment it
+   * goes into the description written with it; if it changes afterwards, the description is written again.
+   */
+  describe(d: { language?: string; closedCaptions?: boolean }): void {
+    const s = this.spec;
+    if (s.language === d.language && s.closedCaptions === d.closedCaptions) return;
+    s.language = d.language;
+    s.closedCaptions = d.closedCaptions;
+    if (this.init && this.initBytes) this.publishInit();
   }
 
   /** The store lost this rendition's init segment and description: write the current ones again, first. */

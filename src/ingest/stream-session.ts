@@ -3,7 +3,13 @@
  * restarts it when it dies while the publisher is still there; each death is a discontinuity here), one
  * RenditionPackager per output, and the Publisher into the store.
  */
-import { buildTranscodeArgs, type FfmpegInput, type LadderOutput } from '../adapters/ffmpeg/args.js';
+import {
+  audioRenditionName,
+  buildTranscodeArgs,
+  type FfmpegInput,
+  type LadderOutput,
+} from '../adapters/ffmpeg/args.js';
+import { type SourceDescription, audioStreams, hasClosedCaptions } from '../adapters/ffmpeg/input-dump.js';
 import type { StreamSettings } from '../config.js';
 import {
   BoxParseError,
@@ -38,6 +44,8 @@ export interface SessionOptions {
   input: FfmpegInput;
   /** Source carries audio (an AAC rendition is made). */
   audio: boolean;
+  /** Audio tracks of the source to package (default 1): renditions "audio", "audio-2", ... */
+  audioTracks?: number;
   /** Restart ffmpeg with a discontinuity when it dies while the source is connected. Default true. */
   restartOnExit?: boolean;
   /**
@@ -102,6 +110,7 @@ export class StreamSession {
       {
         onSpawn: () => (this.sourceClock = {}),
         onOutput: (o, d) => this.onOutput(o, d),
+        onSourceInfo: (info) => this.onSourceInfo(info),
         onExit: () => {
           for (const p of this.packagers.values()) p.discontinuity();
         },
@@ -215,12 +224,46 @@ export class StreamSession {
       input: this.options.input,
       ladder: this.settings.ladder,
       audio: this.options.audio,
+      audioTracks: this.options.audioTracks,
       audioBitrateK: this.settings.audioBitrateK,
       segmentSec: this.settings.segmentSec,
       partSec: this.settings.partSec,
       fps: this.settings.fps,
       decoderThreads: this.deps.decoderThreads,
     });
+  }
+
+  /**
+   * What ffmpeg found in the source: each audio rendition gets its track's language tag, the video renditions
+   * whether the source's video carries CEA-608/708 captions (x264 keeps them: its a53cc option is on by default)
+   * and the video stream's language tag for them. Arrives before the first init segment; a change after it
+   * (a restarted transcoder reading a different source) re-describes the renditions.
+   */
+  private onSourceInfo(info: SourceDescription): void {
+    const input = this.options.input.kind === 'lavfi' && this.options.input.audio ? 1 : 0;
+    const audio = audioStreams(info, input);
+    const video = info.streams.find((s) => s.input === 0 && s.kind === 'video');
+    const captions = hasClosedCaptions(info);
+    this.log.info(
+      {
+        audioTracks: audio.map((a) => a.language ?? 'und'),
+        closedCaptions: captions,
+        packaged: this.options.audio ? Math.max(1, this.options.audioTracks ?? 1) : 0,
+      },
+      'source streams',
+    );
+    if (this.options.audio && audio.length > Math.max(1, this.options.audioTracks ?? 1))
+      this.log.info(
+        { sourceAudioTracks: audio.length },
+        'the source has more audio tracks than configured (ingest.audioTracks); the rest are not packaged',
+      );
+    for (const p of this.packagers.values()) {
+      if (p.spec.kind === 'video') p.describe({ closedCaptions: captions, language: video?.language });
+      else {
+        const i = audio.findIndex((_, k) => audioRenditionName(k) === p.spec.name);
+        p.describe({ language: i >= 0 ? audio[i]!.language : undefined });
+      }
+    }
   }
 
   private onOutput(o: LadderOutput, data: Buffer): void {

@@ -5,6 +5,7 @@
  * by ending its input (SIGTERM, then SIGKILL, when it does not finish by itself).
  */
 import type { LadderOutput } from '../adapters/ffmpeg/args.js';
+import type { SourceDescription } from '../adapters/ffmpeg/input-dump.js';
 import type { FfmpegProgress } from '../adapters/ffmpeg/progress.js';
 import { type FfmpegExitError, Transcoder } from '../adapters/ffmpeg/transcoder.js';
 import type { Logger } from '../log.js';
@@ -27,6 +28,8 @@ export interface SupervisorEvents {
   /** A new transcoder was spawned (its output time starts at 0 again). */
   onSpawn?(): void;
   onOutput(output: LadderOutput, data: Buffer): void;
+  /** The transcoder has probed its input (each new process once): streams, languages, captions. */
+  onSourceInfo?(info: SourceDescription): void;
   /** The transcoder exited while supervised (not after stop): whatever was open is cut here. */
   onExit(err: FfmpegExitError | undefined): void;
   /** The transcoder exited and is not restarted (SRT caller left, source ended). */
@@ -106,6 +109,7 @@ export class TranscoderSupervisor {
       onOutput: (o, d) => this.events.onOutput(o, d),
       onProgress: (p) => this.onProgress(p),
       onStderrLine: (line) => this.o.log.warn({ ffmpeg: line }, 'ffmpeg says'),
+      onSourceInfo: (info) => this.events.onSourceInfo?.(info),
       onExit: (err) => this.onExit(t, err),
     });
     this.transcoder = t;

@@ -28,6 +28,10 @@ export interface ScenarioRendition {
   frameRate?: number;
   sampleRate?: number;
   channelCount?: number;
+  /** Audio: the track's language; video: its captions' language (RenditionDescription.language). */
+  language?: string;
+  /** Video: carries CEA-608 captions (true), none (false), not examined (absent). */
+  closedCaptions?: boolean;
   timescale: number;
   /** Chunks: count, duration of each, a sync sample every N chunks (video), bytes per chunk. */
   chunks: { count: number; durationTicks: number; syncEvery?: number; bytes: number };
@@ -136,6 +140,8 @@ export function describeRenditions(sc: Scenario): RenditionDescription[] {
     segmentTargetTicks: (sc.segmentTargetMs * r.timescale) / 1000,
     partTargetTicks: (sc.partTargetMs * r.timescale) / 1000,
     order,
+    ...(r.language !== undefined ? { language: r.language } : {}),
+    ...(r.closedCaptions !== undefined ? { closedCaptions: r.closedCaptions } : {}),
   }));
 }
 

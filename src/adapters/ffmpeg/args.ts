@@ -33,6 +33,11 @@ export interface TranscodeSpec {
   ladder: Rung[];
   /** Include an AAC rendition named "audio". */
   audio: boolean;
+  /**
+   * How many of the source's audio tracks to package, in the source's order (default 1): track i becomes the
+   * rendition audioRenditionName(i). ffmpeg fixes its outputs before it has read the input, so this is configured.
+   */
+  audioTracks?: number;
   audioBitrateK: number;
   segmentSec: number;
   partSec: number;
@@ -56,6 +61,11 @@ function cmafMuxer(partSec: number, video: boolean): string[] {
     '-flush_packets',
     '1',
   ];
+}
+
+/** The rendition made from the source's i-th audio track: "audio" for the first (as always), then "audio-2".. */
+export function audioRenditionName(i: number): string {
+  return i === 0 ? 'audio' : `audio-${i + 1}`;
 }
 
 /** The AAC encoder's priming: its first packet carries 1024 samples of delay, stamped 1024 before its input. */
@@ -124,8 +134,10 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
   const args = [
     '-hide_banner',
     '-nostdin',
+    // Info level, each line prefixed with its level: the input's stream list (languages, "Closed Captions") is
+    // printed at info; the transcoder reads it and passes only warnings and errors on (transcoder.ts).
     '-loglevel',
-    'warning',
+    'level+info',
     '-nostats',
     '-progress',
     'pipe:1',
@@ -193,10 +205,10 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
     outputs.push({ rendition: r.name, kind: 'video', fd });
     fd++;
   }
-  if (spec.audio) {
+  for (let i = 0; spec.audio && i < Math.max(1, spec.audioTracks ?? 1); i++) {
     args.push(
       '-map',
-      `${audioInput}:0`,
+      `${audioInput}:${i}`,
       '-af',
       audioTimingFilter(),
       '-c:a',
@@ -209,7 +221,8 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
       '2',
     );
     args.push(...cmafMuxer(spec.partSec, false), `pipe:${fd}`);
-    outputs.push({ rendition: 'audio', kind: 'audio', fd });
+    outputs.push({ rendition: audioRenditionName(i), kind: 'audio', fd });
+    fd++;
   }
   return { args, outputs };
 }

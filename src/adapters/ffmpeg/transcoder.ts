@@ -7,6 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { WellspringError } from '../../core/errors.js';
 import { track } from '../process/children.js';
 import type { LadderOutput } from './args.js';
+import { InputDumpParser, type SourceDescription, splitLogLine } from './input-dump.js';
 import { type FfmpegProgress, ProgressParser } from './progress.js';
 
 export class FfmpegExitError extends WellspringError {
@@ -25,7 +26,10 @@ export class FfmpegExitError extends WellspringError {
 export interface TranscoderEvents {
   onOutput(output: LadderOutput, data: Buffer): void;
   onProgress?(p: FfmpegProgress): void;
+  /** A warning or error line from ffmpeg (info-level lines are read here, not passed on). */
   onStderrLine?(line: string): void;
+  /** ffmpeg has probed its input: its streams, languages and whether the video carries captions. */
+  onSourceInfo?(info: SourceDescription): void;
   onExit(err: FfmpegExitError | undefined): void;
 }
 
@@ -52,12 +56,29 @@ export class Transcoder {
       for (const p of progress.push(t)) events.onProgress?.(p);
     });
     let lineBuf = '';
+    const dump = new InputDumpParser();
+    const onLine = (raw: string): void => {
+      // ffmpeg runs at info level with level tags (args.ts): info and more verbose lines feed the input
+      // description; warnings and errors (and untagged lines) are what the tail and the log get, as before.
+      const { level, text } = splitLogLine(raw.trimEnd());
+      if (level === 'info' || level === 'verbose' || level === 'debug' || level === 'trace') {
+        const info = dump.push(text);
+        if (info) events.onSourceInfo?.(info);
+        return;
+      }
+      if (!text.trim()) return;
+      this.stderrTail = `${this.stderrTail}${text}\n`.slice(-STDERR_TAIL_BYTES);
+      events.onStderrLine?.(text.trim());
+    };
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (t: string) => {
-      this.stderrTail = (this.stderrTail + t).slice(-STDERR_TAIL_BYTES);
       const lines = (lineBuf + t).split('\n');
       lineBuf = lines.pop() ?? '';
-      for (const l of lines) if (l.trim()) events.onStderrLine?.(l.trim());
+      for (const raw of lines) onLine(raw);
+    });
+    this.child.stderr?.on('end', () => {
+      if (lineBuf) onLine(lineBuf);
+      lineBuf = '';
     });
     for (const o of outputs) {
       const r = this.child.stdio[o.fd] as Readable | null;

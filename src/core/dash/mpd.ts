@@ -44,6 +44,12 @@ export interface AdaptationSet {
   id: number;
   contentType: 'video' | 'audio';
   mimeType: string;
+  /** Audio: the track's language (RFC 5646 / ISO 639 tag). */
+  lang?: string;
+  /** Audio with more than one set: the first is the main one (Role urn:mpeg:dash:role:2011 "main"), others "alternate". */
+  role?: 'main' | 'alternate';
+  /** Video carrying CEA-608 captions: the SCTE 214-1 Accessibility value, e.g. "CC1=eng". */
+  cea608?: string;
   representations: Representation[];
 }
 
@@ -88,6 +94,10 @@ export interface DashRendition {
   frameRate?: number;
   sampleRate?: number;
   channelCount?: number;
+  /** Audio: the language; video: its captions' language. */
+  language?: string;
+  /** Video: carries CEA-608 captions (CC1). */
+  closedCaptions?: boolean;
   snapshot: TimelineSnapshot;
 }
 
@@ -203,7 +213,9 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
     }
     if (!anchorSeg) continue;
     const periodStartMs = anchorSeg.periodWallClockMs;
-    const sets = new Map<'video' | 'audio', AdaptationSet>();
+    // One set for the video, one per audio track when the stream has several (each its own language), else one.
+    const sets = new Map<string, AdaptationSet>();
+    const audioNames = ordered.filter((x) => x.kind === 'audio').map((x) => x.name);
     for (const { r, segments } of perRendition) {
       const inPeriod = segments.filter((s) => s.discontinuitySeq === d);
       const first = inPeriod[0];
@@ -235,16 +247,23 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
         );
         template.availabilityTimeComplete = false;
       }
-      let set = sets.get(r.kind);
+      const audioIndex = audioNames.indexOf(r.name);
+      const setKey = r.kind === 'audio' && audioNames.length > 1 ? `audio:${r.name}` : r.kind;
+      let set = sets.get(setKey);
       if (!set) {
         set = {
-          id: r.kind === 'video' ? 0 : 1,
+          id: r.kind === 'video' ? 0 : 1 + Math.max(0, audioNames.length > 1 ? audioIndex : 0),
           contentType: r.kind,
           mimeType: `${r.kind}/mp4`,
+          ...(r.kind === 'audio' && r.language ? { lang: r.language } : {}),
+          ...(r.kind === 'audio' && audioNames.length > 1
+            ? { role: audioIndex === 0 ? ('main' as const) : ('alternate' as const) }
+            : {}),
           representations: [],
         };
-        sets.set(r.kind, set);
+        sets.set(setKey, set);
       }
+      if (r.kind === 'video' && r.closedCaptions) set.cea608 = r.language ? `CC1=${r.language}` : 'CC1';
       set.representations.push({
         id: r.name,
         codecs: r.codec,
@@ -356,10 +375,11 @@ export function mpdToXml(m: Mpd): XmlElement {
           id: a.id,
           contentType: a.contentType,
           mimeType: a.mimeType,
+          lang: a.lang,
           segmentAlignment: 'true',
           startWithSAP: 1,
         },
-        children: a.representations.map(representationXml),
+        children: [...adaptationSetDescriptors(a), ...a.representations.map(representationXml)],
       })),
     });
   }
@@ -383,6 +403,21 @@ export function mpdToXml(m: Mpd): XmlElement {
     },
     children,
   };
+}
+
+/**
+ * Descriptors before the Representations (ISO/IEC 23009-1 5.3.3.2 element order: Accessibility, then Role).
+ * CEA-608 in the video: SCTE 214-1 / DASH-IF IOP 6.4.3.3 scheme, value "CC1=eng" (channel=language).
+ */
+function adaptationSetDescriptors(a: AdaptationSet): XmlElement[] {
+  const out: XmlElement[] = [];
+  if (a.cea608)
+    out.push({
+      name: 'Accessibility',
+      attrs: { schemeIdUri: 'urn:scte:dash:cc:cea-608:2015', value: a.cea608 },
+    });
+  if (a.role) out.push({ name: 'Role', attrs: { schemeIdUri: 'urn:mpeg:dash:role:2011', value: a.role } });
+  return out;
 }
 
 function representationXml(r: Representation): XmlElement {

@@ -87,14 +87,17 @@ export interface EndList {
 }
 export interface Media {
   tag: 'EXT-X-MEDIA';
-  type: 'AUDIO';
+  type: 'AUDIO' | 'CLOSED-CAPTIONS';
   groupId: string;
   name: string;
   language?: string;
   isDefault: boolean;
   autoselect: boolean;
+  /** CLOSED-CAPTIONS only: the channel in the video's SEI, "CC1".."CC4" (608) or "SERVICE1".."SERVICE63" (708). */
+  instreamId?: string;
   channels?: number;
-  uri: string;
+  /** AUDIO: the rendition's playlist. CLOSED-CAPTIONS: none (RFC 8216bis 4.4.6.1: URI MUST NOT be present). */
+  uri?: string;
 }
 export interface StreamInf {
   tag: 'EXT-X-STREAM-INF';
@@ -104,6 +107,8 @@ export interface StreamInf {
   resolution?: { width: number; height: number };
   frameRate?: number;
   audioGroup?: string;
+  /** A CLOSED-CAPTIONS group's id, or NONE: no variant of the playlist carries captions (RFC 8216bis 4.4.6.2). */
+  closedCaptions?: { groupId: string } | 'NONE';
   uri: string;
 }
 
@@ -206,8 +211,9 @@ export function marshalTag(t: HlsTag): string {
         ['LANGUAGE', t.language === undefined ? undefined : quoted(t.language)],
         ['DEFAULT', yesNo(t.isDefault)],
         ['AUTOSELECT', yesNo(t.autoselect)],
+        ['INSTREAM-ID', t.instreamId === undefined ? undefined : quoted(t.instreamId)],
         ['CHANNELS', t.channels === undefined ? undefined : quoted(String(t.channels))],
-        ['URI', quoted(t.uri)],
+        ['URI', t.uri === undefined ? undefined : quoted(t.uri)],
       ])}`;
     case 'EXT-X-STREAM-INF':
       return `#EXT-X-STREAM-INF:${attrs([
@@ -217,6 +223,14 @@ export function marshalTag(t: HlsTag): string {
         ['RESOLUTION', t.resolution && `${t.resolution.width}x${t.resolution.height}`],
         ['FRAME-RATE', t.frameRate === undefined ? undefined : t.frameRate.toFixed(3)],
         ['AUDIO', t.audioGroup === undefined ? undefined : quoted(t.audioGroup)],
+        [
+          'CLOSED-CAPTIONS',
+          t.closedCaptions === undefined
+            ? undefined
+            : t.closedCaptions === 'NONE'
+              ? 'NONE'
+              : quoted(t.closedCaptions.groupId),
+        ],
       ])}\n${t.uri}`;
   }
 }

@@ -34,6 +34,10 @@ export interface RenditionDescription {
   partTargetTicks: number;
   /** Position in the ladder (0 = top), for stable ordering. */
   order: number;
+  /** ISO 639 language tag of the source track (audio: the rendition's language; video: its captions'). */
+  language?: string;
+  /** Video: carries CEA-608 captions (CC1) from the source (false: none; absent: not examined). */
+  closedCaptions?: boolean;
 }
 
 export interface ManifestSetOptions {
@@ -278,6 +282,8 @@ function summaries(
       height: r.height,
       frameRate: r.frameRate,
       channelCount: r.channelCount,
+      ...(r.kind === 'audio' ? { language: r.language } : {}),
+      ...(r.kind === 'video' ? { closedCaptions: r.closedCaptions, captionsLanguage: r.language } : {}),
     };
   });
 }
@@ -300,6 +306,8 @@ function dashRenditions(
         frameRate: r.frameRate,
         sampleRate: r.sampleRate,
         channelCount: r.channelCount,
+        language: r.language,
+        closedCaptions: r.closedCaptions,
         snapshot,
       };
     });

@@ -58,6 +58,7 @@ export class SrtSource implements IngestSource {
           pbkeylen: srt.pbkeylen,
         },
         audio: true,
+        audioTracks: srt.audioTracks,
         restartOnExit: false,
       });
       const ended = new Promise<string>((resolve) => (session.onEnded = resolve));

@@ -18,10 +18,11 @@ export class WatchSource implements IngestSource {
   async start(): Promise<void> {
     for (const s of this.streams) {
       if (s.ingest.type !== 'watch') continue;
+      const audioTracks = s.ingest.audioTracks;
       const w = new WatchFolderIngest(
         s.name,
         s.ingest.dir,
-        (opts) => this.ctx.newSession(s.name, s, opts),
+        (opts) => this.ctx.newSession(s.name, s, { ...opts, audioTracks }),
         this.ctx.log.child({ component: 'watch', stream: s.name }),
       );
       await w.start();
