@@ -82,6 +82,14 @@ const ingest = z.discriminatedUnion('type', [
       audioTracks: z.number().int().min(1).max(4).default(1),
     })
     .strict(),
+  z
+    .object({
+      /** DASH-IF CMAF ingest (Interface 1) over the ingest HTTP listener: POST/PUT /ingest/{stream}/{track}. */
+      type: z.literal('cmaf'),
+      /** Track (rendition) names expected, e.g. ["video", "audio"]: the stream's files wait for each. */
+      tracks: z.array(safeName).max(16).optional(),
+    })
+    .strict(),
 ]);
 
 const stream = z
@@ -227,6 +235,11 @@ export const configSchema = z
                 name: safeName,
                 /** Tokens for encoders that cannot sign (query ?token= or Authorization: Bearer). */
                 tokens: z.array(safeKey).default([]),
+                /**
+                 * Availability of a PUT that sends no x-amz-upload-availability header. STREAMING suits encoders
+                 * that cannot add the header (ffmpeg's dash muxer): their chunked uploads are readable as they land.
+                 */
+                defaultAvailability: z.enum(['STANDARD', 'STREAMING']).default('STANDARD'),
                 /** TTL of objects no lifecycle rule matches, s (the hot tier never keeps objects forever). */
                 defaultTtlSec: z.number().int().min(1).max(31_536_000).default(86_400),
                 /**
@@ -274,6 +287,26 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** DASH-IF CMAF ingest (Interface 1), served on the ingest HTTP listener. */
+    cmafIngest: z
+      .object({
+        /** Path prefix of the publishing points: {root}/{stream}/{track}. Begins and ends with "/". */
+        root: z
+          .string()
+          .regex(/^\/([A-Za-z0-9_-]+\/)+$/, 'must be like /ingest/')
+          .default('/ingest/'),
+        /** With no request open and no media for this long, a stream's publication ends. */
+        idleEndMs: z.number().int().min(500).max(120_000).default(5000),
+        /** Largest box (moov, moof, mdat) accepted in one fragment. */
+        maxBoxBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(256 * 1024 * 1024)
+          .default(32 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
     /** Absolute URL of the origin's clock for DASH UTCTiming; default: /time on the same host. */
     utcTimingUrl: z.string().default('/time'),
     /** The player's target latency for LL-DASH, ms. */
@@ -315,6 +348,12 @@ export const configSchema = z
           code: 'custom',
           path: ['streams', i, 'key'],
           message: 'an RTMP stream needs a publish key',
+        });
+      if (s.ingest.type === 'cmaf' && !s.key)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['streams', i, 'key'],
+          message: 'a CMAF ingest stream needs a publish key',
         });
       if (s.ingest.type === 'srt') {
         if (ports.has(s.ingest.port))

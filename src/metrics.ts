@@ -66,6 +66,23 @@ export function createMetrics() {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
+    cmafDuplicates: new Counter({
+      name: 'wellspring_cmaf_duplicate_fragments_total',
+      help: 'CMAF ingest fragments dropped because another sender delivered the same media time first',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
+    cmafRejected: new Counter({
+      name: 'wellspring_cmaf_rejected_total',
+      help: 'CMAF ingest requests refused, by HTTP status',
+      labelNames: ['status'],
+      registers: [registry],
+    }),
+    rtmpTakeovers: new Counter({
+      name: 'wellspring_rtmp_backup_takeovers_total',
+      help: 'RTMP backup publishers that took a stream over from a departed primary',
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'wellspring_http_requests_total',
       help: 'Reader requests',

@@ -16,6 +16,7 @@ import type {
   SourceContext,
   SourceEndpoint,
   SourceKind,
+  SourceHttpMount,
   SourceKindName,
 } from './source.js';
 import { sourceKinds } from './sources/index.js';
@@ -57,6 +58,11 @@ export class IngestService {
   /** What the sources listen on. */
   endpoints(): SourceEndpoint[] {
     return this.sources.flatMap((s) => s.endpoints());
+  }
+
+  /** Handlers for the ingest HTTP listener (CMAF ingest under config cmafIngest.root), after start. */
+  httpMounts(): SourceHttpMount[] {
+    return this.sources.flatMap((s) => s.httpMounts?.() ?? []);
   }
 
   /** The RTMP port (after start), when RTMP is listening. */

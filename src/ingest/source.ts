@@ -4,6 +4,7 @@
  * through the registry in `sources/index.ts`, starts and stops them, and owns everything the kinds share:
  * who may publish, the one-publisher-per-stream claim, and the live sessions.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config, StreamConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -16,7 +17,15 @@ export type SourceKindName = StreamConfig['ingest']['type'];
 export type SourceEndpoint =
   | { kind: 'rtmp'; host: string; port: number }
   | { kind: 'srt'; stream: string; host: string; port: number }
-  | { kind: 'watch'; stream: string; dir: string };
+  | { kind: 'watch'; stream: string; dir: string }
+  /** CMAF ingest: requests under `root` on the ingest HTTP listener. */
+  | { kind: 'cmaf'; root: string };
+
+/** A request handler mounted on the ingest HTTP listener for every path under `prefix` (e.g. "/ingest/"). */
+export interface SourceHttpMount {
+  prefix: string;
+  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+}
 
 /** Why a publish was refused: the name is not acceptable, the key is wrong, or the stream already has one. */
 export type RefusalReason = 'bad-name' | 'unauthorized' | 'busy';
@@ -58,6 +67,8 @@ export interface IngestSource {
   stop(): Promise<void>;
   /** What it listens on (after start). */
   endpoints(): SourceEndpoint[];
+  /** Sources reached over HTTP (CMAF ingest): the handlers the ingest HTTP listener mounts. */
+  httpMounts?(): SourceHttpMount[];
 }
 
 export interface SourceKind<K extends SourceKindName = SourceKindName> {

@@ -53,6 +53,12 @@ export interface SessionOptions {
    * restarted ffmpeg can decode what follows.
    */
   inputPreamble?: () => Uint8Array[];
+  /**
+   * The source delivers encoded CMAF, one track per rendition (DASH-IF CMAF ingest): no transcoder runs; each
+   * track is added with addTrack() and its bytes fed with pushTrack(). The names are the renditions expected
+   * (the stream's files wait for each); tracks not named here may still be added.
+   */
+  packagedTracks?: string[];
 }
 
 export class StreamSession {
@@ -66,6 +72,10 @@ export class StreamSession {
   private republishing = false;
   /** The current transcoder's input clock (observeInput). */
   private sourceClock: { firstTs?: number; zeroWallMs?: number } = {};
+  /** When start() ran: every rendition's numbering floor (packaged tracks are added later). */
+  private startedAtMs = Date.now();
+  /** Packaged tracks whose packager is being created. */
+  private adding = new Map<string, Promise<RenditionPackager>>();
   private readonly log: Logger;
   /** Called when the session ends by itself (SRT caller left, source ended). */
   onEnded?: (reason: string) => void;
@@ -128,11 +138,59 @@ export class StreamSession {
   }
 
   async start(): Promise<void> {
-    const { outputs } = this.buildArgs();
-    const ttls = this.ttls;
     // One instant for every rendition: a fresh stream's renditions start at the same clock floor.
-    const nowMs = Date.now();
-    for (const o of outputs) {
+    this.startedAtMs = Date.now();
+    if (this.options.packagedTracks) return;
+    const { outputs } = this.buildArgs();
+    for (const o of outputs) await this.createPackager(o.rendition, o.kind);
+    this.transcoder.start();
+  }
+
+  /**
+   * Packaged input (options.packagedTracks): a CMAF track for `rendition` is arriving. Creates its packager once
+   * (numbering resumed from the store); later calls return the same. `alignedKeyframes` false: the encoder's
+   * sync samples decide where segments end (the first sync sample at or after the segment target).
+   */
+  async addTrack(rendition: string, kind: 'video' | 'audio'): Promise<RenditionPackager> {
+    const have = this.packagers.get(rendition);
+    if (have) return have;
+    let pending = this.adding.get(rendition);
+    if (!pending) {
+      pending = this.createPackager(rendition, kind, false).then((p) => {
+        this.adding.delete(rendition);
+        // A track the stream was marked live without: list it in the stored settings.
+        if (this.marked) this.markLive(true);
+        return p;
+      });
+      this.adding.set(rendition, pending);
+    }
+    return pending;
+  }
+
+  /** Packaged input: bytes of one track's CMAF (init, then moof+mdat groups), received now. */
+  pushTrack(rendition: string, data: Uint8Array): void {
+    const p = this.packagers.get(rendition);
+    if (!p || this.stopped) return;
+    p.push(data, Date.now());
+  }
+
+  /**
+   * Packaged input: the track's media time jumps (a sender restarted, another sender took over out of line):
+   * close what is open; the next bytes must start with an init segment (published under a new init id).
+   */
+  trackDiscontinuity(rendition: string): void {
+    this.packagers.get(rendition)?.discontinuity();
+  }
+
+  private async createPackager(
+    rendition: string,
+    kind: 'video' | 'audio',
+    aligned = true,
+  ): Promise<RenditionPackager> {
+    const ttls = this.ttls;
+    const nowMs = this.startedAtMs;
+    {
+      const o = { rendition, kind };
       const rung = this.settings.ladder.find((r) => r.name === o.rendition);
       const stored = await this.deps.store.media
         .readResume(this.stream, o.rendition)
@@ -151,11 +209,12 @@ export class StreamSession {
         {
           name: o.rendition,
           kind: o.kind,
-          order: o.kind === 'audio' ? 100 : this.settings.ladder.indexOf(rung!),
+          order: o.kind === 'audio' ? 100 : rung ? this.settings.ladder.indexOf(rung) : this.packagers.size,
           nominalBitrate:
             o.kind === 'audio' ? this.settings.audioBitrateK * 1000 : (rung?.videoBitrateK ?? 5000) * 1000,
-          alignedKeyframes: o.kind === 'audio' || !rung?.passthrough,
-          frameRate: o.kind === 'video' ? this.settings.fps : undefined,
+          alignedKeyframes: o.kind === 'audio' || (aligned && !rung?.passthrough),
+          // An external encoder's frame rate is its own (not the settings'): not stated.
+          frameRate: o.kind === 'video' && aligned ? this.settings.fps : undefined,
         },
         { ...this.settings, ttls, segmentsKept: retention(this.settings).segmentsKept },
         this.deps.store.media,
@@ -165,8 +224,8 @@ export class StreamSession {
       );
       packager.onFirstInit = () => this.markLive();
       this.packagers.set(o.rendition, packager);
+      return packager;
     }
-    this.transcoder.start();
   }
 
   /**
@@ -281,8 +340,8 @@ export class StreamSession {
     }
   }
 
-  private markLive(): void {
-    if (this.marked) return;
+  private markLive(again = false): void {
+    if (this.marked && !again) return;
     this.marked = true;
     this.publisher.enqueue({
       kind: 'meta',
@@ -326,7 +385,8 @@ export class StreamSession {
       windowSec: s.windowSec,
       dvrWindowSec: s.dvrWindowSec,
       // Every output has its packager from start(), before any init can mark the stream live.
-      renditions: [...this.packagers.keys()],
+      // Packaged input: also the tracks expected but not yet arrived.
+      renditions: [...new Set([...(this.options.packagedTracks ?? []), ...this.packagers.keys()])],
     };
   }
 

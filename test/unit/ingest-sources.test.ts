@@ -84,13 +84,14 @@ describe('ingest sources', () => {
         { name: 'b', key: 'secret-key-2', ingest: { type: 'rtmp' } },
         { name: 'c', ingest: { type: 'srt', port: 9002 } },
       ]),
-      { rtmp: recording('rtmp'), srt: recording('srt'), watch: recording('watch') },
+      { rtmp: recording('rtmp'), srt: recording('srt'), watch: recording('watch'), cmaf: recording('cmaf') },
     );
     await ingest.start();
     expect(seen).toEqual([
       { kind: 'rtmp', streams: ['b'], open: false },
       { kind: 'srt', streams: ['a', 'c'], open: false },
       { kind: 'watch', streams: [], open: false },
+      { kind: 'cmaf', streams: [], open: false },
     ]);
     await ingest.stop();
     ingest = undefined;
@@ -124,7 +125,8 @@ describe('ingest sources', () => {
   it('RTMP on an open server: the key is the stream name and must be safe', async () => {
     ingest = service(config([]));
     await ingest.start();
-    expect(ingest.sources.map((s) => s.kind)).toEqual(['rtmp']);
+    // CMAF ingest is open too (served through the ingest HTTP listener's mount).
+    expect(ingest.sources.map((s) => s.kind)).toEqual(['rtmp', 'cmaf']);
     const rtmp = ingest.sources[0] as RtmpSource;
     expect(await rtmp.authorize('live', 'bad name!')).toMatchObject({
       ok: false,

@@ -3,6 +3,7 @@
  * map and one variant of the config's `ingest` union; IngestService needs no change.
  */
 import type { SourceKind, SourceKindName } from '../source.js';
+import { cmafSource } from './cmaf/index.js';
 import { rtmpSource } from './rtmp/index.js';
 import { srtSource } from './srt/index.js';
 import { watchSource } from './watch/index.js';
@@ -11,4 +12,5 @@ export const sourceKinds: { readonly [K in SourceKindName]: SourceKind<K> } = {
   rtmp: rtmpSource,
   srt: srtSource,
   watch: watchSource,
+  cmaf: cmafSource,
 };
