@@ -48,7 +48,10 @@ export interface AdaptationSet {
   lang?: string;
   /** Audio with more than one set: the first is the main one (Role urn:mpeg:dash:role:2011 "main"), others "alternate". */
   role?: 'main' | 'alternate';
-  /** Video carrying CEA-608 captions: the SCTE 214-1 Accessibility value, e.g. "CC1=eng". */
+  /**
+   * Video carrying CEA-608 captions: the SCTE 214-1 Accessibility value, channel=language ("CC1=eng"; "und" when
+   * the source does not say: a value without "=" would be read as a language list by Shaka).
+   */
   cea608?: string;
   representations: Representation[];
 }
@@ -263,7 +266,7 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
         };
         sets.set(setKey, set);
       }
-      if (r.kind === 'video' && r.closedCaptions) set.cea608 = r.language ? `CC1=${r.language}` : 'CC1';
+      if (r.kind === 'video' && r.closedCaptions) set.cea608 = `CC1=${r.language ?? 'und'}`;
       set.representations.push({
         id: r.name,
         codecs: r.codec,
