@@ -5,6 +5,7 @@
 import { type Config, redisTarget } from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
 import { startIngestHttp } from '../src/ingest/http/listener.js';
+import { createObjectApi } from '../src/ingest/http/objects/service.js';
 import type { HttpHandler, HttpMount } from '../src/ingest/http/types.js';
 import type { Logger } from '../src/log.js';
 import { manifestJob } from '../src/manifest/manifest-worker.js';
@@ -96,10 +97,12 @@ export async function startNode(
         const hi = config.httpIngest;
         // Handlers mounted by path prefix (CMAF ingest at /ingest/); everything else is the object API.
         const mounts: HttpMount[] = [];
-        const objectApi: HttpHandler = (_req, res) => {
-          res.statusCode = 404;
-          res.end();
-        };
+        // The object API follows STREAMING uploads for GetObject: a store with a subscriber.
+        const objectApi: HttpHandler = createObjectApi({
+          store: store('ingest', true).objects,
+          config: hi,
+          log,
+        });
         const http = await startIngestHttp({
           host: hi.host,
           port: hi.port,

@@ -204,6 +204,8 @@ export interface ObjectMeta {
   sha256: string;
   length: number;
   lastModifiedMs: number;
+  /** The STREAMING upload it was completed from (readers following that upload check it). */
+  uploadId?: string;
 }
 
 /** A STREAMING upload in progress: readable while it arrives, replaced by the object when complete. */

@@ -81,7 +81,7 @@ export class MemoryObjects implements ObjectStore {
     const u = this.pending(path, id);
     if (!u) return false;
     this.uploads.delete(path);
-    await this.put(path, Buffer.concat(u.chunks), meta, ttlSec);
+    await this.put(path, Buffer.concat(u.chunks), { ...meta, uploadId: id }, ttlSec);
     this.emit(path, { t: 'done', id });
     return true;
   }

@@ -86,6 +86,7 @@ interface StoredMeta {
   sha: string;
   len: number;
   lm: number;
+  up?: string;
 }
 const toStored = (m: ObjectMeta): string =>
   JSON.stringify({
@@ -95,6 +96,7 @@ const toStored = (m: ObjectMeta): string =>
     sha: m.sha256,
     len: m.length,
     lm: m.lastModifiedMs,
+    up: m.uploadId,
   } satisfies StoredMeta);
 const fromStored = (raw: string): ObjectMeta => {
   const s = JSON.parse(raw) as StoredMeta;
@@ -105,6 +107,7 @@ const fromStored = (raw: string): ObjectMeta => {
     sha256: s.sha,
     length: s.len,
     lastModifiedMs: s.lm,
+    ...(s.up !== undefined ? { uploadId: s.up } : {}),
   };
 };
 
@@ -176,7 +179,7 @@ export class RedisObjectStore implements ObjectStore {
         k.bytes,
         id,
         ttlSec,
-        toStored(meta),
+        toStored({ ...meta, uploadId: id }),
       ),
     );
     if (r === -2) throw new Error(`upload of ${path}: chunks do not add up to ${meta.length} bytes`);
