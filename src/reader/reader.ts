@@ -11,7 +11,14 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { type Logger, OutageLog } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { manifestName } from '../core/index.js';
-import type { EventBus, ManifestStore, MediaStore, StoreHealth, StreamDirectory } from '../store/ports.js';
+import type {
+  EventBus,
+  ManifestStore,
+  MediaStore,
+  ObjectStore,
+  StoreHealth,
+  StreamDirectory,
+} from '../store/ports.js';
 import { ReaderError, toReaderError } from './errors.js';
 import { CORS_HEADERS } from './http-policy.js';
 import { MediaObjects } from './media.js';
@@ -19,9 +26,17 @@ import { serveOps } from './ops.js';
 import { ManifestReads, Playlists } from './playlists.js';
 import { type Exchange, sendEmpty, sendError } from './respond.js';
 import { type Route, directives, route } from './routes.js';
+import { serveStoredObject } from './stored-objects.js';
 
 export interface ReaderDeps {
-  store: { media: MediaStore; manifests: ManifestStore; streams: StreamDirectory; health: StoreHealth };
+  store: {
+    media: MediaStore;
+    manifests: ManifestStore;
+    streams: StreamDirectory;
+    health: StoreHealth;
+    /** Objects pushed through the object API, served at /objects/ (issue #10). */
+    objects?: ObjectStore;
+  };
   events: EventBus;
   metrics: Metrics;
   log: Logger;
@@ -136,6 +151,9 @@ export function createReader(deps: ReaderDeps): Reader {
       }
       case 'object':
         await media.serve(x, r);
+        break;
+      case 'stored-object':
+        await serveStoredObject(x, r.path, deps.store.objects);
         break;
     }
     return r;

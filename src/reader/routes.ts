@@ -9,6 +9,7 @@ import {
   PUBLIC_RENDITION_PLAYLISTS,
   type RenditionPlaylistFile,
 } from '../core/index.js';
+import { OBJECTS_PREFIX, storedObjectPath } from './stored-objects.js';
 
 export type Route =
   | { kind: 'master'; stream: string }
@@ -23,6 +24,8 @@ export type Route =
       msn: number;
       part: number;
     }
+  /** An object pushed through the object API (issue #10): /objects/{container}/{path}. */
+  | { kind: 'stored-object'; path: string }
   | { kind: 'time' }
   | { kind: 'healthz' }
   | { kind: 'readyz' }
@@ -51,6 +54,10 @@ export function route(pathname: string): Route | undefined {
       return { kind: 'metrics' };
     case '/vendor/hls.min.js':
       return { kind: 'vendor', file: 'hls.min.js' };
+  }
+  if (pathname.startsWith(OBJECTS_PREFIX)) {
+    const path = storedObjectPath(pathname);
+    return path === undefined ? undefined : { kind: 'stored-object', path };
   }
   const parts = pathname.split('/');
   // ['', 'live', stream, ...]
