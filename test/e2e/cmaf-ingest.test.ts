@@ -4,12 +4,12 @@
  * reader, crawled as an LL-HLS and LL-DASH player would. Then bad input, each with its status and log line,
  * while the stream stays live.
  */
-import { type IncomingMessage, type Server, createServer, request } from 'node:http';
+import { type IncomingMessage, type Server, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
-import { cmafSender } from '../support/cmaf-sender.js';
+import { cmafSender, listenIngest } from '../support/cmaf-sender.js';
 import { captureLogger, type Encoder, testConfig, waitFor } from '../support/harness.js';
 import { crawl, get, m3u8 } from '../support/player.js';
 
@@ -20,22 +20,6 @@ let ingestBase: string;
 let readerBase: string;
 let lines: Array<Record<string, unknown>>;
 const senders: Encoder[] = [];
-
-/** The ingest HTTP listener as the ingest role mounts it: every request under a mount's prefix to its handler. */
-async function listenIngest(n: NodeHandle): Promise<Server> {
-  const mounts = n.ingest!.httpMounts();
-  const s = createServer((req, res) => {
-    const m = mounts.find((x) => (req.url ?? '').startsWith(x.prefix));
-    if (!m) {
-      res.writeHead(404).end();
-      return;
-    }
-    void m.handler(req, res);
-  });
-  s.requestTimeout = 0;
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return s;
-}
 
 /** A request with the path exactly as given (fetch would normalize `..`). */
 function rawPost(

@@ -103,10 +103,17 @@ export class CmafSource implements IngestSource {
   }
 
   /** The live publication of a stream (tests). */
-  publication(stream: string): { session: StreamSession; duplicates: number } | undefined {
+  publication(
+    stream: string,
+  ): { session: StreamSession; duplicates: number; misaligned: number } | undefined {
     const p = this.pubs.get(stream);
     if (!p) return undefined;
-    return { session: p.session, duplicates: [...p.tracks.values()].reduce((n, t) => n + t.duplicates, 0) };
+    const tracks = [...p.tracks.values()];
+    return {
+      session: p.session,
+      duplicates: tracks.reduce((n, t) => n + t.duplicates, 0),
+      misaligned: tracks.reduce((n, t) => n + t.misaligned, 0),
+    };
   }
 
   /** One ingest request: checks method, path and key, then reads the body into its track. */

@@ -22,6 +22,10 @@ export class TrackMerger {
   /** End (tfdt + duration) of the last kept fragment. */
   endTicks: number | undefined;
   duplicates = 0;
+  /** Duplicates whose tfdt is not the start of a kept fragment: the senders' fragments are not aligned. */
+  misaligned = 0;
+  /** Starts of the recently kept fragments. */
+  private keptStarts: number[] = [];
   /** The track's lmsg fragment was kept. */
   ended = false;
   private lastSender: number | undefined;
@@ -45,6 +49,7 @@ export class TrackMerger {
         (nowMs - this.lastKeptMs > PEERS_QUIET_MS && end - tfdt > RESTART_BEHIND_SEC * timescale);
       if (!restarted) {
         this.duplicates++;
+        if (!this.keptStarts.includes(tfdt)) this.misaligned++;
         return 'duplicate';
       }
       return 'jump';
@@ -57,6 +62,8 @@ export class TrackMerger {
   /** The fragment was fed to the packager. */
   accepted(sender: number, chunk: ChunkInfo, nowMs: number): void {
     this.endTicks = chunk.baseMediaDecodeTime + chunk.durationTicks;
+    this.keptStarts.push(chunk.baseMediaDecodeTime);
+    if (this.keptStarts.length > 256) this.keptStarts.shift();
     this.lastSender = sender;
     this.lastKeptMs = nowMs;
   }

@@ -3,8 +3,18 @@
  * is in src/rtmp/). With no streams configured the server is open: the key is the stream name.
  */
 import type { StreamConfig } from '../../../config.js';
-import type { IngestSource, RefusalReason, SourceContext, SourceEndpoint, SourceKind } from '../../source.js';
-import { type PublishDecision, RtmpServer } from './server.js';
+import type {
+  Authorization,
+  IngestSource,
+  RefusalReason,
+  SourceContext,
+  SourceEndpoint,
+  SourceKind,
+} from '../../source.js';
+import { type AcceptedPublish, type PublishDecision, RtmpServer } from './server.js';
+
+/** A standby backup asks for its stream at least this often (a primary on another ingest: its lease expiring). */
+const STANDBY_POLL_MS = 1000;
 
 /** The NetStream status code a refusal is sent with. */
 const REFUSAL_CODES: Record<RefusalReason, string> = {
@@ -17,6 +27,8 @@ export class RtmpSource implements IngestSource {
   readonly kind = 'rtmp';
   private server: RtmpServer | undefined;
   private port: number | undefined;
+  /** Standby backups of each stream, woken when its publisher leaves. */
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly streams: StreamConfig[],
@@ -32,7 +44,7 @@ export class RtmpSource implements IngestSource {
       publishDeadlineMs: config.rtmp.publishDeadlineMs,
       idleTimeoutMs: config.rtmp.idleTimeoutMs,
       maxConnections: config.rtmp.maxConnections,
-      authorize: (app, key) => this.authorize(app, key),
+      authorize: (app, key, role) => this.authorize(app, key, role),
       log,
       metrics,
     });
@@ -55,14 +67,77 @@ export class RtmpSource implements IngestSource {
       : [{ kind: 'rtmp', host: this.ctx.config.rtmp.host, port: this.port }];
   }
 
-  async authorize(app: string, key: string): Promise<PublishDecision> {
+  async authorize(
+    app: string,
+    key: string,
+    role: 'primary' | 'backup' = 'primary',
+  ): Promise<PublishDecision> {
     const ctx = this.ctx;
     if (app !== ctx.config.rtmp.app)
       return { ok: false, code: 'NetStream.Publish.Denied', reason: `unknown application "${app}"` };
     // The key names the stream: itself on an open server, a configured stream's otherwise.
     const stream = ctx.open ? key : (this.streams.find((s) => s.key === key)?.name ?? '');
     const a = await ctx.authorize(stream, key);
-    if (!a.ok) return { ok: false, code: REFUSAL_CODES[a.reason], reason: a.message };
+    if (!a.ok) {
+      // Busy means the key is right and the stream has a publisher: a declared backup waits for its turn.
+      if (a.reason === 'busy' && role === 'backup') return this.standby(stream, key);
+      return { ok: false, code: REFUSAL_CODES[a.reason], reason: a.message };
+    }
+    return this.accepted(a);
+  }
+
+  /**
+   * A backup publisher's wait: woken the moment a publisher of the stream on this ingest releases it (and every
+   * second, for a primary on another ingest whose lease must expire), it claims the stream like any publisher.
+   */
+  private standby(stream: string, key: string): PublishDecision {
+    let cancelled = false;
+    let wake: (() => void) | undefined;
+    const waiters = this.waiters.get(stream) ?? new Set<() => void>();
+    this.waiters.set(stream, waiters);
+    const turn = (async (): Promise<AcceptedPublish | undefined> => {
+      try {
+        while (!cancelled) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(() => resolve(), STANDBY_POLL_MS);
+            wake = () => {
+              clearTimeout(t);
+              resolve();
+            };
+            waiters.add(wake);
+          });
+          waiters.delete(wake!);
+          if (cancelled) return undefined;
+          const a = await this.ctx.authorize(stream, key);
+          if (a.ok) {
+            if (!cancelled) return this.accepted(a);
+            await a.release();
+            return undefined;
+          }
+          if (a.reason !== 'busy') return undefined;
+        }
+        return undefined;
+      } finally {
+        if (waiters.size === 0 && this.waiters.get(stream) === waiters) this.waiters.delete(stream);
+      }
+    })();
+    return {
+      ok: true,
+      stream,
+      open: () => Promise.reject(new Error('a standby publisher opens its session after its turn')),
+      release: async () => undefined,
+      standby: {
+        turn,
+        cancel: () => {
+          cancelled = true;
+          wake?.();
+        },
+      },
+    };
+  }
+
+  private accepted(a: Extract<Authorization, { ok: true }>): AcceptedPublish {
+    const ctx = this.ctx;
     return {
       ok: true,
       stream: a.stream,
@@ -75,7 +150,11 @@ export class RtmpSource implements IngestSource {
         await session.start();
         return session;
       },
-      release: () => a.release(),
+      release: async () => {
+        await a.release();
+        // A backup waiting on this ingest takes the stream at once.
+        for (const w of [...(this.waiters.get(a.stream) ?? [])]) w();
+      },
     };
   }
 }

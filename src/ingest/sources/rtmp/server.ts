@@ -21,8 +21,29 @@ import type { StreamSession } from '../../stream-session.js';
 export type SessionOpener = (audio: boolean, preamble: () => Uint8Array[]) => Promise<StreamSession>;
 
 export type PublishDecision =
-  | { ok: true; stream: string; open: SessionOpener; release: () => Promise<void> }
+  | {
+      ok: true;
+      stream: string;
+      open: SessionOpener;
+      release: () => Promise<void>;
+      /**
+       * A backup publisher (`?role=backup`) on a stream that has a publisher: accepted, but its media is held
+       * (the last GOP) until `turn` gives it the stream, once the primary is gone (undefined: it never will).
+       */
+      standby?: { turn: Promise<AcceptedPublish | undefined>; cancel(): void };
+    }
   | { ok: false; code: string; reason: string };
+
+export type AcceptedPublish = Extract<PublishDecision, { ok: true }>;
+
+/**
+ * The publisher's declared role: `?role=backup` after the stream key (`rtmp://host/live/KEY?role=backup`; ffmpeg
+ * and OBS send the key's query as part of the publish name).
+ */
+export function publishRole(rawName: string): 'primary' | 'backup' {
+  const q = rawName.indexOf('?');
+  return q >= 0 && new URLSearchParams(rawName.slice(q + 1)).get('role') === 'backup' ? 'backup' : 'primary';
+}
 
 export interface RtmpServerOptions {
   host: string;
@@ -34,8 +55,8 @@ export interface RtmpServerOptions {
   idleTimeoutMs?: number;
   /** Open connections; beyond it new ones are closed at once (default 1000; 0: no limit). */
   maxConnections?: number;
-  /** Decides on a publish request (app, key) and creates the stream session. */
-  authorize(app: string, key: string): Promise<PublishDecision>;
+  /** Decides on a publish request (app, key, declared role) and creates the stream session. */
+  authorize(app: string, key: string, role: 'primary' | 'backup'): Promise<PublishDecision>;
   log: Logger;
   metrics: Metrics;
 }
@@ -49,6 +70,8 @@ const IDLE_MS = 30_000;
 const MAX_CONNECTIONS = 1000;
 /** Media buffered before the first video keyframe decides the ffmpeg inputs. */
 const MAX_PRESTART_TAGS = 600;
+/** A standby backup keeps its media since its last keyframe, at most this many tags. */
+const MAX_STANDBY_TAGS = 1200;
 
 export class RtmpServer {
   private server: Server | undefined;
@@ -102,6 +125,8 @@ export class RtmpServer {
     let videoSeq: Buffer | undefined;
     let waitKeyframe = true;
     let waitingDrain = false;
+    /** A backup waiting for the stream: its last GOP is kept, nothing is sent on. */
+    let standby: { cancel(): void } | undefined;
 
     const deadline = setTimeout(() => {
       if (!session.publishing) finish('no publish within the deadline', 'warn');
@@ -114,6 +139,7 @@ export class RtmpServer {
       this.sockets.delete(socket);
       log[level]({ stream: streamName, reason }, 'RTMP connection closed');
       socket.destroy();
+      standby?.cancel();
       const s = stream;
       const r = release;
       stream = undefined;
@@ -164,7 +190,46 @@ export class RtmpServer {
       for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload);
     };
 
+    /** Standby: keep what a transcoder needs to start at the newest keyframe when this backup takes over. */
+    const onStandbyMedia = (type: number, ts: number, payload: Uint8Array): void => {
+      const buf = prestart!;
+      if (type === TAG_AUDIO) {
+        sawAudio = true;
+        if (isAudioSequenceHeader(payload)) return void (audioSeq = flvTag(type, ts, payload));
+      } else if (type === TAG_SCRIPT) {
+        metaTag = flvTag(type, ts, payload);
+        return;
+      } else if (type === TAG_VIDEO) {
+        if (isVideoSequenceHeader(payload)) return void (videoSeq = flvTag(type, ts, payload));
+        if (isVideoKeyframe(payload)) buf.length = 0;
+      }
+      if (buf.length === 0 && !(type === TAG_VIDEO && isVideoKeyframe(payload))) return;
+      buf.push({ type, ts, payload });
+      if (buf.length > MAX_STANDBY_TAGS) buf.length = 0;
+    };
+
+    const takeOver = (d: AcceptedPublish): void => {
+      standby = undefined;
+      if (closed) {
+        void d.release();
+        return;
+      }
+      release = d.release;
+      opener = d.open;
+      this.o.metrics.rtmpTakeovers.inc();
+      this.o.metrics.publishers.inc();
+      log.info({ stream: d.stream, buffered: prestart?.length ?? 0 }, 'RTMP backup publisher takes over');
+      socket.pause();
+      startStream(d.open)
+        .then(() => socket.resume())
+        .catch((err: unknown) => {
+          log.error({ err, stream: streamName }, 'could not start the stream');
+          finish('stream start failed', 'warn');
+        });
+    };
+
     const onMedia = (type: number, ts: number, payload: Uint8Array, open: SessionOpener): void => {
+      if (standby) return onStandbyMedia(type, ts, payload);
       if (prestart) {
         if (type === TAG_AUDIO) sawAudio = true;
         if (type === TAG_SCRIPT) {
@@ -222,9 +287,12 @@ export class RtmpServer {
           case 'publish':
             socket.pause();
             void this.o
-              .authorize(a.app, a.name)
+              .authorize(a.app, a.name, publishRole(a.rawName))
               .then((d) => {
-                if (closed) return d.ok ? d.release() : undefined;
+                if (closed) {
+                  if (d.ok) d.standby?.cancel();
+                  return d.ok ? d.release() : undefined;
+                }
                 if (!d.ok) {
                   this.o.metrics.rtmpRejected.inc({ reason: d.code });
                   log.warn({ app: a.app, code: d.code, reason: d.reason }, 'RTMP publish refused');
@@ -233,6 +301,23 @@ export class RtmpServer {
                   return;
                 }
                 streamName = d.stream;
+                if (d.standby) {
+                  // Accepted, so the encoder keeps sending; its media waits here for the primary to leave.
+                  const sb = d.standby;
+                  standby = sb;
+                  opener = d.open;
+                  log.info({ stream: d.stream, app: a.app }, 'RTMP backup publisher in standby');
+                  sb.turn.then(
+                    (turn) => (turn ? takeOver(turn) : finish('backup never got the stream', 'warn')),
+                    (err: unknown) => {
+                      log.error({ err }, 'backup takeover failed');
+                      finish('backup takeover failed', 'warn');
+                    },
+                  );
+                  socket.write(session.acceptPublish(a.name));
+                  socket.resume();
+                  return;
+                }
                 release = d.release;
                 opener = d.open;
                 this.o.metrics.publishers.inc();
