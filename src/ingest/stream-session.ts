@@ -5,6 +5,7 @@
  */
 import {
   audioRenditionName,
+  audioTrackIndex,
   buildTranscodeArgs,
   type FfmpegInput,
   type LadderOutput,
@@ -209,7 +210,12 @@ export class StreamSession {
         {
           name: o.rendition,
           kind: o.kind,
-          order: o.kind === 'audio' ? 100 : rung ? this.settings.ladder.indexOf(rung) : this.packagers.size,
+          order:
+            o.kind === 'audio'
+              ? 100 + audioTrackIndex(o.rendition)
+              : rung
+                ? this.settings.ladder.indexOf(rung)
+                : this.packagers.size,
           nominalBitrate:
             o.kind === 'audio' ? this.settings.audioBitrateK * 1000 : (rung?.videoBitrateK ?? 5000) * 1000,
           alignedKeyframes: o.kind === 'audio' || (aligned && !rung?.passthrough),

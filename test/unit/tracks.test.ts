@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
 import { describe, expect, it } from 'vitest';
-import { buildTranscodeArgs } from '../../src/adapters/ffmpeg/args.js';
+import { audioRenditionName, audioTrackIndex, buildTranscodeArgs } from '../../src/adapters/ffmpeg/args.js';
 import {
   InputDumpParser,
   type SourceDescription,
@@ -121,6 +121,11 @@ describe('transcoder arguments for several audio tracks', () => {
     expect(maps.slice(3)).toEqual(['0:a:0', '0:a:1']);
     expect(args.filter((a) => a === '-c:a')).toHaveLength(2);
     expect(args[args.indexOf('-loglevel') + 1]).toBe('level+info');
+  });
+
+  it('names audio renditions by source track and reads the track back from the name (rendition order)', () => {
+    expect([0, 1, 2].map(audioRenditionName)).toEqual(['audio', 'audio-2', 'audio-3']);
+    expect(['audio', 'audio-2', 'audio-3', '360p'].map(audioTrackIndex)).toEqual([0, 1, 2, 0]);
   });
 
   it('makes exactly one "audio" rendition by default', () => {

@@ -68,6 +68,12 @@ export function audioRenditionName(i: number): string {
   return i === 0 ? 'audio' : `audio-${i + 1}`;
 }
 
+/** Which source audio track a rendition name made by audioRenditionName stands for (0 for anything else). */
+export function audioTrackIndex(rendition: string): number {
+  const m = /^audio-(\d+)$/.exec(rendition);
+  return m ? Number(m[1]) - 1 : 0;
+}
+
 /** The AAC encoder's priming: its first packet carries 1024 samples of delay, stamped 1024 before its input. */
 export const AAC_PRIMING_SAMPLES = 1024;
 export const AUDIO_SAMPLE_RATE = 48000;
