@@ -262,6 +262,90 @@ export interface ObjectStore {
   watch(path: string, fn: (ev: ObjectEvent) => void): Subscription;
 }
 
+/** What the operations feed reports (issue #12): who published, what the transcoder did, what operators did. */
+export type OpsEventType =
+  | 'publisher.connected'
+  | 'publisher.refused'
+  | 'publisher.left'
+  | 'publisher.kicked'
+  | 'transcoder.restarted'
+  | 'discontinuity'
+  | 'stream.live'
+  | 'stream.ended'
+  | 'stream.disabled'
+  | 'stream.enabled';
+
+/** One operations event as appended. `data` is small and flat (never a secret: no keys, no tokens). */
+export interface OpsEvent {
+  type: OpsEventType;
+  stream?: string;
+  /** Unix ms. */
+  at: number;
+  data?: Record<string, string | number | boolean | null>;
+}
+
+/** An event as stored, with its id in the log (ids only increase; Redis stream ids "ms-seq"). */
+export interface LoggedEvent extends OpsEvent {
+  id: string;
+}
+
+/**
+ * The deployment's operations events, a bounded history (the newest `historySize`, roughly): the feed behind
+ * `/api/v1/events` (resumed by id) and the webhooks, and how an operator's kick reaches the ingest holding the
+ * publisher, whatever process that is.
+ */
+export interface EventLog {
+  /** Appends; resolves with the event's id. */
+  append(ev: OpsEvent): Promise<string>;
+  /** Events strictly after `id` (oldest first), `count` at most; without an id, the newest `count`. */
+  after(id: string | undefined, count: number): Promise<LoggedEvent[]>;
+  /**
+   * Hears every event appended from now on, in order; `ready` resolves once events appended from then on will be
+   * heard (a resume reads the history with `after` once ready, then drops what it hears twice).
+   */
+  follow(fn: (ev: LoggedEvent) => void): Subscription;
+}
+
+/** Operator switches of the deployment's streams: a disabled stream refuses publishers and viewers. */
+export interface StreamControls {
+  setDisabled(stream: string, disabled: boolean): Promise<void>;
+  isDisabled(stream: string): Promise<boolean>;
+  /** Every disabled stream. */
+  disabled(): Promise<string[]>;
+}
+
+/** What the ingest holding a stream's publisher reports every few seconds (a record that expires with it). */
+export interface StreamHealthRecord {
+  stream: string;
+  /** rtmp, srt, watch, cmaf. */
+  protocol: string;
+  /** host:port of the publisher, when the source knows it. */
+  publisherAddress: string | null;
+  /** Ingest instance holding the publisher. */
+  ingest: string;
+  /** Source bytes into the transcoder over the last report interval, bits/s (null: the source does not tell). */
+  ingestBitrateBps: number | null;
+  /** Source video frames per second over the last report interval (null: the source does not tell). */
+  ingestFps: number | null;
+  /** ffmpeg's speed (1 = real time), and the frames it dropped, from its -progress output. */
+  transcoderSpeed: number | null;
+  droppedFrames: number | null;
+  transcoderRestarts: number;
+  renditions: string[];
+  /** Unix ms of the newest segment published, null before the first. */
+  lastSegmentAt: number | null;
+  /** Unix ms the publisher connected, and of this report. */
+  connectedAt: number;
+  reportedAt: number;
+}
+
+/** The live health reports, one per stream with a publisher. */
+export interface HealthBoard {
+  report(h: StreamHealthRecord, ttlMs: number): Promise<void>;
+  /** The unexpired reports of these streams. */
+  read(streams: string[]): Promise<Map<string, StreamHealthRecord>>;
+}
+
 /** Every port of one store, as the composition roots hand them out. */
 export interface Store {
   media: MediaStore;
@@ -272,5 +356,9 @@ export interface Store {
   health: StoreHealth;
   /** Objects of the object API (issue #10). */
   objects: ObjectStore;
+  /** Operations events (issue #12). */
+  eventLog: EventLog;
+  controls: StreamControls;
+  healthBoard: HealthBoard;
   close(): Promise<void>;
 }

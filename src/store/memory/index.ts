@@ -28,6 +28,7 @@ import type {
 import { StoreUnavailableError } from '../errors.js';
 import { assembleSnapshot } from '../snapshot.js';
 import { MemoryObjects } from './objects.js';
+import { MemoryEventLog, MemoryHealthBoard, MemoryStreamControls } from './operations.js';
 
 interface Expiring<T> {
   value: T;
@@ -68,6 +69,9 @@ export class MemoryStore implements Store {
   readonly locks: PublisherLocks;
   readonly events: MemoryEventBus;
   readonly objects: MemoryObjects;
+  readonly eventLog: MemoryEventLog;
+  readonly controls: MemoryStreamControls;
+  readonly healthBoard: MemoryHealthBoard;
   readonly health = { ping: async (): Promise<void> => this.check() };
 
   constructor(o: MemoryStoreOptions = {}) {
@@ -78,6 +82,9 @@ export class MemoryStore implements Store {
     this.locks = new MemoryLocks(this);
     this.events = new MemoryEventBus(() => this.check());
     this.objects = new MemoryObjects(this.now, () => this.check());
+    this.eventLog = new MemoryEventLog(10_000, this.now, () => this.check());
+    this.controls = new MemoryStreamControls(() => this.check());
+    this.healthBoard = new MemoryHealthBoard(this.now, () => this.check());
   }
 
   /** @internal */

@@ -4,10 +4,12 @@ import type { Store } from '../ports.js';
 import { type Client, type Role, connect } from './connection.js';
 import { RedisStreamDirectory } from './directory.js';
 import { RedisEventBus } from './events.js';
+import { RedisEventLog } from './event-log.js';
 import { RedisPublisherLocks } from './locks.js';
 import { RedisManifestStore } from './manifests.js';
 import { RedisMediaStore } from './media.js';
 import { RedisObjectStore } from './objects.js';
+import { RedisHealthBoard, RedisStreamControls } from './operations.js';
 
 export interface RedisStoreOptions {
   target: RedisTarget;
@@ -18,6 +20,8 @@ export interface RedisStoreOptions {
   /** Open a subscriber connection (processes that wait on events: readers). */
   subscribe?: boolean;
   onBadEvent?: (raw: string) => void;
+  /** Operations events kept in the event log (approximately; default 10000). */
+  eventHistory?: number;
 }
 
 export function createRedisStore(o: RedisStoreOptions): Store {
@@ -25,6 +29,12 @@ export function createRedisStore(o: RedisStoreOptions): Store {
   const sub: Client | undefined = o.subscribe ? connect(o.target, 'subscriber') : undefined;
   const events = new RedisEventBus({ pub: client, sub, prefix: o.prefix, onBadMessage: o.onBadEvent });
   const objects = new RedisObjectStore(client, o.prefix, sub);
+  const eventLog = new RedisEventLog({
+    redis: client,
+    prefix: o.prefix,
+    historySize: o.eventHistory ?? 10_000,
+    blocking: () => connect(o.target, 'queue'),
+  });
   return {
     media: new RedisMediaStore(client, o.prefix),
     manifests: new RedisManifestStore(client, o.prefix),
@@ -32,6 +42,9 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     locks: new RedisPublisherLocks(client, o.prefix),
     events,
     objects,
+    eventLog,
+    controls: new RedisStreamControls(client, o.prefix),
+    healthBoard: new RedisHealthBoard(client, o.prefix),
     health: {
       async ping() {
         await client.ping();
@@ -40,6 +53,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     async close() {
       await events.close();
       objects.close();
+      eventLog.close();
       sub?.disconnect();
       client.disconnect();
     },

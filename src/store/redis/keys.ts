@@ -52,6 +52,10 @@ export class StreamKeys {
   get publisher(): string {
     return `${this.tag}:publisher`;
   }
+  /** The ingest's health report of the live publisher (JSON, expires unless refreshed). */
+  get health(): string {
+    return `${this.tag}:health`;
+  }
 }
 
 /** Per-deployment keys. */
@@ -62,6 +66,14 @@ export class DeploymentKeys {
   /** Sorted set of streams by last update (ms): an index, written after the stream's own keys. */
   get streams(): string {
     return `${this.prefix}:streams`;
+  }
+  /** Stream (XADD, capped) of operations events: the /api/v1/events feed. */
+  get opsEvents(): string {
+    return `${this.prefix}:ops:events`;
+  }
+  /** Set of disabled stream names. */
+  get disabled(): string {
+    return `${this.prefix}:ops:disabled`;
   }
   stream(name: string): StreamKeys {
     return new StreamKeys(this.prefix, name);
