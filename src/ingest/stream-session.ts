@@ -317,6 +317,12 @@ export class StreamSession {
       },
       'source streams',
     );
+    const configured = this.options.audio ? Math.max(1, this.options.audioTracks ?? 1) : 0;
+    if (audio.length < configured)
+      this.log.error(
+        { configured, sourceAudioTracks: audio.length },
+        'the source has fewer audio tracks than ingest.audioTracks; ffmpeg cannot map the missing ones and stops',
+      );
     if (this.options.audio && audio.length > Math.max(1, this.options.audioTracks ?? 1))
       this.log.info(
         { sourceAudioTracks: audio.length },

@@ -87,6 +87,16 @@ describe("ffmpeg's input dump", () => {
     expect(splitLogLine('plain text')).toEqual({ level: undefined, text: 'plain text' });
   });
 
+  it('gives what was listed when ffmpeg stops before its output section (a -map matching no stream)', () => {
+    const p = new InputDumpParser();
+    expect(p.finish()).toBeUndefined();
+    p.push("Input #0, mpegts, from 'pipe:0':");
+    p.push('  Stream #0:1[0x101](eng): Audio: aac (LC), 48000 Hz, mono, fltp');
+    expect(p.finish()?.streams.map((s) => s.language)).toEqual(['eng']);
+    expect(p.finish()).toBeUndefined();
+    expect(p.push('Stream mapping:')).toBeUndefined();
+  });
+
   it('says nothing until the dump is complete, and only once', () => {
     const p = new InputDumpParser();
     expect(p.push("Input #0, mpegts, from 'pipe:0':")).toBeUndefined();

@@ -76,6 +76,16 @@ export class InputDumpParser {
     });
     return undefined;
   }
+
+  /**
+   * A warning or error came while the input's streams were being listed, or stderr ended (ffmpeg stopped before
+   * its output section, e.g. on a -map that matches no stream): what was listed, once.
+   */
+  finish(): SourceDescription | undefined {
+    if (this.done || !this.inInput || this.streams.length === 0) return undefined;
+    this.done = true;
+    return { streams: this.streams };
+  }
 }
 
 /** The source's audio streams of one input, in `-map N:a:i` order. */

@@ -67,6 +67,8 @@ export class Transcoder {
         return;
       }
       if (!text.trim()) return;
+      const listed = dump.finish();
+      if (listed) events.onSourceInfo?.(listed);
       this.stderrTail = `${this.stderrTail}${text}\n`.slice(-STDERR_TAIL_BYTES);
       events.onStderrLine?.(text.trim());
     };
@@ -79,6 +81,8 @@ export class Transcoder {
     this.child.stderr?.on('end', () => {
       if (lineBuf) onLine(lineBuf);
       lineBuf = '';
+      const listed = dump.finish();
+      if (listed) events.onSourceInfo?.(listed);
     });
     for (const o of outputs) {
       const r = this.child.stdio[o.fd] as Readable | null;
