@@ -3,6 +3,9 @@
  * (a) one of two readers behind Varnish dies: viewers see no error;
  * (b) a manifest worker dies in the middle of a render while another runs: the playlist keeps advancing;
  * (c) the whole ingest dies and is restarted: the encoder's first reconnect is accepted.
+ * A player-like viewer (tools/viewer) follows the LL-HLS playlist through Varnish across each fault, and issue
+ * #13's acceptance rules are checked over what it saw: nothing backwards, no listed object missing, no error (a
+ * and b: no stall over 1 s), media again soon after the ingest is back.
  * The victims run as child processes (the production entry points in workers/ with a config file); the rest of
  * the pipeline (a manifest worker and a reader) runs in this process.
  */
@@ -20,6 +23,7 @@ import { BullRenderQueue } from '../../src/queue/bullmq.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import { freePort, waitForListen } from '../../tools/process/net.js';
 import { type EmbeddedCdn, startVarnishCdn } from '../../tools/process/varnish.js';
+import { acceptance, summary, Viewer } from '../../tools/viewer/viewer.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
 import {
   captureLogger,
@@ -56,6 +60,7 @@ let store: Store;
 let queue: BullRenderQueue;
 const procs: Proc[] = [];
 const encoders: Encoder[] = [];
+const viewers: Viewer[] = [];
 
 /** A production entry point (workers/<role>.ts) in its own process, with this test's config file. */
 function run(role: 'ingest' | 'manifest' | 'reader', env: Record<string, string> = {}): Proc {
@@ -125,6 +130,14 @@ function watchNewestPart(): { changes: number[]; stop(): Promise<void> } {
   };
 }
 
+/** A player-like viewer of the LL-HLS playlist through Varnish, started and receiving media. */
+async function viewer(): Promise<Viewer> {
+  const v = new Viewer({ url: `${cdn.url}${playlistPath}` }).start();
+  viewers.push(v);
+  await v.waitForMedia(0, 30_000);
+  return v;
+}
+
 /** The longest time the playlist's newest part stood still between `from` and `to`. */
 function longestStill(changes: number[], from: number, to: number): number {
   const before = changes.filter((t) => t <= from).at(-1) ?? from;
@@ -167,6 +180,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await Promise.all(viewers.map((v) => v.stop()));
   await Promise.all(encoders.map((e) => e.stop()));
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
   await node?.stop();
@@ -206,13 +220,22 @@ describe('faults (#13)', () => {
         text = await note('blocking', `${cdn.url}${playlistPath}?_HLS_msn=${msn}&_HLS_part=${part}`);
       }
     })();
+    const v = await viewer();
     await sleep(2000);
     const readerB = procs.find((p) => p.child.spawnargs.some((a) => a.endsWith('reader.ts')))!;
-    const killedAt = Date.now();
+    const killedAt = v.mark('reader B killed');
     await readerB.kill('SIGKILL');
     await sleep(5000);
     on = false;
     await Promise.all([poller, blocker]);
+    const rep = await v.stop();
+    console.log('reader kill, viewer:', JSON.stringify(summary(rep)));
+    expect(
+      acceptance(rep, {
+        noErrors: true,
+        maxStall: { ms: 1000, window: { from: killedAt, to: rep.endedAt } },
+      }),
+    ).toEqual([]);
     const after = seen.filter((s) => s.t >= killedAt);
     const bad = seen.filter((s) => s.status < 200 || s.status > 299);
     console.log(
@@ -235,6 +258,7 @@ describe('faults (#13)', () => {
     await sub.ready;
     const nextPart = (): Promise<void> => new Promise((r) => waiters.push(r));
     const watch = watchNewestPart();
+    const v = await viewer();
     // Freeze the child just after a part is announced (its render is being queued); if the child holds that
     // render, kill it: a worker dead in the middle of a job, its lock still held in Redis.
     let killedAt: number | undefined;
@@ -267,19 +291,55 @@ describe('faults (#13)', () => {
     );
     const end = Date.now();
     await watch.stop();
+    v.mark('manifest worker killed mid-render', killedAt);
+    const rep = await v.stop();
     const still = longestStill(watch.changes, killedAt! - 1000, end);
-    console.log(`manifest worker kill after ${attempts} tries: newest part still for at most ${still} ms`);
+    console.log(
+      `manifest worker kill after ${attempts} tries: newest part still for at most ${still} ms; viewer:`,
+      JSON.stringify(summary(rep)),
+    );
     expect(still).toBeLessThan(1500);
+    expect(
+      acceptance(rep, { noErrors: true, maxStall: { ms: 1000, window: { from: killedAt!, to: end } } }),
+    ).toEqual([]);
+  });
+
+  it('a manifest worker killed between jobs: the viewer sees no error and no stall', async () => {
+    const worker = run('manifest');
+    const pid = worker.child.pid!;
+    const mine = async (): Promise<boolean> =>
+      (await queue.rendering()).some((r) => r.worker?.endsWith(`:${pid}`));
+    // Wait until the child takes renders, then kill it at a moment it holds none.
+    await waitFor(mine, 30_000, 'the child worker taking a render');
+    const v = await viewer();
+    await sleep(1000);
+    await waitFor(async () => !(await mine()), 10_000, 'the child worker between jobs');
+    const killedAt = v.mark('manifest worker killed between jobs');
+    await worker.kill('SIGKILL');
+    await sleep(4000);
+    const rep = await v.stop();
+    console.log('manifest worker kill between jobs, viewer:', JSON.stringify(summary(rep)));
+    expect(
+      acceptance(rep, {
+        noErrors: true,
+        maxStall: { ms: 1000, window: { from: killedAt, to: rep.endedAt } },
+      }),
+    ).toEqual([]);
   });
 
   it('the ingest killed and restarted: the encoder is accepted at its first reconnect', async () => {
     const ingest = procs.find((p) => p.child.spawnargs.some((a) => a.endsWith('ingest.ts')))!;
+    const v = await viewer();
+    await sleep(1000);
+    const before = v.lastPlaylist()!;
+    const killedAt = v.mark('ingest killed');
     await ingest.kill('SIGKILL');
     await Promise.all(encoders.splice(0).map((e) => e.stop()));
     const watch = watchNewestPart();
     const restarted = run('ingest');
     const t0 = Date.now();
     await waitForListen(rtmpPort, 30_000, () => restarted.out());
+    const listening = v.mark('ingest listening again; encoder reconnects');
     const enc = rtmpEncoder(rtmpUrl(), 30);
     encoders.push(enc);
     const live = await waitFor(
@@ -288,11 +348,29 @@ describe('faults (#13)', () => {
       'new parts after the reconnect',
     );
     await watch.stop();
+    const back = await v.waitForMedia(listening, 10_000).catch(() => undefined);
+    await sleep(2000);
+    // Everything the viewer saw listed and that is still within its lifetime is still there (at the origin,
+    // past Varnish's copies).
+    const rechecked = await v.recheck({ base: origin() });
+    const rep = await v.stop();
+    const after = rep.playlists.at(-1)!;
     console.log(
       live > 0
-        ? `ingest restart: first new part ${live - t0} ms after the restart`
+        ? `ingest restart: first new part ${live - t0} ms after the restart; viewer: media ${back! - listening} ms ` +
+            `after the ingest listened (${back! - t0} ms after its spawn), msn ${before.newestMsn} -> ${after.newestMsn}, ` +
+            `${rechecked.checked} listed objects re-checked at the origin;`
         : 'ingest restart: refused',
+      JSON.stringify(summary(rep)),
     );
+    expect(
+      acceptance(rep, {
+        encoderAway: [{ from: killedAt, to: listening }],
+        recoveries: [{ after: listening, withinMs: 3000, what: 'ingest restarted' }],
+      }),
+    ).toEqual([]);
+    expect(after.newestMsn).toBeGreaterThan(before.newestMsn);
+    expect(rechecked.checked).toBeGreaterThan(5);
     expect(enc.child.exitCode, enc.stderr()).toBeNull();
     expect(live).toBeGreaterThan(0);
     expect(restarted.out()).not.toContain('already has a publisher');

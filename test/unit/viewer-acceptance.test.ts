@@ -58,41 +58,54 @@ describe('viewer acceptance rules (#13)', () => {
   });
 
   it('rejects a listed object that answered 404 within its lifetime, and a URL with two bodies', () => {
-    const v = acceptance(
-      report({
-        missing: [
-          {
-            t: T0 + 4000,
-            url: 'seg-22.m4s',
-            kind: 'segment',
-            status: 404,
-            lastListedAt: T0 + 3900,
-            guaranteedUntil: T0 + 9900,
-          },
-        ],
-        changed: [{ t: T0 + 5000, url: 'seg-0.m4s', before: 'aa', after: 'bb' }],
-      }),
-    );
+    const r = report({
+      missing: [
+        {
+          t: T0 + 4000,
+          url: 'seg-22.m4s',
+          kind: 'segment',
+          status: 404,
+          lastListedAt: T0 + 3900,
+          guaranteedUntil: T0 + 9900,
+        },
+      ],
+      changed: [{ t: T0 + 5000, url: 'seg-0.m4s', before: 'aa', after: 'bb' }],
+    });
+    const v = acceptance(r);
     expect(rules(v)).toEqual(['missing', 'changed']);
     expect(v[0]!.message).toMatch(/segment seg-22\.m4s answered 404 .*until \+9900 ms/);
+    // A store wiped between the listing and the request lost the object: not a violation (a change would be).
+    const lost = report({ missing: r.missing });
+    expect(rules(acceptance(lost, { storeWipes: [T0 + 3950], graceMs: 0 }))).toEqual([]);
+    // A wipe before the listing or after the request excuses nothing.
+    expect(rules(acceptance(lost, { storeWipes: [T0 + 4100], graceMs: 0 }))).toEqual(['missing']);
+    expect(rules(acceptance(lost, { storeWipes: [T0 + 3000], graceMs: 0 }))).toEqual(['missing']);
   });
 
-  it('allows 503 STORE_UNAVAILABLE with Retry-After only inside a declared store outage (plus grace)', () => {
+  it("allows the reader's 503 with Retry-After only inside a declared store outage (plus grace)", () => {
     const outage = req({
       t: T0 + 2000,
       status: 503,
       retryAfter: '1',
       error: 'STORE_UNAVAILABLE: origin storage unavailable',
     });
-    const late = { ...outage, t: T0 + 6000 };
+    const late = { ...outage, t: T0 + 6000, doneAt: T0 + 6005 };
     const noRetryAfter = { ...outage, retryAfter: undefined };
     const varnish = req({ t: T0 + 2000, status: 503, error: '503 Backend fetch failed' });
-    const r = report({ requests: [outage, late, noRetryAfter, varnish] });
+    const heldAcross = req({
+      t: T0 + 500,
+      doneAt: T0 + 2000,
+      kind: 'blocking',
+      status: 503,
+      retryAfter: '1',
+      error: 'BLOCKING_TIMEOUT: x',
+    });
+    const r = report({ requests: [outage, late, noRetryAfter, varnish, heldAcross] });
     const v = acceptance(r, { storeOutages: [{ from: T0 + 1000, to: T0 + 3000 }], graceMs: 1000 });
     expect(rules(v)).toEqual(['server-error', 'server-error', 'server-error']);
     expect(v.map((x) => x.message).join('\n')).toContain('Backend fetch failed');
     // Without a declared outage, every one of them is a violation.
-    expect(rules(acceptance(r))).toHaveLength(4);
+    expect(rules(acceptance(r))).toHaveLength(5);
   });
 
   it('treats no answer at all as a violation outside a store outage', () => {

@@ -36,9 +36,13 @@ export async function spawnRedisServer(o: {
   configFile?: string;
   extraArgs?: string[];
   label?: string;
+  /** Data directory owned by the caller (kept on stop, so a restart finds its AOF); default a private temp dir. */
+  dir?: string;
+  /** `appendonly yes` (AOF, fsync every second) instead of no persistence. */
+  appendonly?: boolean;
 }): Promise<RedisProcess> {
   const label = o.label ?? 'redis-server';
-  const dir = mkdtempSync(join(tmpdir(), 'wellspring-redis-'));
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'wellspring-redis-'));
   const child: ChildProcess = spawn(
     o.bin ?? 'redis-server',
     [
@@ -50,7 +54,7 @@ export async function spawnRedisServer(o: {
       '--save',
       '',
       '--appendonly',
-      'no',
+      o.appendonly ? 'yes' : 'no',
       '--dir',
       dir,
       '--loglevel',
@@ -78,7 +82,7 @@ export async function spawnRedisServer(o: {
           }, 5000).unref();
         });
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!o.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
   let exited: Error | undefined;
@@ -99,11 +103,16 @@ export async function spawnRedisServer(o: {
   return proc;
 }
 
-/** Starts redis-server without persistence on a private port and waits until it accepts connections. */
+/** Starts redis-server (without persistence unless `appendonly`) on a private port and waits until it accepts connections. */
 export async function startRedisServer(
-  options: { port?: number; bin?: string } = {},
+  options: { port?: number; bin?: string; dir?: string; appendonly?: boolean } = {},
 ): Promise<EmbeddedRedis> {
   const port = options.port ?? (await freePort());
-  const p = await spawnRedisServer({ port, bin: options.bin });
+  const p = await spawnRedisServer({
+    port,
+    bin: options.bin,
+    dir: options.dir,
+    appendonly: options.appendonly,
+  });
   return { url: `redis://127.0.0.1:${port}`, port, pid: p.pid, stop: () => p.stop() };
 }

@@ -17,6 +17,8 @@ export interface RequestRecord {
   status: number;
   /** Retry-After header, when present. */
   retryAfter?: string;
+  /** For an answer other than 200: the CDN's X-Cache-Status (HIT/MISS) and Age, when present. */
+  cache?: string;
   /** The reader's error code from an error body ("STORE_UNAVAILABLE: ..."), or the fetch error message. */
   error?: string;
 }
@@ -107,8 +109,10 @@ export interface Window {
 
 export interface AcceptanceOptions {
   /**
-   * When the store was truly gone: 503 STORE_UNAVAILABLE with Retry-After (and nothing else) is allowed in these
-   * windows, up to `graceMs` after each (the reader learns of the store's return within about a second).
+   * When the store was truly gone: the reader's 503 with Retry-After (STORE_UNAVAILABLE, or a blocking reload held
+   * across the outage timing out) and no answer at all are allowed in these windows, up to `graceMs` after each
+   * (the reader learns of the store's return within about a second). A 503 without Retry-After (the CDN's own
+   * "Backend fetch failed") never is.
    */
   storeOutages?: Window[];
   /**
@@ -116,7 +120,12 @@ export interface AcceptanceOptions {
    * playlist may be 404 while the stream is not live.
    */
   encoderAway?: Window[];
-  /** Slack after each window's end, ms (default 1500). */
+  /**
+   * Instants the store lost everything (restarted without persistence, flushed): an object listed before one and
+   * asked for after it may be gone (its bytes were lost; what counts is that no URL names other bytes).
+   */
+  storeWipes?: number[];
+  /** Slack after each window's end, ms (default 1500). A request belongs to a window by when it was answered. */
   graceMs?: number;
   /** After each of these instants, new media must arrive within `withinMs`. */
   recoveries?: Array<{ after: number; withinMs: number; what: string }>;
@@ -159,13 +168,15 @@ export function acceptance(report: ViewerReport, opts: AcceptanceOptions = {}): 
   const iso = (t: number): string => `+${t - report.startedAt} ms`;
   for (const b of report.backwards)
     out.push({ rule: 'backwards', message: `${b.what} went backwards ${b.from} -> ${b.to} at ${iso(b.t)}` });
-  for (const m of report.missing)
+  for (const m of report.missing) {
+    if ((opts.storeWipes ?? []).some((w) => m.lastListedAt <= w + graceMs && m.t >= w)) continue;
     out.push({
       rule: 'missing',
       message:
         `${m.kind} ${m.url} answered ${m.status} at ${iso(m.t)}, named by a playlist at ${iso(m.lastListedAt)} ` +
         `and due to exist until ${iso(m.guaranteedUntil)}`,
     });
+  }
   for (const c of report.changed)
     out.push({
       rule: 'changed',
@@ -176,10 +187,11 @@ export function acceptance(report: ViewerReport, opts: AcceptanceOptions = {}): 
     const code = r.error?.split(':')[0];
     const what = `${r.kind} ${r.url} at ${iso(r.t)}`;
     if (r.status >= 500) {
-      const outage503 = r.status === 503 && code === 'STORE_UNAVAILABLE' && r.retryAfter !== undefined;
       const timeout503 = r.status === 503 && code === 'BLOCKING_TIMEOUT' && r.retryAfter !== undefined;
-      if (outage503 && inAny(r.t, opts.storeOutages, graceMs)) continue;
-      if (timeout503 && inAny(r.t, opts.encoderAway, graceMs)) continue;
+      // While the store is gone, any of the reader's 503s (a held blocking reload times out too) is the outage.
+      if (r.status === 503 && r.retryAfter !== undefined && inAny(r.doneAt, opts.storeOutages, graceMs))
+        continue;
+      if (timeout503 && inAny(r.doneAt, opts.encoderAway, graceMs)) continue;
       out.push({
         rule: 'server-error',
         message:
@@ -189,12 +201,12 @@ export function acceptance(report: ViewerReport, opts: AcceptanceOptions = {}): 
           ),
       });
     } else if (r.status === 0) {
-      if (inAny(r.t, opts.storeOutages, graceMs)) continue;
+      if (inAny(r.doneAt, opts.storeOutages, graceMs)) continue;
       out.push({ rule: 'no-answer', message: `no answer (${r.error ?? 'unknown'}) for ${what}` });
     } else if (r.status >= 400 && opts.noErrors) {
       // A hinted part that never materialises is the hint's normal failure, not an error of a named object.
       if (r.kind === 'hint' && r.status === 404) continue;
-      if (inAny(r.t, opts.encoderAway, graceMs) && (r.status === 404 || r.kind === 'blocking')) continue;
+      if (inAny(r.doneAt, opts.encoderAway, graceMs) && (r.status === 404 || r.kind === 'blocking')) continue;
       out.push({ rule: 'client-error', message: `${r.status} ${r.error ?? ''} for ${what}` });
     }
   }
@@ -235,7 +247,7 @@ export function summary(report: ViewerReport): Record<string, unknown> {
   const notOk: Record<string, number> = {};
   for (const r of report.requests)
     if (r.status !== 200 && r.status !== 304) {
-      const k = `${r.kind} ${r.status}${r.error ? ` ${r.error.split(':')[0]!.slice(0, 40)}` : ''}`;
+      const k = `${r.kind} ${r.status}${r.error ? ` ${r.error.split(':')[0]!.slice(0, 40)}` : ''}${r.cache ? ` (${r.cache.split(' ')[0]})` : ''}`;
       notOk[k] = (notOk[k] ?? 0) + 1;
     }
   return {

@@ -401,6 +401,9 @@ export class Viewer {
       rec = { t, doneAt: Date.now(), kind, url, status: res.status };
       const ra = res.headers.get('retry-after');
       if (ra !== null) rec.retryAfter = ra;
+      const cache = res.headers.get('x-cache-status');
+      if (cache !== null && res.status !== 200)
+        rec.cache = `${cache}${res.headers.get('age') ? ` age ${res.headers.get('age')}` : ''}`;
       if (res.status === 200) {
         rec.body = body;
         rec.sha1 = createHash('sha1').update(body).digest('hex');
