@@ -96,7 +96,7 @@ export async function startNode(
       if (config.httpIngest.enabled) {
         const hi = config.httpIngest;
         // Handlers mounted by path prefix (CMAF ingest at /ingest/); everything else is the object API.
-        const mounts: HttpMount[] = [];
+        const mounts: HttpMount[] = [...ingest.httpMounts()];
         // The object API follows STREAMING uploads for GetObject: a store with a subscriber.
         const objectApi: HttpHandler = createObjectApi({
           store: store('ingest', true).objects,

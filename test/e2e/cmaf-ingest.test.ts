@@ -1,21 +1,19 @@
 /**
  * DASH-IF CMAF ingest (Interface 1) end to end: ffmpeg sends a video and an audio track as long-running chunked
- * POSTs -> the ingest's HTTP mount -> the timeline and redis-server, no transcode -> a manifest worker -> the
+ * POSTs -> the ingest HTTP listener's /ingest/ mount -> the timeline and redis-server, no transcode -> a manifest worker -> the
  * reader, crawled as an LL-HLS and LL-DASH player would. Then bad input, each with its status and log line,
  * while the stream stays live.
  */
-import { type IncomingMessage, type Server, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
-import { cmafSender, listenIngest } from '../support/cmaf-sender.js';
+import { cmafSender } from '../support/cmaf-sender.js';
 import { captureLogger, type Encoder, testConfig, waitFor } from '../support/harness.js';
 import { crawl, get, m3u8 } from '../support/player.js';
 
 const KEY = 'cmaf-secret-key';
 let node: NodeHandle;
-let ingestHttp: Server;
 let ingestBase: string;
 let readerBase: string;
 let lines: Array<Record<string, unknown>>;
@@ -28,7 +26,7 @@ function rawPost(
   headers: Record<string, string> = {},
   method = 'POST',
 ): Promise<{ status: number; text: string }> {
-  const { port } = ingestHttp.address() as AddressInfo;
+  const port = node.httpIngestPort!;
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers }, (res: IncomingMessage) => {
       let text = '';
@@ -50,14 +48,12 @@ beforeAll(async () => {
   const cap = captureLogger();
   lines = cap.lines;
   node = await startNode(config, ['ingest', 'manifest', 'reader'], cap.log, createMetrics());
-  ingestHttp = await listenIngest(node);
-  ingestBase = `http://127.0.0.1:${(ingestHttp.address() as AddressInfo).port}${config.cmafIngest.root}`;
+  ingestBase = `http://127.0.0.1:${node.httpIngestPort}${config.cmafIngest.root}`;
   readerBase = `http://127.0.0.1:${node.httpPort}`;
 });
 
 afterAll(async () => {
   await Promise.all(senders.map((s) => s.stop()));
-  await new Promise((r) => ingestHttp?.close(r));
   await node?.stop();
 });
 

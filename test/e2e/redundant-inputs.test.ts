@@ -6,8 +6,6 @@
  *   404, no discontinuity.
  * - RTMP: a backup publisher (`?role=backup`) in standby takes over when the primary is SIGKILLed.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
@@ -15,7 +13,7 @@ import { type EmbeddedCdn, startVarnishCdn } from '../../tools/process/varnish.j
 import { acceptance, longestGap, summary, Viewer } from '../../tools/viewer/viewer.js';
 import type { CmafSource } from '../../src/ingest/sources/cmaf/index.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
-import { cmafSender, listenIngest } from '../support/cmaf-sender.js';
+import { cmafSender } from '../support/cmaf-sender.js';
 import { captureLogger, type Encoder, encoder, sleep, testConfig, waitFor } from '../support/harness.js';
 import { get, m3u8 } from '../support/player.js';
 
@@ -23,7 +21,6 @@ const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.temp
 const CMAF_KEY = 'redundant-cmaf-key';
 const RTMP_KEY = 'redundant-rtmp-key';
 let node: NodeHandle;
-let ingestHttp: Server;
 let cdn: EmbeddedCdn;
 let lines: Array<Record<string, unknown>>;
 const encoders: Encoder[] = [];
@@ -39,7 +36,6 @@ beforeAll(async () => {
   const cap = captureLogger();
   lines = cap.lines;
   node = await startNode(config, ['ingest', 'manifest', 'reader'], cap.log, createMetrics());
-  ingestHttp = await listenIngest(node);
   cdn = await startVarnishCdn([node.httpPort!], template);
 });
 
@@ -47,7 +43,6 @@ afterAll(async () => {
   await Promise.all(viewers.map((v) => v.stop()));
   await Promise.all(encoders.map((e) => e.stop()));
   await cdn?.stop();
-  await new Promise((r) => ingestHttp?.close(r));
   await node?.stop();
 });
 
@@ -60,7 +55,7 @@ const live = (stream: string, rendition: string) =>
 
 describe('redundant inputs', () => {
   it('DASH-IF: two aligned CMAF senders, the leader killed: no stall over 1 s, no 404, no discontinuity', async () => {
-    const base = `http://127.0.0.1:${(ingestHttp.address() as AddressInfo).port}/ingest/red`;
+    const base = `http://127.0.0.1:${node.httpIngestPort}/ingest/red`;
     // Same source, same settings: the same tfdt for the same media. The second starts 300 ms later (it lags).
     const a = cmafSender({ base, query: `?key=${CMAF_KEY}`, seconds: 40 });
     encoders.push(a);

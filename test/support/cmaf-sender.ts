@@ -1,24 +1,6 @@
 /** ffmpeg as a DASH-IF CMAF ingest sender: one long-running chunked POST per track (video and audio). */
 import { spawn } from 'node:child_process';
-import { type Server, createServer } from 'node:http';
-import type { NodeHandle } from '../../workers/compose.js';
 import type { Encoder } from './harness.js';
-
-/** The ingest HTTP listener as the ingest role mounts it: every request under a mount's prefix to its handler. */
-export async function listenIngest(n: NodeHandle): Promise<Server> {
-  const mounts = n.ingest!.httpMounts();
-  const s = createServer((req, res) => {
-    const m = mounts.find((x) => (req.url ?? '').startsWith(x.prefix));
-    if (!m) {
-      res.writeHead(404).end();
-      return;
-    }
-    void m.handler(req, res);
-  });
-  s.requestTimeout = 0;
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return s;
-}
 
 export interface CmafSenderOptions {
   /** Base URL of the publishing point, e.g. http://127.0.0.1:8090/ingest/cam */
