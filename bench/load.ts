@@ -1,0 +1,186 @@
+/**
+ * npm run bench:load — N LL-HLS clients (blocking reloads, parts, preload hints, like hls.js) and N classic HLS
+ * clients on one live stream, first straight at one reader, then through Varnish in front of it, each phase for
+ * BENCH_SECONDS (default 300). Clients run in their own processes (tools/load/clients.ts). Prints JSON.
+ *
+ * Env: BENCH_SECONDS (per phase, default 300), BENCH_CLIENTS (N, default 1000), BENCH_CLIENT_PROCS (default 4),
+ * BENCH_TARGETS (default "reader,varnish"), BENCH_PRELOAD_HINTS (default 1).
+ */
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import type { LoadClientsResult } from '../tools/load/clients.js';
+import { cpuSeconds, redisInfo, rssBytes, treeCpuSeconds, varnishCounters } from '../tools/load/observe.js';
+import { LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
+import { summarize } from './stats.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 300);
+const N = Number(process.env.BENCH_CLIENTS ?? 1000);
+const PROCS = Number(process.env.BENCH_CLIENT_PROCS ?? 4);
+const TARGETS = (process.env.BENCH_TARGETS ?? 'reader,varnish').split(',').filter(Boolean);
+const HINTS = process.env.BENCH_PRELOAD_HINTS !== '0';
+const STREAM = 'load';
+const RENDITION = LOAD_LADDER[0]!.name;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const stack: Stack = await startStack({
+  stream: STREAM,
+  segmentSec: 2,
+  partSec: 0.25,
+  cdn: TARGETS.includes('varnish'),
+});
+
+async function phase(target: string): Promise<Record<string, unknown>> {
+  const base = target === 'varnish' ? stack.cdnBase! : stack.readerBase;
+  const rampMs = Math.min(15_000, SECONDS * 100);
+  const clients = await startClients(stack, STREAM, {
+    base,
+    rendition: RENDITION,
+    ll: N,
+    classic: N,
+    procs: PROCS,
+    rampMs,
+    preloadHints: HINTS,
+  });
+  await sleep(rampMs + 2000);
+  const t0 = performance.now();
+  const cpu0 = cpuSeconds(stack.reader.pid!);
+  const redis0 = await redisInfo(stack.redis.port);
+  const cdnCpu0 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
+  const vs0 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
+  const clientCpu0 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const rss: number[] = [];
+  const opsSamples: number[] = [];
+  const end = t0 + Math.max(1000, SECONDS * 1000 - rampMs - 2000);
+  while (performance.now() < end) {
+    rss.push(rssBytes(stack.reader.pid!));
+    if (rss.length % 5 === 0)
+      opsSamples.push(Number((await redisInfo(stack.redis.port)).instantaneous_ops_per_sec));
+    await sleep(1000);
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = cpuSeconds(stack.reader.pid!);
+  const redis1 = await redisInfo(stack.redis.port);
+  const cdnCpu1 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
+  const vs1 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
+  const clientCpu1 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const results: LoadClientsResult[] = await clients.stop();
+
+  const statuses: Record<string, Record<string, number>> = {};
+  for (const r of results)
+    for (const [kind, by] of Object.entries(r.statuses))
+      for (const [s, n] of Object.entries(by)) {
+        const k = (statuses[kind] ??= {});
+        k[s] = (k[s] ?? 0) + n;
+      }
+  const errors: Record<string, Record<string, number>> = {};
+  for (const [kind, by] of Object.entries(statuses))
+    for (const [s, n] of Object.entries(by)) if (s !== '200') (errors[kind] ??= {})[s] = n;
+  const release = results.flatMap((r) => r.releaseMs);
+  const delta = (k: string): number => Number(redis1[k]) - Number(redis0[k]);
+  let cdn: Record<string, unknown> | undefined;
+  if (vs0 && vs1) {
+    const d = (k: string): number => (vs1[k] ?? 0) - (vs0[k] ?? 0);
+    const hits = d('cache_hit');
+    const misses = d('cache_miss');
+    cdn = {
+      clientRequests: d('client_req'),
+      backendRequests: d('backend_req'),
+      cacheHit: hits,
+      cacheMiss: misses,
+      cacheHitpass: d('cache_hitpass'),
+      cacheHitmiss: d('cache_hitmiss'),
+      busySleep: d('busy_sleep'),
+      hitRatio: Math.round((hits / Math.max(1, hits + misses)) * 1e4) / 1e4,
+      originOffload: Math.round((1 - d('backend_req') / Math.max(1, d('client_req'))) * 1e4) / 1e4,
+      varnishCores: Math.round(((cdnCpu1 - cdnCpu0) / elapsed) * 1000) / 1000,
+    };
+  }
+  return {
+    target,
+    measuredSeconds: Math.round(elapsed),
+    requests: results.reduce((n, r) => n + r.requests, 0),
+    statuses,
+    errorsAtLiveEdge: errors,
+    blockingReloadRelease: {
+      ms: summarize(release),
+      heldWhenAnnounced: release.length,
+      answeredWithoutHolding: results.reduce((n, r) => n + r.notHeld, 0),
+      unmatched: results.reduce((n, r) => n + r.unmatched, 0),
+    },
+    preloadHintHeldMs: summarize(results.flatMap((r) => r.hintHeldMs)),
+    reader: {
+      cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
+      rssMb: {
+        max: Math.round(Math.max(...rss) / 1e5) / 10,
+        end: Math.round(rss[rss.length - 1]! / 1e5) / 10,
+      },
+    },
+    redis: {
+      opsPerSec: Math.round(delta('total_commands_processed') / elapsed),
+      instantaneousOpsPerSec: summarize(opsSamples),
+      usedMemoryMb: Math.round(Number(redis1.used_memory) / 1e5) / 10,
+    },
+    cdn,
+    loadClients: {
+      processes: PROCS,
+      cores: Math.round(((clientCpu1 - clientCpu0) / elapsed) * 1000) / 1000,
+      eventLoopDelayP99Ms: results.map((r) => r.loopDelayMs.p99),
+      mediaMb: Math.round(results.reduce((n, r) => n + r.mediaBytes, 0) / 1e5) / 10,
+    },
+  };
+}
+
+const phases: Array<Record<string, unknown>> = [];
+try {
+  for (const t of TARGETS) phases.push(await phase(t));
+} finally {
+  await stack.stop();
+}
+
+const gitHead = ((): string => {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+})();
+console.log(
+  JSON.stringify(
+    {
+      bench: 'load',
+      machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, commit: gitHead },
+      config: {
+        ...stack.configDescription,
+        secondsPerPhase: SECONDS,
+        llHlsClients: N,
+        classicHlsClients: N,
+        clientProcesses: PROCS,
+        rendition: RENDITION,
+        llClient:
+          'hls.js-like: plain load, then blocking reloads _HLS_msn/_HLS_part(+_HLS_skip=YES) for the preload-hinted part, ' +
+          (HINTS ? 'the preload-hinted part requested at the same time, ' : '') +
+          'newly listed parts not yet fetched',
+        classicClient: 'plain playlist reload once per target duration, each new segment fetched once',
+        targets: TARGETS,
+        measuredWindow: 'after the clients ramp up (spread over min(15 s, 10% of the phase)) and 2 s more',
+      },
+      definitions: {
+        blockingReloadRelease:
+          'for every blocking reload that was sent before its part was announced: the time the client read the last byte of ' +
+          'its 200 response minus the time the benchmark`s own Redis subscriber (a separate process from the reader) heard the ' +
+          'manifest event that first covered the requested (msn, part) for the rendition; wall clock with sub-ms precision ' +
+          '(performance.timeOrigin + performance.now()) in both processes; includes Redis pub/sub delivery to the reader, the ' +
+          'reader`s store read and response writing, the CDN if any, and the client process`s event-loop delay',
+        preloadHintHeldMs: 'request sent -> last byte for preload-hinted part requests answered 200',
+        errorsAtLiveEdge: 'every non-200 status (0 = connection error or 15 s timeout) by request kind',
+        redisOpsPerSec: 'total_commands_processed delta over the measured window',
+        hitRatio:
+          'varnish MAIN.cache_hit / (cache_hit + cache_miss) over the window; originOffload = 1 - backend_req/client_req',
+      },
+      phases,
+    },
+    null,
+    2,
+  ),
+);
+process.exit(0);

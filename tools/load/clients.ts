@@ -1,0 +1,291 @@
+/**
+ * Player-like load clients, run as a child process (bench/load.ts, bench/soak.ts fork several) so they never
+ * share an event loop with what they measure.
+ *
+ * - LL-HLS clients behave like hls.js in low-latency mode: one plain playlist load, then a loop of blocking
+ *   reloads for the part after the newest (`_HLS_msn`/`_HLS_part`, with `_HLS_skip=YES` when the playlist offers
+ *   it), and, at the same time, a request for the preload-hinted part (held by the origin until it exists); every
+ *   newly listed part that was not already fetched through the hint is fetched too.
+ * - Classic HLS clients reload the playlist once per target duration and fetch each new segment once.
+ *
+ * Configured by one JSON argument (LoadClientsOptions). The parent sends {t:'announce'} messages over IPC with
+ * the time its own subscriber heard each manifest event, and {t:'stop'}; the child answers {t:'result'}
+ * (LoadClientsResult) and exits. Times are wall-clock ms with sub-ms precision
+ * (performance.timeOrigin + performance.now()), comparable across processes on one machine.
+ */
+import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+export interface LoadClientsOptions {
+  /** e.g. http://127.0.0.1:8080/live/s — the stream's base URL (reader or CDN). */
+  base: string;
+  rendition: string;
+  ll: number;
+  classic: number;
+  /** Spread client starts over this many ms (a thundering herd at start is not what is measured). */
+  rampMs: number;
+  /** LL clients also request the preload-hinted part (default true). */
+  preloadHints?: boolean;
+}
+
+/** One announce as heard by the parent's subscriber: rendition r reached (msn, part) at `at`. */
+export interface Announce {
+  t: 'announce';
+  r: string;
+  msn: number;
+  part: number;
+  at: number;
+}
+
+export interface LoadClientsResult {
+  t: 'result';
+  /** Status counts per request kind (0 = connection error, before any status). */
+  statuses: Record<string, Record<string, number>>;
+  requests: number;
+  /** Blocking reloads held when their part was announced: response complete - announce heard, ms. */
+  releaseMs: number[];
+  /** Blocking reloads answered without being held (their part was already announced when sent). */
+  notHeld: number;
+  /** Blocking reloads completed with 200 that no announce covers (the run ended first, or an announce lost). */
+  unmatched: number;
+  /** Preload-hinted part requests that were held: response complete - sent, ms (bounded by a part duration). */
+  hintHeldMs: number[];
+  /** This process's event-loop delay, ms (a busy client delays what it records). */
+  loopDelayMs: { p50: number; p99: number; max: number };
+  mediaBytes: number;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+interface Got {
+  status: number;
+  body: Buffer;
+  doneAt: number;
+}
+
+/** A GET on a keep-alive agent; resolves on the last byte (status 0 on a connection error or timeout). */
+function get(agent: Agent, url: string, timeoutMs: number): Promise<Got> {
+  return new Promise((resolve) => {
+    const req = request(url, { agent, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), doneAt: now() }),
+      );
+      res.on('error', () => resolve({ status: 0, body: Buffer.alloc(0), doneAt: now() }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, body: Buffer.alloc(0), doneAt: now() }));
+    req.end();
+  });
+}
+
+export interface PlaylistView {
+  msn: number;
+  targetSec: number;
+  canSkip: boolean;
+  /** Segment URIs, oldest first, with their media sequence numbers. */
+  segments: Array<{ msn: number; uri: string }>;
+  /** Parts listed after the last complete segment and in it (URI and position). */
+  parts: Array<{ msn: number; part: number; uri: string }>;
+  hint?: { msn: number; part: number; uri: string };
+}
+
+/** Just what a player needs from a media playlist (ours names parts part-M.P.m4s and segments seg-M.m4s). */
+export function readPlaylist(text: string): PlaylistView {
+  const msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? NaN);
+  const targetSec = Number(/#EXT-X-TARGETDURATION:(\d+)/.exec(text)?.[1] ?? 2);
+  const segments: PlaylistView['segments'] = [];
+  for (const m of text.matchAll(/^(seg-(\d+)\.m4s)$/gm)) segments.push({ msn: Number(m[2]), uri: m[1]! });
+  const parts: PlaylistView['parts'] = [];
+  for (const m of text.matchAll(/#EXT-X-PART:[^\n]*URI="(part-(\d+)\.(\d+)\.m4s)"/g))
+    parts.push({ msn: Number(m[2]), part: Number(m[3]), uri: m[1]! });
+  const h = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="(part-(\d+)\.(\d+)\.m4s)"/.exec(text);
+  return {
+    msn,
+    targetSec,
+    canSkip: text.includes('CAN-SKIP-UNTIL'),
+    segments,
+    parts,
+    hint: h ? { msn: Number(h[2]), part: Number(h[3]), uri: h[1]! } : undefined,
+  };
+}
+
+/** Runs the clients until stop() resolves; returns what they saw. */
+export function runClients(o: LoadClientsOptions): {
+  announce(a: Announce): void;
+  stop(): Promise<LoadClientsResult>;
+} {
+  const url = `${o.base}/${o.rendition}`;
+  let running = true;
+  const statuses: Record<string, Record<string, number>> = {};
+  let requests = 0;
+  let mediaBytes = 0;
+  const count = (kind: string, status: number): void => {
+    requests++;
+    const k = (statuses[kind] ??= {});
+    k[status] = (k[status] ?? 0) + 1;
+  };
+  const held: Array<{ msn: number; part: number; sentAt: number; doneAt: number }> = [];
+  const hintHeldMs: number[] = [];
+  const announces: Announce[] = [];
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  const tasks: Array<Promise<void>> = [];
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  async function llClient(delay: number): Promise<void> {
+    await sleep(delay);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const fetched = new Set<string>();
+    let view: PlaylistView | undefined;
+    while (running && !view) {
+      const r = await get(agent, `${url}/index.m3u8`, 10_000);
+      count('playlist', r.status);
+      if (r.status === 200) view = readPlaylist(r.body.toString());
+      else await sleep(500);
+    }
+    while (running && view) {
+      const hint: PlaylistView['hint'] = view.hint;
+      if (!hint) {
+        await sleep(200);
+        const r = await get(agent, `${url}/index.m3u8`, 10_000);
+        count('playlist', r.status);
+        if (r.status === 200) view = readPlaylist(r.body.toString());
+        continue;
+      }
+      let hintReq: Promise<void> | undefined;
+      if (o.preloadHints !== false && !fetched.has(hint.uri)) {
+        fetched.add(hint.uri);
+        const sent = now();
+        hintReq = get(agent, `${url}/${hint.uri}`, 15_000).then((r) => {
+          count('hinted-part', r.status);
+          mediaBytes += r.body.length;
+          if (r.status === 200) hintHeldMs.push(r.doneAt - sent);
+        });
+      }
+      const q = `_HLS_msn=${hint.msn}&_HLS_part=${hint.part}${view.canSkip ? '&_HLS_skip=YES' : ''}`;
+      const sentAt = now();
+      const r = await get(agent, `${url}/index.m3u8?${q}`, 15_000);
+      count('blocking-reload', r.status);
+      if (r.status !== 200) {
+        await hintReq;
+        if (!running) break;
+        // Start over from a plain reload, as a player does after an error.
+        await sleep(r.status === 0 ? 500 : 100);
+        const p = await get(agent, `${url}/index.m3u8`, 10_000);
+        count('playlist', p.status);
+        if (p.status === 200) view = readPlaylist(p.body.toString());
+        continue;
+      }
+      held.push({ msn: hint.msn, part: hint.part, sentAt, doneAt: r.doneAt });
+      const next = readPlaylist(r.body.toString());
+      // Newly listed parts not already fetched through a hint (at most the last two, as a player at the edge).
+      const missing = next.parts.filter((p) => !fetched.has(p.uri)).slice(-2);
+      for (const p of missing) fetched.add(p.uri);
+      await Promise.all([
+        hintReq,
+        ...missing.map((p) =>
+          get(agent, `${url}/${p.uri}`, 10_000).then((g) => {
+            count('part', g.status);
+            mediaBytes += g.body.length;
+          }),
+        ),
+      ]);
+      if (fetched.size > 200) {
+        const keep = [...fetched].slice(-50);
+        fetched.clear();
+        for (const k of keep) fetched.add(k);
+      }
+      view = next;
+    }
+    agent.destroy();
+  }
+
+  async function classicClient(delay: number): Promise<void> {
+    await sleep(delay);
+    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+    let newest = -1;
+    while (running) {
+      const started = Date.now();
+      const r = await get(agent, `${url}/index.m3u8`, 10_000);
+      count('classic-playlist', r.status);
+      let targetSec = 2;
+      if (r.status === 200) {
+        const v = readPlaylist(r.body.toString());
+        targetSec = v.targetSec;
+        const fresh = v.segments.filter((s) => s.msn > newest);
+        // A joining player starts with the newest segment; afterwards every new one.
+        for (const s of newest < 0 ? fresh.slice(-1) : fresh) {
+          const g = await get(agent, `${url}/${s.uri}`, 10_000);
+          count('segment', g.status);
+          mediaBytes += g.body.length;
+          newest = Math.max(newest, s.msn);
+        }
+      }
+      await sleep(Math.max(50, targetSec * 1000 - (Date.now() - started)));
+    }
+    agent.destroy();
+  }
+
+  for (let i = 0; i < o.ll; i++) tasks.push(llClient((o.rampMs * i) / Math.max(1, o.ll)));
+  for (let i = 0; i < o.classic; i++) tasks.push(classicClient((o.rampMs * i) / Math.max(1, o.classic)));
+
+  return {
+    announce(a) {
+      if (a.r === o.rendition) announces.push(a);
+    },
+    async stop() {
+      running = false;
+      // Held requests end within a part or two; a client stuck longer is not waited for.
+      await Promise.race([Promise.all(tasks), sleep(8000)]);
+      loop.disable();
+      // The first announce that covers each held request (announces only move forward).
+      const sorted = [...announces].sort((a, b) => a.at - b.at);
+      const covers = (a: Announce, msn: number, part: number): boolean =>
+        a.msn > msn || (a.msn === msn && a.part >= part);
+      const releaseMs: number[] = [];
+      let notHeld = 0;
+      let unmatched = 0;
+      for (const h of held) {
+        let lo = 0;
+        let hi = sorted.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (covers(sorted[mid]!, h.msn, h.part)) hi = mid;
+          else lo = mid + 1;
+        }
+        const a = sorted[lo];
+        if (!a) unmatched++;
+        else if (h.sentAt >= a.at) notHeld++;
+        else releaseMs.push(h.doneAt - a.at);
+      }
+      const ms = (n: number): number => Math.round(n / 1e3) / 1e3;
+      return {
+        t: 'result',
+        statuses,
+        requests,
+        releaseMs,
+        notHeld,
+        unmatched,
+        hintHeldMs,
+        loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
+        mediaBytes,
+      };
+    },
+  };
+}
+
+// As a child process: options in argv[2], announces and stop over IPC.
+if (process.argv[1]?.endsWith('clients.ts') && process.send) {
+  const opts = JSON.parse(process.argv[2]!) as LoadClientsOptions;
+  const c = runClients(opts);
+  process.on('message', (m: Announce | { t: 'stop' }) => {
+    if (m.t === 'announce') c.announce(m);
+    else
+      void c.stop().then((res) => {
+        process.send!(res, () => process.exit(0));
+      });
+  });
+  process.on('disconnect', () => process.exit(0));
+}

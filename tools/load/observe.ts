@@ -1,0 +1,107 @@
+/**
+ * What the load and soak benchmarks observe from outside the processes under test: CPU time and RSS from /proc,
+ * Redis INFO through redis-cli, Varnish counters through varnishstat -j. Linux only.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const TICK = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used so far; NaN once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds of a process and all its descendants (varnishd's manager and worker, a shell's children). */
+export function treeCpuSeconds(pid: number): number {
+  return descendants(pid).reduce((n, p) => n + (cpuSeconds(p) || 0), cpuSeconds(pid));
+}
+
+/** Resident set size, bytes; NaN once the process is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
+    for (const k of kids.map(Number)) out.push(k, ...descendants(k));
+  } catch {
+    // gone, or no children file
+  }
+  return out;
+}
+
+/** The first descendant whose command line matches (e.g. ffmpeg under the ingest). */
+export function findDescendant(pid: number, re: RegExp): number | undefined {
+  for (const p of descendants(pid)) {
+    try {
+      if (re.test(readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' '))) return p;
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** Redis INFO as key -> value (all sections). */
+export async function redisInfo(port: number): Promise<Record<string, string>> {
+  const { stdout } = await run('redis-cli', ['-p', String(port), 'info', 'all'], { encoding: 'utf8' });
+  const out: Record<string, string> = {};
+  for (const line of stdout.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}
+
+/** varnishstat -j counters (MAIN.* values) of the instance whose manager is `pid` (its -n taken from /proc). */
+export async function varnishCounters(pid: number): Promise<Record<string, number>> {
+  const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const n = args[args.indexOf('-n') + 1];
+  if (!n) throw new Error('varnishd without -n');
+  const { stdout } = await run('varnishstat', ['-n', n, '-j'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const j = JSON.parse(stdout) as { counters?: Record<string, { value: number }> } & Record<string, unknown>;
+  const counters = (j.counters ?? j) as Record<string, { value?: number }>;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counters))
+    if (k.startsWith('MAIN.') && typeof v?.value === 'number') out[k.slice(5)] = v.value;
+  return out;
+}
+
+/** Least-squares slope of y over x, its standard error, and whether it is beyond noise (|slope| > 3 SE). */
+export function slope(xs: number[], ys: number[]): { slope: number; stderr: number; beyondNoise: boolean } {
+  const n = xs.length;
+  if (n < 3) return { slope: NaN, stderr: NaN, beyondNoise: false };
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (xs[i]! - mx) ** 2;
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+  }
+  const b = sxy / sxx;
+  const a = my - b * mx;
+  let sse = 0;
+  for (let i = 0; i < n; i++) sse += (ys[i]! - (a + b * xs[i]!)) ** 2;
+  const se = Math.sqrt(sse / (n - 2) / sxx);
+  return { slope: b, stderr: se, beyondNoise: Math.abs(b) > 3 * se };
+}

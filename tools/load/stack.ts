@@ -1,0 +1,224 @@
+/**
+ * The pipeline the load and soak benchmarks run against, every role in its own process as in production:
+ * redis-server, an ingest (workers/ingest.ts, with its ffmpeg), a manifest worker, one reader, Varnish in front
+ * of it (the deploy/ VCL), and a synthetic RTMP source. Plus the pieces that fork load clients
+ * (tools/load/clients.ts) and forward manifest announces to them.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { track } from '../../src/adapters/process/children.js';
+import { parseConfig, redisTarget } from '../../src/config.js';
+import type { MediaEvent, Store } from '../../src/store/ports.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import { freePort, waitForListen } from '../process/net.js';
+import { type EmbeddedRedis, startRedisServer } from '../process/redis-server.js';
+import { type EmbeddedCdn, startVarnishCdn } from '../process/varnish.js';
+import { testSourceArgs } from '../source/test-source.js';
+import type { Announce, LoadClientsOptions, LoadClientsResult } from './clients.js';
+
+/** A lean ladder (two ultrafast rungs) so the 2-core machine has room for clients. */
+export const LOAD_LADDER = [
+  { name: '360p', height: 360, videoBitrateK: 500, preset: 'ultrafast' as const },
+  { name: '240p', height: 240, videoBitrateK: 250, preset: 'ultrafast' as const },
+];
+
+export interface StackOptions {
+  stream: string;
+  segmentSec: number;
+  partSec: number;
+  /** Start Varnish in front of the reader. */
+  cdn: boolean;
+}
+
+export interface Stack {
+  redis: EmbeddedRedis;
+  ingest: ChildProcess;
+  manifest: ChildProcess;
+  reader: ChildProcess;
+  source: ChildProcess;
+  cdn?: EmbeddedCdn;
+  readerPort: number;
+  readerBase: string;
+  cdnBase?: string;
+  /** The store as a subscriber sees it (announces are timed by its event listener). */
+  store: Store;
+  configDescription: Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function worker(script: string, env: Record<string, string>): ChildProcess {
+  return track(
+    spawn(process.execPath, ['--import', 'tsx', script], {
+      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+      detached: true,
+    }),
+  );
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const redis = await startRedisServer();
+  const dir = mkdtempSync(join(os.tmpdir(), 'ws-load-'));
+  const rtmpPort = await freePort();
+  const readerPort = await freePort();
+  const raw = {
+    redisUrl: redis.url,
+    keyPrefix: 'load',
+    logLevel: 'warn',
+    rtmp: { host: '127.0.0.1', port: rtmpPort },
+    http: { host: '127.0.0.1', port: readerPort },
+    httpIngest: { enabled: false },
+    defaults: {
+      segmentSec: o.segmentSec,
+      partSec: o.partSec,
+      windowSec: 12,
+      dvrWindowSec: 60,
+      ladder: LOAD_LADDER,
+    },
+  };
+  const config = parseConfig(raw);
+  const configFile = join(dir, 'config.json');
+  writeFileSync(configFile, JSON.stringify(raw));
+  const env = { WELLSPRING_CONFIG: configFile };
+  const ingest = worker('workers/ingest.ts', env);
+  const manifest = worker('workers/manifest.ts', env);
+  const reader = worker('workers/reader.ts', env);
+  await waitForListen(rtmpPort, 30_000, () => 'ingest did not listen');
+  await waitForListen(readerPort, 30_000, () => 'reader did not listen');
+  const source = track(
+    spawn(
+      'ffmpeg',
+      testSourceArgs({ url: `rtmp://127.0.0.1:${rtmpPort}/live/${o.stream}`, width: 640, height: 360 }),
+      { stdio: 'ignore', detached: true },
+    ),
+  );
+  const cdn = o.cdn
+    ? await startVarnishCdn([readerPort], 'deploy/varnish/wellspring.vcl.template')
+    : undefined;
+  const store = createRedisStore({
+    target: redisTarget(config),
+    prefix: config.keyPrefix,
+    role: 'command',
+    subscribe: true,
+  });
+  const readerBase = `http://127.0.0.1:${readerPort}/live/${o.stream}`;
+  for (let i = 0; ; i++) {
+    const r = await fetch(`${readerBase}/${LOAD_LADDER[0]!.name}/index.m3u8`).catch(() => undefined);
+    if (r?.status === 200 && (await r.text()).includes('PRELOAD-HINT')) break;
+    if (i > 300) throw new Error('the stream never came up');
+    await sleep(200);
+  }
+  const group = (c: ChildProcess, sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-c.pid!, sig);
+    } catch {
+      // gone
+    }
+  };
+  const exited = (c: ChildProcess): Promise<void> =>
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((r) => {
+          c.once('exit', () => r());
+          setTimeout(() => group(c, 'SIGKILL'), 5000).unref();
+        });
+  return {
+    redis,
+    ingest,
+    manifest,
+    reader,
+    source,
+    cdn,
+    readerPort,
+    readerBase,
+    cdnBase: cdn ? `${cdn.url}/live/${o.stream}` : undefined,
+    store,
+    configDescription: {
+      source: 'ffmpeg lavfi test pattern 640x360 30 fps + tone, x264 ultrafast, RTMP',
+      ladder: LOAD_LADDER.map((r) => `${r.name} ${r.videoBitrateK}k ${r.preset}`).join(', ') + ' + AAC',
+      segmentSec: o.segmentSec,
+      partSec: o.partSec,
+      processes:
+        'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
+    },
+    async stop() {
+      group(source, 'SIGINT');
+      await exited(source);
+      for (const c of [reader, manifest, ingest]) group(c, 'SIGTERM');
+      await Promise.all([reader, manifest, ingest].map(exited));
+      await cdn?.stop();
+      await store.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ClientGroup {
+  pids: number[];
+  /** Stops the clients and collects their results. */
+  stop(): Promise<LoadClientsResult[]>;
+}
+
+/**
+ * Forks `procs` client processes sharing `ll` and `classic` clients between them, and forwards every manifest
+ * announce heard by the stack's subscriber (timed on arrival) to them.
+ */
+export async function startClients(
+  stack: Stack,
+  stream: string,
+  o: Omit<LoadClientsOptions, 'll' | 'classic'> & { ll: number; classic: number; procs: number },
+): Promise<ClientGroup> {
+  const kids: ChildProcess[] = [];
+  for (let i = 0; i < o.procs; i++) {
+    const share = (n: number): number => Math.floor(n / o.procs) + (i < n % o.procs ? 1 : 0);
+    const opts: LoadClientsOptions = {
+      base: o.base,
+      rendition: o.rendition,
+      ll: share(o.ll),
+      classic: share(o.classic),
+      rampMs: o.rampMs,
+      preloadHints: o.preloadHints,
+    };
+    kids.push(
+      track(
+        fork('tools/load/clients.ts', [JSON.stringify(opts)], {
+          execArgv: ['--import', 'tsx'],
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        }),
+      ),
+    );
+  }
+  const sub = stack.store.events.subscribe(stream, (ev: MediaEvent) => {
+    if (ev.t !== 'manifest') return;
+    const at = performance.timeOrigin + performance.now();
+    for (const [r, p] of Object.entries(ev.pos)) {
+      const a: Announce = { t: 'announce', r, msn: p.msn, part: p.part, at };
+      for (const k of kids) if (k.connected) k.send(a);
+    }
+  });
+  await sub.ready;
+  return {
+    pids: kids.map((k) => k.pid!),
+    async stop() {
+      const results = await Promise.all(
+        kids.map(
+          (k) =>
+            new Promise<LoadClientsResult>((resolve, reject) => {
+              k.once('message', (m: LoadClientsResult) => resolve(m));
+              k.once('exit', (code) =>
+                reject(new Error(`load client exited with ${code} before its result`)),
+              );
+              k.send({ t: 'stop' });
+            }),
+        ),
+      );
+      sub.close();
+      return results;
+    },
+  };
+}
