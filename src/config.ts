@@ -240,6 +240,22 @@ export const configSchema = z
                  * that cannot add the header (ffmpeg's dash muxer): their chunked uploads are readable as they land.
                  */
                 defaultAvailability: z.enum(['STANDARD', 'STREAMING']).default('STANDARD'),
+                /**
+                 * Addresses (IPv4 CIDR like "10.0.0.0/8", or an exact address) whose requests need no credentials,
+                 * as a MediaStore container policy with aws:SourceIp: for encoders that can neither sign nor send a
+                 * header first (ffmpeg's dash muxer sends HTTP Basic only after a 401, which a streamed PUT cannot
+                 * answer).
+                 */
+                allowedSourceIps: z
+                  .array(
+                    z
+                      .string()
+                      .regex(
+                        /^(\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?|[0-9a-fA-F:]+)$/,
+                        'must be an IPv4 CIDR or an address',
+                      ),
+                  )
+                  .default([]),
                 /** TTL of objects no lifecycle rule matches, s (the hot tier never keeps objects forever). */
                 defaultTtlSec: z.number().int().min(1).max(31_536_000).default(86_400),
                 /**

@@ -29,7 +29,8 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 const UNSIGNED = 'UNSIGNED-PAYLOAD';
 const SHA_HEADER = 'x-amz-content-sha256';
 
-class Sha256 extends Hash {
+/** SHA-256 (and HMAC-SHA256 with a secret) as @smithy/signature-v4 takes it, on node:crypto. */
+export class Sha256 extends Hash {
   constructor(secret?: Parameters<typeof Hash.prototype.update>[0]) {
     super('sha256', secret as never);
   }

@@ -76,3 +76,29 @@ export function corsHeaders(
   }
   return undefined;
 }
+
+function ipv4(a: string): number | undefined {
+  const m = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/i.exec(a);
+  if (!m) return undefined;
+  const p = m.slice(1).map(Number);
+  if (p.some((x) => x > 255)) return undefined;
+  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+}
+
+/** Whether `addr` (a socket's remote address) is one of `allowed` (IPv4 CIDRs or exact addresses). */
+export function sourceAllowed(allowed: string[], addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a4 = ipv4(addr);
+  for (const rule of allowed) {
+    const [net, bitsS] = rule.split('/');
+    const n4 = ipv4(net!);
+    if (n4 === undefined || a4 === undefined) {
+      if (rule.toLowerCase() === addr.toLowerCase()) return true;
+      continue;
+    }
+    const bits = bitsS === undefined ? 32 : Number(bitsS);
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    if ((a4 & mask) >>> 0 === (n4 & mask) >>> 0) return true;
+  }
+  return false;
+}

@@ -15,7 +15,7 @@ import type { ObjectMeta, ObjectStore } from '../../../store/ports.js';
 import type { HttpHandler } from '../types.js';
 import { type AuthVerdict, requestToken, tokenMatches, verifySigV4 } from './auth.js';
 import { ObjectApiError } from './errors.js';
-import { corsHeaders, objectTtl } from './rules.js';
+import { corsHeaders, objectTtl, sourceAllowed } from './rules.js';
 import { type Target, TargetError, parseByteRange, parseTarget } from './target.js';
 
 export type ObjectApiConfig = Config['httpIngest'];
@@ -64,6 +64,28 @@ function objectHeaders(m: ObjectMeta): Record<string, string> {
   };
   if (m.cacheControl !== undefined) h['Cache-Control'] = m.cacheControl;
   return h;
+}
+
+/**
+ * Content-Type of a PUT that sent none (ffmpeg's muxers send none), from the name; MediaStore stored what it was
+ * given, so a given type always wins.
+ */
+export function typeFromName(name: string): string {
+  const ext = /\.([a-z0-9]+)$/i.exec(name)?.[1]?.toLowerCase();
+  const types: Record<string, string> = {
+    m3u8: 'application/vnd.apple.mpegurl',
+    mpd: 'application/dash+xml',
+    ts: 'video/mp2t',
+    m4s: 'video/iso.segment',
+    mp4: 'video/mp4',
+    cmfv: 'video/mp4',
+    cmfa: 'audio/mp4',
+    m4a: 'audio/mp4',
+    aac: 'audio/aac',
+    vtt: 'text/vtt',
+    json: 'application/json',
+  };
+  return (ext && types[ext]) ?? 'application/octet-stream';
 }
 
 /** A request body read under a size limit and a deadline; 'gone' when the client went away mid-body. */
@@ -125,6 +147,10 @@ export function createObjectApi(o: ObjectApiOptions): HttpHandler {
     if (authz.startsWith('AWS4-HMAC-SHA256'))
       return verifySigV4(x.req, { keys: cfg.accessKeys, maxClockSkewMs: cfg.maxClockSkewMs, now: now() });
     const token = requestToken(x.req, t.query);
+    if (token === undefined && !authz) {
+      const addr = x.req.socket.remoteAddress;
+      if (c && sourceAllowed(c.allowedSourceIps, addr)) return { ok: true, who: `ip:${addr}` };
+    }
     if (token === undefined) return { ok: false, reason: 'no credentials' };
     // An unknown container has no tokens: the same refusal as a wrong token (no container probing).
     if (!c || !tokenMatches(token, c.tokens)) return { ok: false, reason: 'wrong token' };
@@ -161,7 +187,7 @@ export function createObjectApi(o: ObjectApiOptions): HttpHandler {
         `object larger than ${limit} bytes`,
         `Content-Length ${declared} past ${streaming ? 'maxStreamingBytes' : 'maxObjectBytes'} (${limit} bytes)`,
       );
-    const contentType = (h['content-type'] as string | undefined) ?? 'application/octet-stream';
+    const contentType = (h['content-type'] as string | undefined) ?? typeFromName(t.rest);
     const cacheControl = h['cache-control'];
     const { ttlSec, rule } = objectTtl(c.lifecycle, t.rest, c.defaultTtlSec);
     const started = now();
