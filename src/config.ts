@@ -102,6 +102,90 @@ const stream = z
   })
   .strict();
 
+/** A secret string: long enough not to be guessed (never logged). */
+const secret = z.string().min(16, 'must be at least 16 characters');
+
+/** How a JWT is verified: an HS256 shared secret, or RS256/ES256 public keys from a JWKS URL. */
+const jwtVerify = z
+  .object({
+    secret: secret.optional(),
+    jwksUrl: z.string().url().optional(),
+    issuer: z.string().min(1).optional(),
+    audience: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((j) => (j.secret === undefined) !== (j.jwksUrl === undefined), {
+    message: 'give exactly one of secret (HS256) or jwksUrl (RS256/ES256)',
+  });
+
+/** Access control (issue #12): who may publish, who may watch, and the CDN in front. README "Security". */
+const auth = z
+  .object({
+    publish: z
+      .object({
+        /** POSTs {action, protocol, stream, key, remoteAddr, query}; 2xx allows; anything else (or down) refuses. */
+        hook: z
+          .object({
+            url: z.string().url(),
+            timeoutMs: z.number().int().min(100).max(30_000).default(2000),
+            /** Remember an allow for this long (per stream, key and address); 0: ask every time. */
+            cacheSec: z.number().int().min(0).max(3600).default(0),
+          })
+          .strict()
+          .optional(),
+        /** JWT publish tokens (claims: stream, action "publish", exp), given as the key. */
+        jwt: jwtVerify.optional(),
+        /** Refused publishes per remote address: a token bucket (burst, refill per minute), bounded map. */
+        failures: z
+          .object({
+            burst: z.number().int().min(1).max(1000).default(5),
+            perMinute: z.number().min(0.1).max(6000).default(6),
+            maxAddresses: z.number().int().min(10).max(1_000_000).default(10_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    playback: z
+      .object({
+        /** HMAC keys for signed playback URLs, by id; two during a rotation. */
+        keys: z
+          .array(
+            z
+              .object({
+                id: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 of A-Z a-z 0-9 _ -'),
+                secret,
+              })
+              .strict(),
+          )
+          .max(4)
+          .default([]),
+        /** JWT playback tokens (claims: stream, action "play", exp). */
+        jwt: jwtVerify.optional(),
+        /** Which streams need a token once keys or jwt are set: all, or the ones named. */
+        protect: z.union([z.literal('all'), z.array(safeName)]).default('all'),
+        /** How long the CDN may remember that a token was valid (Varnish's auth object), s; capped by expiry. */
+        edgeCacheSec: z.number().int().min(0).max(300).default(10),
+      })
+      .strict()
+      .prefault({}),
+    cdn: z
+      .object({
+        /** The header the CDN sends to the origin. */
+        header: z
+          .string()
+          .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name')
+          .default('X-Wellspring-CDN-Secret'),
+        /** Accepted values (two during a rotation); empty: the reader answers anyone. */
+        secrets: z.array(secret).max(2).default([]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
+
 export const DEFAULT_LADDER: z.input<typeof rung>[] = [
   { name: '720p', height: 720, videoBitrateK: 2500 },
   { name: '480p', height: 480, videoBitrateK: 1200 },
@@ -323,6 +407,43 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The control API /api/v1, its events feed and webhooks (issue #12). */
+    api: z
+      .object({
+        /** Bearer tokens: read may list and follow events; admin may also kick, disable and enable. */
+        tokens: z
+          .array(
+            z
+              .object({
+                /** Names the token in logs (the token itself is never logged). */
+                name: safeName,
+                token: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16-256 printable characters'),
+                scope: z.enum(['read', 'admin']),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** What a disabled stream's playlists, MPDs and media answer. */
+        disabledStatus: z.union([z.literal(403), z.literal(404)]).default(403),
+        /** Operations events kept for Last-Event-ID resume (approximately). */
+        eventHistory: z.number().int().min(100).max(1_000_000).default(10_000),
+        /** Every operations event POSTed to each URL, signed (X-Wellspring-Signature), retried with backoff. */
+        webhooks: z
+          .array(
+            z
+              .object({
+                url: z.string().url(),
+                secret: z.string().min(16).max(256),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** Delivery attempts per event and URL (exponential backoff from 500 ms). */
+        webhookAttempts: z.number().int().min(1).max(30).default(10),
+        webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+      })
+      .strict()
+      .prefault({}),
     /** Absolute URL of the origin's clock for DASH UTCTiming; default: /time on the same host. */
     utcTimingUrl: z.string().default('/time'),
     /** The player's target latency for LL-DASH, ms. */
@@ -341,6 +462,7 @@ export const configSchema = z
       .default(64 * 1024 * 1024),
     defaults: packaging.prefault({}),
     streams: z.array(stream).default([]),
+    auth,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   })
   .strict()
@@ -515,7 +637,36 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Co
       },
     };
   }
+  applyAuthEnv(raw, env);
   return parseConfig(raw);
+}
+
+/**
+ * Secrets from the environment (docker-compose, orchestrators' secret stores) over the file:
+ * WELLSPRING_CDN_SECRETS=a,b; WELLSPRING_PLAYBACK_KEYS=id:secret,id:secret; WELLSPRING_PUBLISH_HOOK_URL=url.
+ */
+function applyAuthEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const list = (v: string): string[] =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const a = { ...((raw.auth as Record<string, Record<string, unknown> | undefined>) ?? {}) };
+  if (env.WELLSPRING_CDN_SECRETS) a.cdn = { ...a.cdn, secrets: list(env.WELLSPRING_CDN_SECRETS) };
+  if (env.WELLSPRING_PLAYBACK_KEYS)
+    a.playback = {
+      ...a.playback,
+      keys: list(env.WELLSPRING_PLAYBACK_KEYS).map((kv) => {
+        const i = kv.indexOf(':');
+        return { id: kv.slice(0, i), secret: kv.slice(i + 1) };
+      }),
+    };
+  if (env.WELLSPRING_PUBLISH_HOOK_URL)
+    a.publish = {
+      ...a.publish,
+      hook: { ...(a.publish?.hook as object | undefined), url: env.WELLSPRING_PUBLISH_HOOK_URL },
+    };
+  if (Object.keys(a).length) raw.auth = a;
 }
 
 /**

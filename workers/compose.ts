@@ -13,6 +13,9 @@ import { MANIFEST_TTL_SEC, ManifestRenderer } from '../src/manifest/renderer.js'
 import type { Metrics } from '../src/metrics.js';
 import { BullRenderQueue, startBullRenderWorker } from '../src/queue/bullmq.js';
 import { type Reader, createReader } from '../src/reader/reader.js';
+import { createReaderAccess } from '../src/reader/access.js';
+import { cdnGate } from '../src/auth/cdn/index.js';
+import { playbackPolicy } from '../src/auth/playback/index.js';
 import type { Store } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 
@@ -77,7 +80,13 @@ export async function startNode(
     if (roles.includes('reader')) {
       // Reader commands fail fast while Redis is unreachable: a quick 503, never a hang.
       const st = store('reader', true);
-      const reader = createReader({ store: st, events: st.events, metrics, log });
+      // The CDN secret and signed playback (issue #12): open when auth.cdn / auth.playback configure nothing.
+      const access = createReaderAccess({
+        cdn: cdnGate(config.auth.cdn),
+        playback: playbackPolicy(config.auth.playback),
+        log,
+      });
+      const reader = createReader({ store: st, events: st.events, metrics, log, access });
       handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;
       stops.push(() => reader.close());

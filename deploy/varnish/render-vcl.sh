@@ -15,4 +15,12 @@ for r in ${WELLSPRING_READERS:?set WELLSPRING_READERS to "host:port host:port ..
   adds="${adds}    readers.add_backend(r$i);\n"
   i=$((i + 1))
 done
-awk -v b="$backends" -v a="$adds" '{ gsub(/\$\{BACKENDS\}/, b); gsub(/\$\{DIRECTOR\}/, a); print }' "$template"
+# The CDN shared secret (reader auth.cdn): sent to every reader in the header WELLSPRING_CDN_HEADER when
+# WELLSPRING_CDN_SECRET is set. A VCL string: letters, digits and . _ ~ + / = - only.
+header=${WELLSPRING_CDN_HEADER:-X-Wellspring-CDN-Secret}
+secret=${WELLSPRING_CDN_SECRET:-}
+case "$header" in *[!A-Za-z0-9-]*|"") echo "render-vcl.sh: bad WELLSPRING_CDN_HEADER" >&2; exit 1 ;; esac
+case "$secret" in *[!A-Za-z0-9._~+/=-]*) echo "render-vcl.sh: WELLSPRING_CDN_SECRET has characters VCL cannot hold" >&2; exit 1 ;; esac
+secretset=""
+[ -n "$secret" ] && secretset="    set bereq.http.$header = \"$secret\";"
+awk -v b="$backends" -v a="$adds" -v h="$header" -v s="$secretset" '{ gsub(/\$\{BACKENDS\}/, b); gsub(/\$\{DIRECTOR\}/, a); gsub(/\$\{CDN_HEADER\}/, h); gsub(/\$\{CDN_SECRET_SET\}/, s); print }' "$template"

@@ -24,8 +24,28 @@ export const ERRORS = {
     message: '_HLS_msn is more than two segments ahead of the playlist',
     cache: 'no-store',
   },
+  // Access (issue #12): never the token or the secret in the body, and no stream name beyond the URL's.
+  CDN_SECRET: { status: 403, message: 'requests must come through the CDN', cache: 'no-store' },
+  TOKEN_MISSING: { status: 403, message: 'this stream needs a signed URL', cache: 'no-store' },
+  TOKEN_MALFORMED: { status: 403, message: 'the token is not a playback token', cache: 'no-store' },
+  TOKEN_EXPIRED: { status: 403, message: 'the token has expired', cache: 'no-store' },
+  TOKEN_UNKNOWN_KEY: { status: 403, message: 'the token names an unknown key', cache: 'no-store' },
+  TOKEN_BAD_SIGNATURE: {
+    status: 403,
+    message: 'the token is not valid for this stream or address',
+    cache: 'no-store',
+  },
+  TOKEN_WRONG_STREAM: {
+    status: 403,
+    message: 'the token is for another stream or action',
+    cache: 'no-store',
+  },
+  UNAUTHORIZED: { status: 401, message: 'a valid API bearer token is required', cache: 'no-store' },
+  FORBIDDEN: { status: 403, message: 'this token may not do that (admin scope needed)', cache: 'no-store' },
+  STREAM_DISABLED: { status: 403, message: 'this stream is disabled', cache: 'not-found' },
   NOT_FOUND: { status: 404, message: 'not found', cache: 'not-found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed', cache: 'no-store' },
+  NO_PUBLISHER: { status: 409, message: 'the stream has no live publisher', cache: 'no-store' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'range not satisfiable', cache: 'no-store' },
   INTERNAL: { status: 500, message: 'internal error', cache: 'no-store' },
   BLOCKING_TIMEOUT: {

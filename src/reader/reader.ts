@@ -19,6 +19,7 @@ import type {
   StoreHealth,
   StreamDirectory,
 } from '../store/ports.js';
+import type { ReaderAccess } from './access.js';
 import { ReaderError, toReaderError } from './errors.js';
 import { CORS_HEADERS } from './http-policy.js';
 import { MediaObjects } from './media.js';
@@ -27,6 +28,8 @@ import { ManifestReads, Playlists } from './playlists.js';
 import { type Exchange, sendEmpty, sendError } from './respond.js';
 import { type Route, directives, route } from './routes.js';
 import { serveStoredObject } from './stored-objects.js';
+import { API_PREFIX, type ControlApi } from '../api/router.js';
+import type { DisabledStreams } from '../api/disabled.js';
 
 export interface ReaderDeps {
   store: {
@@ -42,6 +45,12 @@ export interface ReaderDeps {
   log: Logger;
   /** In-process cache for immutable media, bytes. */
   cacheBytes?: number;
+  /** The control API under /api/v1 (issue #12). */
+  api?: ControlApi;
+  /** Streams an operator disabled answer 403/404 (issue #12). */
+  disabled?: DisabledStreams;
+  /** The CDN secret and signed playback (access.ts, issue #12); none: everything open. */
+  access?: ReaderAccess;
 }
 
 export interface Reader {
@@ -78,6 +87,9 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 10_000,
 };
 
+/** A URL fit for a log line: a signed playback token (/s/{token}/) is not written. */
+const redactUrl = (u: string | undefined): string | undefined => u?.replace(/^\/s\/[^/]*/, '/s/-');
+
 export function createReader(deps: ReaderDeps): Reader {
   const log = deps.log.child({ component: 'reader' });
   const outage = new OutageLog(log, 'store (reader)');
@@ -99,6 +111,9 @@ export function createReader(deps: ReaderDeps): Reader {
       sendEmpty(x, { status: 204, cls: 'no-store' });
       return undefined;
     }
+    // The control API (issue #12) has its own bearer tokens, apart from the CDN secret and playback tokens.
+    if (deps.api && req.url?.startsWith(API_PREFIX))
+      return void (await deps.api.handle(x, new URL(req.url, 'http://reader')));
     if (req.method !== 'GET' && req.method !== 'HEAD')
       throw new ReaderError('METHOD_NOT_ALLOWED', undefined, { Allow: 'GET, HEAD, OPTIONS' });
     let url: URL;
@@ -108,13 +123,23 @@ export function createReader(deps: ReaderDeps): Reader {
     } catch {
       throw new ReaderError('BAD_REQUEST');
     }
+    let pathname = url.pathname;
+    let token: string | undefined;
+    if (deps.access) {
+      const g = await deps.access.gate(x, pathname);
+      if (!g) return undefined; // answered (the CDN's token check)
+      ({ pathname, token } = g);
+    }
     let r: Route | undefined;
     try {
-      r = route(decodeURIComponent(url.pathname));
+      r = route(decodeURIComponent(pathname));
     } catch {
       r = undefined; // undecodable path: not one of ours
     }
     if (!r) throw new ReaderError('NOT_FOUND');
+    if (deps.disabled && 'stream' in r) await deps.disabled.check(r.stream);
+    if (deps.access && 'stream' in r) await deps.access.authorize(x, r.stream, token);
+    else if (token !== undefined) throw new ReaderError('NOT_FOUND'); // /s/{token}/ only prefixes stream URLs
     switch (r.kind) {
       case 'page':
       case 'vendor':
@@ -165,9 +190,9 @@ export function createReader(deps: ReaderDeps): Reader {
     if (e.code === 'STORE_UNAVAILABLE') {
       // The store is unreachable or slow: a quick 503, never a hang and never a stale playlist.
       deps.metrics.redisErrors.inc({ component: 'reader' });
-      outage.failed(e.cause, { url: x.req.url });
+      outage.failed(e.cause, { url: redactUrl(x.req.url) });
     } else if (e.code === 'INTERNAL') {
-      log.error({ err: e.cause, method: x.req.method, url: x.req.url }, 'request failed');
+      log.error({ err: e.cause, method: x.req.method, url: redactUrl(x.req.url) }, 'request failed');
     }
     if (x.res.headersSent) {
       x.res.destroy();

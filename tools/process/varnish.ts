@@ -19,12 +19,22 @@ export interface EmbeddedCdn {
 }
 
 /** The VCL for these readers, rendered by the repository's render-vcl.sh next to the template. */
-export async function renderVcl(templatePath: string, readers: string[]): Promise<string> {
+export async function renderVcl(
+  templatePath: string,
+  readers: string[],
+  cdn: { secret?: string; header?: string } = {},
+): Promise<string> {
   const { stdout } = await promisify(execFile)(
     'sh',
     [join(dirname(templatePath), 'render-vcl.sh'), templatePath],
     {
-      env: { ...process.env, WELLSPRING_READERS: readers.join(' ') },
+      env: {
+        ...process.env,
+        WELLSPRING_READERS: readers.join(' '),
+        // The CDN shared secret Varnish sends to every reader (auth.cdn, issue #12).
+        WELLSPRING_CDN_SECRET: cdn.secret ?? '',
+        ...(cdn.header ? { WELLSPRING_CDN_HEADER: cdn.header } : {}),
+      },
     },
   );
   return stdout;
@@ -33,7 +43,7 @@ export async function renderVcl(templatePath: string, readers: string[]): Promis
 export async function startVarnishCdn(
   readerPorts: number[],
   templatePath: string,
-  options: { bin?: string; port?: number; memoryMb?: number } = {},
+  options: { bin?: string; port?: number; memoryMb?: number; cdnSecret?: string; cdnHeader?: string } = {},
 ): Promise<EmbeddedCdn> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'wellspring-varnish-'));
@@ -44,6 +54,10 @@ export async function startVarnishCdn(
     await renderVcl(
       templatePath,
       readerPorts.map((p) => `127.0.0.1:${p}`),
+      {
+        ...(options.cdnSecret ? { secret: options.cdnSecret } : {}),
+        ...(options.cdnHeader ? { header: options.cdnHeader } : {}),
+      },
     ),
   );
   const bin = options.bin ?? (process.getuid?.() === 0 ? '/usr/sbin/varnishd' : 'varnishd');
