@@ -83,12 +83,16 @@ export class MediaObjects {
   }
 
   /**
-   * A segment requested while it is being filled (the open one or the next): sent with chunked transfer as each
-   * part lands and completed when the segment is announced. If the stream moves on without it, a 404; if time
-   * runs out mid-way, the connection is cut (a cache must never keep a truncated segment).
+   * A segment requested while it is being filled (the open one, or up to two after it): sent with chunked
+   * transfer as each part lands and completed when the segment is announced. If the stream moves on without it,
+   * a 404; if time runs out mid-way, the connection is cut (a cache must never keep a truncated segment).
+   * Two ahead, not one: DASH clients derive segment numbers from their clock (number-based MPDs), so a chain
+   * running up to a segment behind the clock is asked for segments beyond the next; ffmpeg 5.1's DASH demuxer
+   * answers any 404 by skipping to the following number at once (dashdec.c read_data: cur_seq_no++) and so
+   * runs away from the live edge for good. The same bound as a blocking reload's _HLS_msn (400 beyond two).
    */
   private async inProgressSegment(x: Exchange, r: ObjectRoute, m: StoredManifest): Promise<void> {
-    if (r.msn !== m.msn && r.msn !== m.msn + 1) throw new ReaderError('NOT_FOUND');
+    if (!(r.msn >= m.msn && r.msn <= m.msn + 2)) throw new ReaderError('NOT_FOUND');
     const w = watchEvents({
       events: this.d.events,
       stream: r.stream,

@@ -414,6 +414,22 @@ describe('media objects', () => {
     await until(() => store.events.listeners === 0, 'the subscription to close');
   });
 
+  it('holds a segment two ahead of the newest until it lands (a clock-derived DASH request), 404 three ahead', async () => {
+    await writePart(7, 0, bytesOf('a'));
+    await putManifest(manifestName.media(R), { version: 1, msn: 7, part: 0 });
+    expect((await get(`/live/${S}/${R}/${objectName.segment(10)}`)).status).toBe(404);
+    const req = pending(`/live/${S}/${R}/${objectName.segment(9)}`);
+    await until(() => store.events.listeners === 1, 'the request to subscribe');
+    const seg = bytesOf('n', 50);
+    await writePart(9, 0, seg);
+    await announce({ t: 'part', s: S, r: R, msn: 9, i: 0 });
+    await writeSegment(9, seg);
+    await announce({ t: 'seg', s: S, r: R, msn: 9 });
+    const res = await req.result;
+    expect(res.status).toBe(200);
+    expect(res.text).toBe(seg.toString());
+  });
+
   it('404 for an in-progress segment the stream moves past before it starts', async () => {
     await writePart(7, 0, bytesOf('a'));
     await putManifest(manifestName.media(R), { version: 1, msn: 7, part: 0 });
