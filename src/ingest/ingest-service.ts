@@ -7,9 +7,10 @@ import { isSafeName, SAFE_NAME_RULE } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderQueue } from '../queue/ports.js';
-import type { EventBus, MediaStore, PublisherLocks, StreamDirectory } from '../store/ports.js';
+import type { EventBus, MediaStore, PublisherLocks, Store, StreamDirectory } from '../store/ports.js';
 import type { PublishOp } from './publisher.js';
 import { PublisherRegistry, publisherInstanceId } from './registry.js';
+import { IngestOperations } from './operations.js';
 import type {
   Authorization,
   IngestSource,
@@ -24,7 +25,9 @@ import { WatchSource } from './sources/watch/index.js';
 import { type SessionOptions, StreamSession } from './stream-session.js';
 
 export interface IngestDeps {
-  store: { media: MediaStore; streams: StreamDirectory; events: EventBus; locks: PublisherLocks };
+  store: { media: MediaStore; streams: StreamDirectory; events: EventBus; locks: PublisherLocks } & Partial<
+    Pick<Store, 'eventLog' | 'controls' | 'healthBoard'>
+  >;
   queue: RenderQueue;
   metrics: Metrics;
   log: Logger;
@@ -37,6 +40,8 @@ export class IngestService {
   readonly registry: PublisherRegistry;
   /** The started sources, in registry order. */
   readonly sources: IngestSource[] = [];
+  /** Operations events, health reports, kicks (issue #12). */
+  readonly operations: IngestOperations;
 
   constructor(
     readonly config: Config,
@@ -48,6 +53,12 @@ export class IngestService {
       publisherInstanceId(config),
       deps.log.child({ component: 'registry' }),
     );
+    this.operations = new IngestOperations({
+      store: deps.store,
+      metrics: deps.metrics,
+      log: deps.log,
+      instance: this.registry.instanceId,
+    });
   }
 
   /** With no streams configured, any safely named stream may publish over RTMP (the demo). */
@@ -77,6 +88,7 @@ export class IngestService {
   }
 
   async start(): Promise<void> {
+    this.operations.start();
     for (const kind of Object.values(this.kinds) as SourceKind[]) {
       const streams = this.config.streams.filter((s) => s.ingest.type === kind.name);
       const source = kind.create(streams, this.context(kind.name));
@@ -87,6 +99,7 @@ export class IngestService {
   }
 
   async stop(): Promise<void> {
+    this.operations.stop();
     for (const s of this.sources) await s.stop();
     await Promise.all([...this.sessions.values()].map((s) => s.stop('ingest shutting down')));
     await this.registry.releaseAll();
@@ -97,7 +110,7 @@ export class IngestService {
       name,
       streamSettings(this.config, name, cfg),
       {
-        store: this.deps.store,
+        store: this.operations.sessionStore(name, this.deps.store),
         queue: this.deps.queue,
         metrics: this.deps.metrics,
         log: this.deps.log.child({ component: 'session' }),
@@ -146,10 +159,12 @@ export class IngestService {
       open: this.open,
       log: this.deps.log,
       metrics: this.deps.metrics,
-      authorize: (stream, key) => this.authorize(kind, stream, key),
+      authorize: (stream, key) =>
+        this.operations.authorize(kind, stream, () => this.authorize(kind, stream, key)),
       newSession: (stream, cfg, options) => {
         const session = this.newSession(stream, cfg, options);
         this.sessions.set(stream, session);
+        this.operations.tapSession(stream, session);
         session.onStopped = () => {
           if (this.sessions.get(stream) === session) this.sessions.delete(stream);
         };

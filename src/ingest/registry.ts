@@ -27,7 +27,7 @@ export class PublisherRegistry {
 
   constructor(
     private readonly locks: PublisherLocks,
-    private readonly instanceId: string,
+    readonly instanceId: string,
     private readonly log: Logger,
   ) {}
 

@@ -38,6 +38,8 @@ export type Authorization =
       config: StreamConfig | undefined;
       /** Gives the stream back (publisher gone); forgets the session if it is still the live one. */
       release(): Promise<void>;
+      /** Aborted when an operator kicks the publisher or disables the stream: the source closes it (issue #12). */
+      revoked?: AbortSignal;
     }
   | { ok: false; reason: RefusalReason; message: string };
 
