@@ -1,0 +1,268 @@
+/**
+ * Access control through the real pipeline (issue #12): RTMP publisher -> ingest -> redis-server -> manifest
+ * worker -> reader (CDN secret, signed playback) -> Varnish (token out of the cache key, checked per token and
+ * client) -> fetch clients and hls.js in Chromium. One live stream shared by every case.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signPlayback } from '../../src/auth/playback/token.js';
+import { createMetrics } from '../../src/metrics.js';
+import { launchChromium } from '../../tools/latency/browser-meter.js';
+import { type EmbeddedCdn, startVarnishCdn } from '../../tools/process/varnish.js';
+import { type NodeHandle, startNode } from '../../workers/compose.js';
+import { captureLogger, type Encoder, rtmpEncoder, testConfig, waitFor } from '../support/harness.js';
+import { get } from '../support/player.js';
+
+const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.template', import.meta.url));
+const K1 = { id: 'k1', secret: 'playback-key-one-0123456789' };
+const K2 = { id: 'k2', secret: 'playback-key-two-0123456789' };
+const CDN_OLD = 'cdn-secret-old-0123456789';
+const CDN_NEW = 'cdn-secret-new-0123456789';
+const HEADER = 'X-Wellspring-CDN-Secret';
+const PUBLISH_KEY = 'cam-publish-key-0123';
+
+let node: NodeHandle;
+let cdn: EmbeddedCdn;
+let origin: string;
+const metrics = createMetrics();
+const { log, lines } = captureLogger();
+const encoders: Encoder[] = [];
+/** Every secret and token this run used: none may appear in a log line. */
+const secrets = new Set<string>([K1.secret, K2.secret, CDN_OLD, CDN_NEW, PUBLISH_KEY]);
+
+const nowSec = (): number => Math.floor(Date.now() / 1000);
+function token(
+  stream: string,
+  o: { ttl?: number; key?: { id: string; secret: string }; addr?: string } = {},
+): string {
+  const t = signPlayback({
+    stream,
+    expSec: nowSec() + (o.ttl ?? 600),
+    key: o.key ?? K1,
+    ...(o.addr ? { addr: o.addr } : {}),
+  });
+  secrets.add(t);
+  return t;
+}
+const signed = (base: string, t: string, path: string): string => `${base}/s/${t}/live/${path}`;
+const withSecret = { headers: { [HEADER]: CDN_NEW } };
+
+beforeAll(async () => {
+  const config = testConfig({
+    streams: [
+      { name: 'cam', key: PUBLISH_KEY, ingest: { type: 'rtmp' } },
+      { name: 'other', key: 'other-publish-key-0123', ingest: { type: 'rtmp' } },
+    ],
+    auth: {
+      playback: { keys: [K1, K2], edgeCacheSec: 5 },
+      cdn: { header: HEADER, secrets: [CDN_OLD, CDN_NEW] },
+    },
+  });
+  node = await startNode(config, ['ingest', 'manifest', 'reader'], log, metrics);
+  origin = `http://127.0.0.1:${node.httpPort}`;
+  // Varnish sends the old secret: the reader accepts both during the rotation.
+  cdn = await startVarnishCdn([node.httpPort!], template, { cdnSecret: CDN_OLD, cdnHeader: HEADER });
+  encoders.push(rtmpEncoder(`rtmp://127.0.0.1:${node.rtmpPort}/live/${PUBLISH_KEY}`, 120));
+  const t = token('cam');
+  await waitFor(
+    async () => {
+      const r = await get(signed(cdn.url, t, 'cam/360p/index.m3u8'));
+      return r.status === 200 && (r.body.toString().match(/^seg-\d+\.m4s$/gm) ?? []).length >= 2;
+    },
+    40_000,
+    'cam live through the CDN',
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(encoders.map((e) => e.stop()));
+  await node?.stop();
+  await cdn?.stop();
+});
+
+/** One URL path (under /live/) of each object class, read from the live playlist. */
+async function objectPaths(): Promise<Record<string, string>> {
+  const text = (await get(signed(origin, token('cam'), 'cam/360p/index.m3u8'), withSecret)).body.toString();
+  const init = /#EXT-X-MAP:URI="([^"]+)"/.exec(text)![1]!;
+  const segs = text.match(/^seg-\d+\.m4s$/gm)!;
+  const parts = [...text.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]+)"/g)].map((m) => m[1]!);
+  const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.(\d+)\.m4s"/.exec(text)!;
+  return {
+    multivariant: 'cam/master.m3u8',
+    'media playlist': 'cam/360p/index.m3u8',
+    'blocking reload': `cam/360p/index.m3u8?_HLS_msn=${hint[1]}&_HLS_part=${hint[2]}`,
+    'preload-hinted part': `cam/360p/part-${hint[1]}.${hint[2]}.m4s`,
+    part: `cam/360p/${parts[parts.length - 1]!}`,
+    segment: `cam/360p/${segs[segs.length - 1]!}`,
+    init: `cam/360p/${init}`,
+    mpd: 'cam/manifest.mpd',
+    'LL mpd': 'cam/manifest-ll.mpd',
+  };
+}
+
+async function mediaFetches(): Promise<number> {
+  const v = (await metrics.httpRequests.get()).values;
+  return v
+    .filter((x) => x.labels.class === 'media' && String(x.labels.status) === '200')
+    .reduce((n, x) => n + x.value, 0);
+}
+
+describe('CDN shared secret', () => {
+  it('the reader refuses requests without the secret, takes both rotation secrets, and keeps /healthz open', async () => {
+    const t = token('cam');
+    const bare = await get(signed(origin, t, 'cam/master.m3u8'));
+    expect(bare.status).toBe(403);
+    expect(bare.body.toString()).toMatch(/^CDN_SECRET:/);
+    expect(
+      (await get(signed(origin, t, 'cam/master.m3u8'), { headers: { [HEADER]: 'cdn-secret-wrong-0123456' } }))
+        .status,
+    ).toBe(403);
+    expect((await get(`${origin}/streams`)).status).toBe(403);
+    expect((await get(`${origin}/healthz`)).status).toBe(200);
+    for (const s of [CDN_OLD, CDN_NEW])
+      expect((await get(signed(origin, t, 'cam/master.m3u8'), { headers: { [HEADER]: s } })).status).toBe(
+        200,
+      );
+    // Through Varnish, which sends it.
+    expect((await get(signed(cdn.url, t, 'cam/master.m3u8'))).status).toBe(200);
+  });
+});
+
+describe('signed playback', () => {
+  it('serves every object class to a valid token, and refuses missing, expired, tampered, unknown-key, forged and other-stream tokens on each, at the origin and through the CDN', async () => {
+    const paths = await objectPaths();
+    const good = token('cam');
+    const t = token('cam');
+    const sig = t.split('.')[4]!;
+    const bad: Array<[string, string | undefined, string]> = [
+      ['missing', undefined, 'TOKEN_MISSING'],
+      ['expired', token('cam', { ttl: -5 }), 'TOKEN_EXPIRED'],
+      [
+        'tampered',
+        t.slice(0, -sig.length) + (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1),
+        'TOKEN_BAD_SIGNATURE',
+      ],
+      [
+        'unknown key',
+        token('cam', { key: { id: 'k9', secret: 'retired-key-0123456789' } }),
+        'TOKEN_UNKNOWN_KEY',
+      ],
+      [
+        'forged with a known key id',
+        token('cam', { key: { id: 'k2', secret: 'guessed-secret-012345' } }),
+        'TOKEN_BAD_SIGNATURE',
+      ],
+      ['for stream other', token('other'), 'TOKEN_BAD_SIGNATURE'],
+      ['not a token', 'eyJhbGciOiJub25lIn0.eyJzdHJlYW0iOiJjYW0ifQ.', 'TOKEN_MALFORMED'],
+    ];
+    const refusals: string[] = [];
+    for (const [cls, path] of Object.entries(paths)) {
+      for (const [base, init] of [
+        [origin, withSecret],
+        [cdn.url, {}],
+      ] as const) {
+        for (const [what, tok, code] of bad) {
+          const url = tok === undefined ? `${base}/live/${path}` : signed(base, tok, path);
+          const r = await get(url, init);
+          const body = r.body.toString();
+          if (r.status !== 403 || !body.startsWith(`${code}:`))
+            refusals.push(
+              `${cls} ${what} via ${base === origin ? 'origin' : 'cdn'}: ${r.status} ${body.trim()}`,
+            );
+          expect(body).not.toContain('cam'); // no stream name beyond what the URL had (and no token echoed)
+        }
+      }
+      // The valid token last: the hinted part and the blocking reload are held until the part lands.
+      for (const [base, init] of [
+        [origin, withSecret],
+        [cdn.url, {}],
+      ] as const) {
+        const r = await get(signed(base, good, path), init);
+        expect(r.status, `${cls} valid token`).toBe(200);
+      }
+    }
+    expect(refusals).toEqual([]);
+  });
+
+  it('an address-bound token is valid only from that address (the CDN forwards the viewer address)', async () => {
+    expect((await get(signed(cdn.url, token('cam', { addr: '127.0.0.1' }), 'cam/master.m3u8'))).status).toBe(
+      200,
+    );
+    const r = await get(signed(cdn.url, token('cam', { addr: '192.0.2.1' }), 'cam/master.m3u8'));
+    expect(r.status).toBe(403);
+    expect(r.body.toString()).toMatch(/^TOKEN_BAD_SIGNATURE:/);
+  });
+
+  it('Varnish collapses viewers with different tokens onto one origin fetch per object', async () => {
+    // Segments listed now but never fetched through the CDN in this run.
+    const text = (await get(signed(origin, token('cam'), 'cam/240p/index.m3u8'), withSecret)).body.toString();
+    const segs = (text.match(/^seg-\d+\.m4s$/gm) ?? []).slice(-3);
+    expect(segs.length).toBe(3);
+    const before = await mediaFetches();
+    const viewers = [token('cam'), token('cam', { key: K2 }), token('cam', { addr: '127.0.0.1' })];
+    for (const seg of segs) {
+      const answers = await Promise.all(viewers.map((v) => get(signed(cdn.url, v, `cam/240p/${seg}`))));
+      for (const a of answers) expect(a.status).toBe(200);
+      expect(new Set(answers.map((a) => a.body.toString('base64'))).size).toBe(1);
+    }
+    // Three viewers x three segments = 9 answers from 3 origin fetches.
+    expect((await mediaFetches()) - before).toBe(3);
+    // Those objects are now in the cache: a bad token still gets no hit.
+    for (const t of [token('other'), token('cam', { ttl: -5 })]) {
+      const r = await get(signed(cdn.url, t, `cam/240p/${segs[0]!}`));
+      expect(r.status).toBe(403);
+    }
+    expect((await get(`${cdn.url}/live/cam/240p/${segs[0]!}`)).status).toBe(403);
+  });
+
+  it('hls.js in Chromium plays a signed URL through Varnish with its default settings', async () => {
+    const url = signed(cdn.url, token('cam'), 'cam/master.m3u8');
+    const profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
+    const ctx = await launchChromium(profile);
+    try {
+      const page = await ctx.newPage();
+      await page.goto(`${cdn.url}/healthz`);
+      await page.addScriptTag({ url: `${cdn.url}/vendor/hls.min.js` });
+      await page.evaluate((src) => {
+        const w = window as unknown as {
+          Hls: new () => {
+            loadSource(u: string): void;
+            attachMedia(v: HTMLVideoElement): void;
+            on(e: string, f: (e: string, d: { fatal: boolean; details: string }) => void): void;
+          };
+          errors: string[];
+        };
+        const v = document.createElement('video');
+        v.muted = true;
+        document.body.appendChild(v);
+        w.errors = [];
+        const hls = new w.Hls();
+        hls.on('hlsError', (_e, d) => void w.errors.push(`${d.fatal ? 'fatal ' : ''}${d.details}`));
+        hls.loadSource(src);
+        hls.attachMedia(v);
+        void v.play();
+      }, url);
+      await page.waitForFunction(() => document.querySelector('video')!.currentTime > 4, undefined, {
+        timeout: 40_000,
+      });
+      const errors = await page.evaluate(() => (window as unknown as { errors: string[] }).errors);
+      expect(errors.filter((e) => e.startsWith('fatal'))).toEqual([]);
+    } finally {
+      await ctx.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('logs', () => {
+  it('never contain a secret, a publish key or a token', () => {
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.some((l) => l.msg === 'playback refused')).toBe(true);
+    const text = lines.map((l) => JSON.stringify(l)).join('\n');
+    const leaked = [...secrets].filter((s) => text.includes(s));
+    expect(leaked).toEqual([]);
+  });
+});
