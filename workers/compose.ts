@@ -18,6 +18,8 @@ import { cdnGate } from '../src/auth/cdn/index.js';
 import { playbackPolicy } from '../src/auth/playback/index.js';
 import type { Store } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
+import { createControlApi } from '../src/api/router.js';
+import { DisabledStreams } from '../src/api/disabled.js';
 
 export type Role = 'ingest' | 'manifest' | 'reader';
 
@@ -46,6 +48,7 @@ export async function startNode(
       prefix,
       role,
       subscribe,
+      eventHistory: config.api.eventHistory,
       onBadEvent: (raw) => log.warn({ event: raw.slice(0, 200) }, 'unparseable event'),
     });
     stores.push(st);
@@ -86,7 +89,16 @@ export async function startNode(
         playback: playbackPolicy(config.auth.playback),
         log,
       });
-      const reader = createReader({ store: st, events: st.events, metrics, log, access });
+      // The control API and the disabled-stream switch (issue #12).
+      const api = createControlApi({
+        tokens: config.api.tokens,
+        store: st,
+        events: st.events,
+        log,
+        historySize: config.api.eventHistory,
+      });
+      const disabled = new DisabledStreams(st.controls, config.api.disabledStatus);
+      const reader = createReader({ store: st, events: st.events, metrics, log, access, api, disabled });
       handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;
       stops.push(() => reader.close());

@@ -141,6 +141,7 @@ export class RtmpSource implements IngestSource {
     return {
       ok: true,
       stream: a.stream,
+      revoked: a.revoked,
       open: async (audio, preamble) => {
         const session = ctx.newSession(a.stream, a.config, {
           input: { kind: 'flv-stdin' },

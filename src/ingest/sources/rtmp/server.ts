@@ -31,6 +31,8 @@ export type PublishDecision =
        * (the last GOP) until `turn` gives it the stream, once the primary is gone (undefined: it never will).
        */
       standby?: { turn: Promise<AcceptedPublish | undefined>; cancel(): void };
+      /** Aborted when an operator kicks the publisher (issue #12): the connection is closed. */
+      revoked?: AbortSignal;
     }
   | { ok: false; code: string; reason: string };
 
@@ -215,6 +217,7 @@ export class RtmpServer {
         return;
       }
       release = d.release;
+      d.revoked?.addEventListener('abort', () => finish('dropped by an operator', 'warn'));
       opener = d.open;
       this.o.metrics.rtmpTakeovers.inc();
       this.o.metrics.publishers.inc();
@@ -319,6 +322,7 @@ export class RtmpServer {
                   return;
                 }
                 release = d.release;
+                d.revoked?.addEventListener('abort', () => finish('dropped by an operator', 'warn'));
                 opener = d.open;
                 this.o.metrics.publishers.inc();
                 log.info({ stream: d.stream, app: a.app }, 'RTMP publisher accepted');
