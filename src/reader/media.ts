@@ -53,6 +53,12 @@ export class MediaObjects {
   private async preloadPart(x: Exchange, r: ObjectRoute, m: StoredManifest): Promise<void> {
     const ahead =
       r.msn === m.msn ? r.part - m.part : r.msn === m.msn + 1 ? r.part + 1 : Number.POSITIVE_INFINITY;
+    if (ahead <= 0) {
+      // The playlist read after the miss already lists this part: it landed in between (bytes before
+      // references), so it is there now. A 404 here would be cached by the CDN for a part the playlist names.
+      const landed = await this.get(r.stream, r.rendition, r.file);
+      if (landed) return sendObject(x, r, landed);
+    }
     if (!(ahead >= 1 && ahead <= 2)) throw new ReaderError('NOT_FOUND');
     const w = watchEvents({
       events: this.d.events,
