@@ -1,0 +1,145 @@
+/**
+ * npm run bench:soak — one live stream and 100 player-like clients (50 LL-HLS, 50 classic; tools/load/clients.ts
+ * in a child process) straight at one reader for BENCH_SECONDS (default 3600). Every 10 s it samples the RSS of
+ * every process (ingest, its ffmpeg, manifest worker, reader, redis-server), Redis used_memory and key count, and
+ * from the reader's /metrics its heap, active handles and metric series. Reports each series' least-squares slope
+ * (per hour) over the whole run and over its second half (after caches have filled), and whether it is beyond
+ * noise (|slope| > 3 standard errors). At the end the stream stops and the clients leave: what the reader still
+ * holds then (handles, held requests' listeners, series naming the stream) is reported too. Prints JSON.
+ *
+ * Env: BENCH_SECONDS (default 3600), BENCH_CLIENTS (default 100), BENCH_SAMPLE_SECONDS (default 10).
+ */
+import os from 'node:os';
+import { findDescendant, redisInfo, rssBytes, slope } from '../tools/load/observe.js';
+import { LOAD_LADDER, startClients, startStack } from '../tools/load/stack.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3600);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
+const EVERY = Number(process.env.BENCH_SAMPLE_SECONDS ?? 10);
+const STREAM = 'soak';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const stack = await startStack({ stream: STREAM, segmentSec: 2, partSec: 0.25, cdn: false });
+const ffmpegPid = findDescendant(stack.ingest.pid!, /ffmpeg/);
+
+async function readerMetrics(): Promise<{ text: string; get(name: string): number }> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.readerPort}/metrics`)).text().catch(() => '');
+  return {
+    text,
+    get: (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN),
+  };
+}
+
+const series: Record<string, number[]> = {};
+const times: number[] = [];
+const t0 = performance.now();
+async function sample(): Promise<void> {
+  const info = await redisInfo(stack.redis.port);
+  const m = await readerMetrics();
+  const keys = Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0);
+  const values: Record<string, number> = {
+    ingestRss: rssBytes(stack.ingest.pid!),
+    ffmpegRss: ffmpegPid ? rssBytes(ffmpegPid) : NaN,
+    manifestRss: rssBytes(stack.manifest.pid!),
+    readerRss: rssBytes(stack.reader.pid!),
+    redisRss: Number(info.used_memory_rss),
+    redisUsedMemory: Number(info.used_memory),
+    redisKeys: keys,
+    readerHeapUsed: m.get('nodejs_heap_size_used_bytes'),
+    readerActiveHandles: m.get('nodejs_active_handles_total'),
+    readerMetricSeries: m.text.split('\n').filter((l) => l && !l.startsWith('#')).length,
+  };
+  times.push((performance.now() - t0) / 3_600_000);
+  for (const [k, v] of Object.entries(values)) (series[k] ??= []).push(v);
+}
+
+await sample();
+const clients = await startClients(stack, STREAM, {
+  base: stack.readerBase,
+  rendition: LOAD_LADDER[0]!.name,
+  ll: Math.ceil(CLIENTS / 2),
+  classic: Math.floor(CLIENTS / 2),
+  procs: 1,
+  rampMs: 5000,
+});
+const end = performance.now() + SECONDS * 1000;
+while (performance.now() < end) {
+  await sleep(EVERY * 1000);
+  await sample();
+}
+const results = await clients.stop();
+// The stream ends and everyone leaves: what does the reader still hold a while later?
+stack.source.kill('SIGINT');
+await sleep(15_000);
+const after = await readerMetrics();
+const seriesNamingStream = after.text
+  .split('\n')
+  .filter((l) => !l.startsWith('#') && l.includes(STREAM)).length;
+
+const statuses: Record<string, Record<string, number>> = {};
+for (const r of results)
+  for (const [kind, by] of Object.entries(r.statuses))
+    for (const [s, n] of Object.entries(by)) {
+      const k = (statuses[kind] ??= {});
+      k[s] = (k[s] ?? 0) + n;
+    }
+
+const report: Record<string, unknown> = {};
+const half = Math.floor(times.length / 2);
+for (const [k, ys] of Object.entries(series)) {
+  const ok = ys.map((y, i) => [times[i]!, y] as const).filter(([, y]) => Number.isFinite(y));
+  const all = slope(
+    ok.map((p) => p[0]),
+    ok.map((p) => p[1]),
+  );
+  const late = ok.filter(([t]) => t >= times[half]!);
+  const second = slope(
+    late.map((p) => p[0]),
+    late.map((p) => p[1]),
+  );
+  const unit = /Rss|Memory|Heap/.test(k) ? 'bytes' : 'count';
+  report[k] = {
+    unit,
+    first: ys[0],
+    last: ys[ys.length - 1],
+    max: Math.max(...ok.map((p) => p[1])),
+    slopePerHour: Math.round(all.slope),
+    stderrPerHour: Math.round(all.stderr),
+    beyondNoise: all.beyondNoise,
+    secondHalf: {
+      slopePerHour: Math.round(second.slope),
+      stderrPerHour: Math.round(second.stderr),
+      beyondNoise: second.beyondNoise,
+    },
+  };
+}
+await stack.stop();
+console.log(
+  JSON.stringify(
+    {
+      bench: 'soak',
+      machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+      config: {
+        ...stack.configDescription,
+        seconds: SECONDS,
+        clients: `${Math.ceil(CLIENTS / 2)} LL-HLS (blocking reloads, preload hints, parts) + ${Math.floor(CLIENTS / 2)} classic HLS, one child process, straight at the reader`,
+        sampleEverySeconds: EVERY,
+        samples: times.length,
+        slope:
+          'least squares over all samples and over the second half; beyondNoise = |slope| > 3 x its standard error',
+      },
+      requests: results.reduce((n, r) => n + r.requests, 0),
+      statuses,
+      series: report,
+      afterStreamEndedAndClientsLeft: {
+        waitedSeconds: 15,
+        readerActiveHandles: after.get('nodejs_active_handles_total'),
+        readerActiveHandlesAtStart: series.readerActiveHandles?.[0],
+        readerMetricSeriesNamingTheStream: seriesNamingStream,
+      },
+    },
+    null,
+    2,
+  ),
+);
+process.exit(0);
