@@ -20,6 +20,7 @@ import type { Store } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 import { createControlApi } from '../src/api/router.js';
 import { DisabledStreams } from '../src/api/disabled.js';
+import { startWebhooks } from '../src/queue/webhooks.js';
 
 export type Role = 'ingest' | 'manifest' | 'reader';
 
@@ -79,6 +80,20 @@ export async function startNode(
         }),
       });
       stops.push(() => worker.close());
+      if (config.api.webhooks.length > 0) {
+        // Operations events POSTed to the configured URLs (issue #12), from every manifest worker (deduplicated).
+        const hooks = startWebhooks({
+          target,
+          prefix,
+          eventLog: st.eventLog,
+          webhooks: config.api.webhooks,
+          attempts: config.api.webhookAttempts,
+          timeoutMs: config.api.webhookTimeoutMs,
+          log,
+        });
+        await hooks.ready;
+        stops.push(() => hooks.close());
+      }
     }
     if (roles.includes('reader')) {
       // Reader commands fail fast while Redis is unreachable: a quick 503, never a hang.
