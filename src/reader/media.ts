@@ -77,10 +77,16 @@ export class MediaObjects {
       const ready = await w.ready();
       if (ready === 'closed') return;
       let buf = await this.get(r.stream, r.rendition, r.file);
+      let timedOut = ready === 'timeout';
       if (!buf && ready === 'ready') {
-        if ((await w.next()) === 'closed') return;
+        const ev = await w.next();
+        if (ev === 'closed') return;
+        timedOut = ev === 'timeout';
         buf = await this.get(r.stream, r.rendition, r.file);
       }
+      // Nothing showed the part will never come (the stream paused: encoder away, ingest restarting): not a
+      // 404, which a CDN keeps for a second while the part may still land and be listed.
+      if (!buf && timedOut) throw new ReaderError('BLOCKING_TIMEOUT', 'the hinted part did not come in time');
       if (!buf) throw new ReaderError('NOT_FOUND');
       sendObject(x, r, buf);
     } finally {
