@@ -3,7 +3,6 @@
  * source-kind registry. Decides who may publish what, and runs one StreamSession per live stream.
  */
 import { type Config, type StreamConfig, streamSettings } from '../config.js';
-import { isSafeName, SAFE_NAME_RULE } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderQueue } from '../queue/ports.js';
@@ -19,8 +18,10 @@ import type {
   SourceKind,
   SourceHttpMount,
   SourceKindName,
+  PublishOrigin,
 } from './source.js';
 import { sourceKinds } from './sources/index.js';
+import { type PublishAuthorizer, createPublishAuthorizer } from '../auth/publish/index.js';
 import { WatchSource } from './sources/watch/index.js';
 import { type SessionOptions, StreamSession } from './stream-session.js';
 
@@ -32,6 +33,8 @@ export interface IngestDeps {
   metrics: Metrics;
   log: Logger;
   onPublished?: (stream: string, op: PublishOp, latencyMs: number) => void;
+  /** Who may publish (src/auth/publish); default: built from config.streams and config.auth.publish. */
+  publishAuth?: PublishAuthorizer;
 }
 
 export class IngestService {
@@ -42,12 +45,15 @@ export class IngestService {
   readonly sources: IngestSource[] = [];
   /** Operations events, health reports, kicks (issue #12). */
   readonly operations: IngestOperations;
+  /** Keys, JWT, hook, open mode, and the slow-down of refused addresses (issue #12). */
+  readonly publishAuth: PublishAuthorizer;
 
   constructor(
     readonly config: Config,
     private readonly deps: IngestDeps,
     private readonly kinds: { readonly [K in SourceKindName]: SourceKind<K> } = sourceKinds,
   ) {
+    this.publishAuth = deps.publishAuth ?? createPublishAuthorizer(config, { log: deps.log });
     this.registry = new PublisherRegistry(
       deps.store.locks,
       publisherInstanceId(config),
@@ -63,7 +69,7 @@ export class IngestService {
 
   /** With no streams configured, any safely named stream may publish over RTMP (the demo). */
   get open(): boolean {
-    return this.config.streams.length === 0;
+    return this.publishAuth.open;
   }
 
   /** What the sources listen on. */
@@ -127,19 +133,15 @@ export class IngestService {
    * May `key` publish `stream` through a source of `kind`? On an open server any safe name may; otherwise the
    * stream must be configured for that kind with that key. Then the stream is claimed (one publisher).
    */
-  async authorize(kind: SourceKindName, stream: string, key: string): Promise<Authorization> {
-    let cfg: StreamConfig | undefined;
-    if (this.open) {
-      if (!isSafeName(stream))
-        return {
-          ok: false,
-          reason: 'bad-name',
-          message: `stream name ${SAFE_NAME_RULE}`,
-        };
-    } else {
-      cfg = this.config.streams.find((s) => s.ingest.type === kind && s.name === stream && s.key === key);
-      if (!cfg) return { ok: false, reason: 'unauthorized', message: 'unknown stream key' };
-    }
+  async authorize(
+    kind: SourceKindName,
+    stream: string,
+    key: string,
+    from: PublishOrigin = {},
+  ): Promise<Authorization> {
+    const v = await this.publishAuth.authorize({ protocol: kind, stream, key, ...from });
+    if (!v.ok) return v;
+    const cfg = v.config;
     if (!(await this.registry.claim(stream)))
       return { ok: false, reason: 'busy', message: `stream "${stream}" already has a publisher` };
     return {
@@ -159,8 +161,8 @@ export class IngestService {
       open: this.open,
       log: this.deps.log,
       metrics: this.deps.metrics,
-      authorize: (stream, key) =>
-        this.operations.authorize(kind, stream, () => this.authorize(kind, stream, key)),
+      authorize: (stream, key, from) =>
+        this.operations.authorize(kind, stream, () => this.authorize(kind, stream, key, from)),
       newSession: (stream, cfg, options) => {
         const session = this.newSession(stream, cfg, options);
         this.sessions.set(stream, session);

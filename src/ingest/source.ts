@@ -43,6 +43,13 @@ export type Authorization =
     }
   | { ok: false; reason: RefusalReason; message: string };
 
+/** Where a publish attempt comes from (issue #12): the hook is told, refusals are counted per address. */
+export interface PublishOrigin {
+  remoteAddr?: string | undefined;
+  /** The publish URL's query (credentials may be in it: never logged). */
+  query?: Record<string, string> | undefined;
+}
+
 /** What a source gets from the ingest. */
 export interface SourceContext {
   config: Config;
@@ -54,7 +61,7 @@ export interface SourceContext {
    * May `key` publish `stream` through this kind? Claims the stream cluster-wide when it may (at most one
    * publisher per stream); the caller releases it when the publisher leaves.
    */
-  authorize(stream: string, key: string): Promise<Authorization>;
+  authorize(stream: string, key: string, from?: PublishOrigin): Promise<Authorization>;
   /**
    * A session for `stream`, listed as the stream's live session until it stops. `cfg` is the stream's config
    * (settings fall back to the defaults without one).

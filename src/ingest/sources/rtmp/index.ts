@@ -44,7 +44,7 @@ export class RtmpSource implements IngestSource {
       publishDeadlineMs: config.rtmp.publishDeadlineMs,
       idleTimeoutMs: config.rtmp.idleTimeoutMs,
       maxConnections: config.rtmp.maxConnections,
-      authorize: (app, key, role) => this.authorize(app, key, role),
+      authorize: (app, key, role, from) => this.authorize(app, key, role, from),
       log,
       metrics,
     });
@@ -71,13 +71,20 @@ export class RtmpSource implements IngestSource {
     app: string,
     key: string,
     role: 'primary' | 'backup' = 'primary',
+    from: { remoteAddr?: string | undefined; rawName?: string } = {},
   ): Promise<PublishDecision> {
     const ctx = this.ctx;
     if (app !== ctx.config.rtmp.app)
       return { ok: false, code: 'NetStream.Publish.Denied', reason: `unknown application "${app}"` };
-    // The key names the stream: itself on an open server, a configured stream's otherwise.
-    const stream = ctx.open ? key : (this.streams.find((s) => s.key === key)?.name ?? '');
-    const a = await ctx.authorize(stream, key);
+    // The key names the stream: itself on an open server, a configured stream's otherwise. A publish token or a
+    // key for the hook comes in the query instead: rtmp://host/live/STREAM?token=JWT or ?key=KEY (issue #12).
+    const q = from.rawName?.indexOf('?') ?? -1;
+    const query = q >= 0 ? Object.fromEntries(new URLSearchParams(from.rawName!.slice(q + 1))) : {};
+    const given = query.token ?? query.key;
+    const stream =
+      given !== undefined ? key : ctx.open ? key : (this.streams.find((s) => s.key === key)?.name ?? '');
+    key = given ?? key;
+    const a = await ctx.authorize(stream, key, { remoteAddr: from.remoteAddr, query });
     if (!a.ok) {
       // Busy means the key is right and the stream has a publisher: a declared backup waits for its turn.
       if (a.reason === 'busy' && role === 'backup') return this.standby(stream, key);

@@ -58,7 +58,13 @@ export interface RtmpServerOptions {
   /** Open connections; beyond it new ones are closed at once (default 1000; 0: no limit). */
   maxConnections?: number;
   /** Decides on a publish request (app, key, declared role) and creates the stream session. */
-  authorize(app: string, key: string, role: 'primary' | 'backup'): Promise<PublishDecision>;
+  authorize(
+    app: string,
+    key: string,
+    role: 'primary' | 'backup',
+    /** Where it comes from and the name with its query (issue #12: the hook, the slow-down, tokens). */
+    from?: { remoteAddr?: string | undefined; rawName?: string },
+  ): Promise<PublishDecision>;
   log: Logger;
   metrics: Metrics;
 }
@@ -290,7 +296,10 @@ export class RtmpServer {
           case 'publish':
             socket.pause();
             void this.o
-              .authorize(a.app, a.name, publishRole(a.rawName))
+              .authorize(a.app, a.name, publishRole(a.rawName), {
+                remoteAddr: socket.remoteAddress,
+                rawName: a.rawName,
+              })
               .then((d) => {
                 if (closed) {
                   if (d.ok) d.standby?.cancel();
