@@ -438,8 +438,9 @@ export const configSchema = z
               .strict(),
           )
           .default([]),
-        /** Delivery attempts per event and URL (exponential backoff from 500 ms). */
-        webhookAttempts: z.number().int().min(1).max(30).default(10),
+        /** Delivery attempts per event and URL (backoff doubling from 500 ms up to webhookMaxBackoffMs). */
+        webhookAttempts: z.number().int().min(1).max(1000).default(20),
+        webhookMaxBackoffMs: z.number().int().min(500).max(3_600_000).default(60_000),
         webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
       })
       .strict()

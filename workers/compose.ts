@@ -89,6 +89,7 @@ export async function startNode(
           webhooks: config.api.webhooks,
           attempts: config.api.webhookAttempts,
           timeoutMs: config.api.webhookTimeoutMs,
+          maxBackoffMs: config.api.webhookMaxBackoffMs,
           log,
         });
         await hooks.ready;

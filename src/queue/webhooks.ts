@@ -1,6 +1,6 @@
 /**
  * Webhooks (issue #12): every operations event POSTed to each configured URL through BullMQ, with retries and
- * exponential backoff, signed (X-Wellspring-Signature, src/api/signature.ts). The dispatcher follows the event
+ * exponential backoff (capped at api.webhookMaxBackoffMs), signed (X-Wellspring-Signature, src/api/signature.ts). The dispatcher follows the event
  * log and adds one job per event and URL under the job id "<event id>_<url index>": BullMQ ignores an add whose
  * id exists, so several dispatchers (one per manifest worker) deliver each event once per attempt chain, and a
  * receiver sees a repeat only when an attempt reached it but its answer did not reach us (at-least-once: the
@@ -37,6 +37,8 @@ export interface WebhookOptions {
   webhooks: WebhookTarget[];
   attempts: number;
   timeoutMs: number;
+  /** Longest wait between two attempts, ms (the backoff doubles from 500 ms up to it). */
+  maxBackoffMs: number;
   log: Logger;
 }
 
@@ -55,7 +57,7 @@ export function startWebhooks(o: WebhookOptions): WebhookDelivery {
     prefix,
     defaultJobOptions: {
       attempts: o.attempts,
-      backoff: { type: 'exponential', delay: 500 },
+      backoff: { type: 'capped' },
       removeOnComplete: { age: 3600 },
       removeOnFail: { age: 24 * 3600 },
     },
@@ -90,7 +92,15 @@ export function startWebhooks(o: WebhookOptions): WebhookDelivery {
       await res.arrayBuffer().catch(() => undefined);
       if (!res.ok) throw new Error(`receiver answered ${res.status}`);
     },
-    { connection: workerConn, prefix, concurrency: 4 },
+    {
+      connection: workerConn,
+      prefix,
+      concurrency: 4,
+      // Doubling from 500 ms, capped: a receiver back after a long outage is reached within maxBackoffMs.
+      settings: {
+        backoffStrategy: (attempts: number) => Math.min(500 * 2 ** Math.max(0, attempts - 1), o.maxBackoffMs),
+      },
+    },
   );
   worker.on('failed', (job, err) => {
     const t = job ? o.webhooks[job.data.target] : undefined;
