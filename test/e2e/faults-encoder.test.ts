@@ -105,7 +105,9 @@ describe('encoder faults under a viewer through Varnish (#13)', () => {
     const logFrom = lines.length;
     session.killTranscoder();
     await waitFor(() => session.transcoderPid !== pid && session.transcoderPid, 10_000, 'new transcoder');
-    const back = await v.waitForMedia(killed, 10_000);
+    // Parts the dead ffmpeg had already written may still arrive: count media from the new one only.
+    const respawned = v.mark('new transcoder running');
+    const back = await v.waitForMedia(respawned, 10_000);
     await sleep(3000);
     const rep = await v.stop();
     console.log(`ffmpeg killed: media again after ${back - killed} ms;`, JSON.stringify(summary(rep)));
@@ -120,9 +122,9 @@ describe('encoder faults under a viewer through Varnish (#13)', () => {
     expect(
       acceptance(rep, {
         minDiscontinuities: 1,
-        recoveries: [{ after: killed, withinMs: 2000, what: 'transcoder killed' }],
       }),
     ).toEqual([]);
+    expect(back - killed, 'new media within 2 s of the kill').toBeLessThan(2000);
     expect(enc.child.exitCode).toBeNull();
   });
 });
