@@ -9,6 +9,7 @@ import {
   GetObjectCommand,
   ListItemsCommand,
   MediaStoreDataClient,
+  ContainerNotFoundException,
   ObjectNotFoundException,
   PutObjectCommand,
   RequestedRangeNotSatisfiableException,
@@ -277,5 +278,64 @@ describe('object API (memory store, real SDK)', () => {
         { timeout: 5000, interval: 200 },
       )
       .toBe('ObjectNotFoundException');
+  });
+});
+
+describe('object API refusals', () => {
+  it('names an unknown container with ContainerNotFoundException (after authentication)', async () => {
+    const other = new MediaStoreDataClient({
+      endpoint: `http://127.0.0.1:${http.port}/nope`,
+      region: 'us-east-1',
+      credentials: KEY,
+      maxAttempts: 1,
+    });
+    const err = await other.send(new GetObjectCommand({ Path: 'a.ts' })).catch((e: unknown) => e);
+    other.destroy();
+    expect(err).toBeInstanceOf(ContainerNotFoundException);
+  });
+
+  it('answers 408 to an upload slower than uploadTimeoutMs and stores nothing', async () => {
+    const cap = captureLogger();
+    const hi = parseConfig({
+      httpIngest: {
+        host: '127.0.0.1',
+        port: 0,
+        uploadTimeoutMs: 1000,
+        containers: [{ name: 'c1', tokens: [TOKEN] }],
+      },
+    }).httpIngest;
+    const slow = await startIngestHttp({
+      host: '127.0.0.1',
+      port: 0,
+      mounts: [],
+      fallback: createObjectApi({ store: store.objects, config: hi, log: cap.log }),
+      timeouts: hi,
+      log: cap.log,
+    });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const r = request(
+          {
+            host: '127.0.0.1',
+            port: slow.port,
+            method: 'PUT',
+            path: `/c1/slow.ts?token=${TOKEN}`,
+            headers: { 'x-amz-upload-availability': 'STREAMING' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        r.on('error', reject);
+        r.write(Buffer.alloc(10, 1)); // and never ends
+      });
+      expect(status).toBe(408);
+      expect(cap.lines.some((l) => l.status === 408 && l.reason === 'upload time limit')).toBe(true);
+      expect(await store.objects.describe('c1/slow.ts')).toBeUndefined();
+      expect(await store.objects.upload('c1/slow.ts')).toBeUndefined();
+    } finally {
+      await slow.close();
+    }
   });
 });
