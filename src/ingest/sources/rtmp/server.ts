@@ -80,6 +80,8 @@ const MAX_CONNECTIONS = 1000;
 const MAX_PRESTART_TAGS = 600;
 /** A standby backup keeps its media since its last keyframe, at most this many tags. */
 const MAX_STANDBY_TAGS = 1200;
+/** Media a standby backup keeps from a keyframe (more than the transcoder's 0.5 s analyzeduration). */
+const STANDBY_LEAD_MS = 1000;
 
 export class RtmpServer {
   private server: Server | undefined;
@@ -135,6 +137,8 @@ export class RtmpServer {
     let waitingDrain = false;
     /** A backup waiting for the stream: its last GOP is kept, nothing is sent on. */
     let standby: { cancel(): void } | undefined;
+    /** Indexes of the keyframes in the standby buffer (prestart). */
+    const standbyKeyframes: number[] = [];
 
     const deadline = setTimeout(() => {
       if (!session.publishing) finish('no publish within the deadline', 'warn');
@@ -207,13 +211,24 @@ export class RtmpServer {
       } else if (type === TAG_SCRIPT) {
         metaTag = flvTag(type, ts, payload);
         return;
-      } else if (type === TAG_VIDEO) {
-        if (isVideoSequenceHeader(payload)) return void (videoSeq = flvTag(type, ts, payload));
-        if (isVideoKeyframe(payload)) buf.length = 0;
-      }
-      if (buf.length === 0 && !(type === TAG_VIDEO && isVideoKeyframe(payload))) return;
+      } else if (type === TAG_VIDEO && isVideoSequenceHeader(payload))
+        return void (videoSeq = flvTag(type, ts, payload));
+      const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload);
+      if (buf.length === 0 && !keyframe) return;
+      if (keyframe) standbyKeyframes.push(buf.length);
       buf.push({ type, ts, payload });
-      if (buf.length > MAX_STANDBY_TAGS) buf.length = 0;
+      // Keep at least STANDBY_LEAD_MS from a keyframe: a new transcoder then finds enough media to probe at once
+      // (its analyzeduration) instead of waiting for it in real time.
+      while (standbyKeyframes.length > 1 && ts - buf[standbyKeyframes[1]!]!.ts >= STANDBY_LEAD_MS) {
+        const cut = standbyKeyframes[1]!;
+        buf.splice(0, cut);
+        standbyKeyframes.shift();
+        for (let i = 0; i < standbyKeyframes.length; i++) standbyKeyframes[i]! -= cut;
+      }
+      if (buf.length > MAX_STANDBY_TAGS) {
+        buf.length = 0;
+        standbyKeyframes.length = 0;
+      }
     };
 
     const takeOver = (d: AcceptedPublish): void => {
