@@ -156,8 +156,8 @@ async function env(o: {
       return v;
     },
     async close() {
-      for (const f of e.cleanup.reverse()) await f().catch(() => undefined);
-      await node.stop();
+      for (const f of e.cleanup.reverse()) await withTimeout(f(), 15_000, 'cleanup').catch(() => undefined);
+      await withTimeout(node.stop(), 20_000, 'node stop').catch((err: Error) => progress(err.message));
       await cdn.stop();
       await e.redis.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -483,13 +483,25 @@ async function redisRestart(aof: boolean): Promise<Outcome> {
   }
 }
 
+/** A scenario that hangs (a process that never comes back) is reported as such and the run goes on. */
+const SCENARIO_TIMEOUT_MS = Number(process.env.CHAOS_SCENARIO_TIMEOUT_MS ?? 60_000 + REPEATS * 30_000);
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([
+    p,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what}: no end within ${ms} ms`)), ms).unref(),
+    ),
+  ]);
+
 const results: Outcome[] = [];
 for (const [name, fn] of Object.entries(scenarios)) {
   if (ONLY && !ONLY.includes(name)) continue;
   progress(`${name} (${REPEATS} faults)...`);
   const t = Date.now();
   try {
-    const o = await fn();
+    const o = await withTimeout(fn(), SCENARIO_TIMEOUT_MS, name);
+    // One JSON line per scenario as it ends (the whole report follows at the end).
+    console.log(JSON.stringify(o));
     results.push(o);
     progress(
       `${name}: recovery p50 ${o.recoveryMs.p50} ms, stall ${o.longestStallMs} ms, ${o.violations.length} violations (${Math.round((Date.now() - t) / 1000)} s)`,
@@ -497,6 +509,7 @@ for (const [name, fn] of Object.entries(scenarios)) {
   } catch (err) {
     progress(`${name} failed: ${(err as Error).stack}`);
     results.push({ scenario: name, error: (err as Error).message } as unknown as Outcome);
+    console.log(JSON.stringify(results.at(-1)));
   }
 }
 console.log(
