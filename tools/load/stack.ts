@@ -193,8 +193,11 @@ export async function startClients(
       ),
     );
   }
+  let forwarding = true;
+  // A client that has already answered and exited must not take the benchmark down with an EPIPE.
+  for (const k of kids) k.on('error', () => undefined);
   const sub = stack.store.events.subscribe(stream, (ev: MediaEvent) => {
-    if (ev.t !== 'manifest') return;
+    if (ev.t !== 'manifest' || !forwarding) return;
     const at = performance.timeOrigin + performance.now();
     for (const [r, p] of Object.entries(ev.pos)) {
       const a: Announce = { t: 'announce', r, msn: p.msn, part: p.part, at };
@@ -205,6 +208,7 @@ export async function startClients(
   return {
     pids: kids.map((k) => k.pid!),
     async stop() {
+      forwarding = false;
       const results = await Promise.all(
         kids.map(
           (k) =>
