@@ -4,6 +4,9 @@
  * client) -> fetch clients and hls.js in Chromium. One live stream shared by every case.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -254,6 +257,118 @@ describe('signed playback', () => {
       await ctx.close();
       rmSync(profile, { recursive: true, force: true });
     }
+  });
+});
+
+describe('publishing', () => {
+  const PUB_KEY = 'pub-publish-key-0123';
+  const JWT_SECRET = 'publish-jwt-secret-0123456789';
+  const pubLog = captureLogger();
+  let pub: NodeHandle;
+  let hook: Server;
+  const hookKeys: string[] = [];
+  const jwt = async (claims: Record<string, unknown>, expSec: number): Promise<string> => {
+    const t = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(expSec)
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    secrets.add(t);
+    return t;
+  };
+
+  beforeAll(async () => {
+    for (const s of [PUB_KEY, JWT_SECRET, 'hook-good-key']) secrets.add(s);
+    // The application's auth hook: allows one key, refuses others, never answers "slow-key".
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const b = JSON.parse(body) as { key: string; action: string; protocol: string; remoteAddr: string };
+        hookKeys.push(b.key);
+        if (b.key === 'slow-key') return;
+        res.statusCode =
+          b.key === 'hook-good-key' && b.action === 'publish' && b.protocol === 'rtmp' ? 204 : 403;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+    const config = testConfig({
+      streams: [{ name: 'pub', key: PUB_KEY, ingest: { type: 'rtmp' } }],
+      auth: {
+        publish: {
+          hook: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/auth`, timeoutMs: 500 },
+          jwt: { secret: JWT_SECRET },
+          failures: { burst: 12, perMinute: 1 },
+        },
+      },
+    });
+    pub = await startNode(config, ['ingest'], pubLog.log, createMetrics());
+  });
+
+  afterAll(async () => {
+    await pub?.stop();
+    hook?.closeAllConnections();
+    await new Promise<void>((r) => (hook ? hook.close(() => r()) : r()));
+    lines.push(...pubLog.lines); // the log check below covers this ingest too
+  });
+
+  /** Publishes with ffmpeg as NAME (the part after /live/): 'accepted' or the NetStream code it was refused with. */
+  async function publish(name: string, stream?: string): Promise<string> {
+    const from = pubLog.lines.length;
+    const enc = rtmpEncoder(`rtmp://127.0.0.1:${pub.rtmpPort}/live/${name}`, 30);
+    try {
+      const l = await waitFor(
+        () =>
+          pubLog.lines
+            .slice(from)
+            .find((x) => x.msg === 'RTMP publisher accepted' || x.msg === 'RTMP publish refused'),
+        20_000,
+        `a decision on ${stream ?? 'the publish'}`,
+      );
+      return l.msg === 'RTMP publisher accepted' ? 'accepted' : String(l.code);
+    } finally {
+      await enc.stop();
+      if (stream) await waitFor(() => !pub.ingest!.registry.has(stream), 20_000, `${stream} released`);
+    }
+  }
+
+  it('RTMP by config key: the right key publishes, a wrong one is refused with NetStream.Publish.Unauthorized', async () => {
+    expect(await publish(PUB_KEY, 'pub')).toBe('accepted');
+    expect(await publish('wrong-key-0000')).toBe('NetStream.Publish.Unauthorized');
+  });
+
+  it('RTMP through the auth hook: allow, deny, and a hook that does not answer fails closed', async () => {
+    expect(await publish('hookcam?key=hook-good-key', 'hookcam')).toBe('accepted');
+    expect(await publish('hookcam?key=hook-bad-key')).toBe('NetStream.Publish.Unauthorized');
+    expect(await publish('hookcam?key=slow-key')).toBe('NetStream.Publish.Unauthorized');
+    expect(pubLog.lines.some((l) => String(l.msg).includes('fail closed'))).toBe(true);
+  });
+
+  it('RTMP with a JWT publish token: valid publishes; expired or for another stream is refused', async () => {
+    const t = nowSec();
+    expect(
+      await publish(`jwtcam?token=${await jwt({ stream: 'jwtcam', action: 'publish' }, t + 60)}`, 'jwtcam'),
+    ).toBe('accepted');
+    expect(await publish(`jwtcam?token=${await jwt({ stream: 'jwtcam', action: 'publish' }, t - 5)}`)).toBe(
+      'NetStream.Publish.Unauthorized',
+    );
+    expect(await publish(`jwtcam?token=${await jwt({ stream: 'pub', action: 'publish' }, t + 60)}`)).toBe(
+      'NetStream.Publish.Unauthorized',
+    );
+  });
+
+  it('repeated refusals from one address are refused before the hook is asked, then even the right key is', async () => {
+    const asked = hookKeys.length;
+    const codes: string[] = [];
+    for (let i = 0; i < 15; i++) codes.push(await publish(`hookcam?key=guess-${i}-0000`));
+    expect(codes.every((c) => c === 'NetStream.Publish.Unauthorized')).toBe(true);
+    // 12 refusals per address in the bucket, 5 used above: at most 7 of 15 guesses reached the hook.
+    const reached = hookKeys.length - asked;
+    expect(reached).toBeLessThanOrEqual(7);
+    expect(reached).toBeGreaterThan(0);
+    const throttled = pubLog.lines.filter((l) => String(l.msg).includes('too many failures')).length;
+    expect(throttled).toBeGreaterThanOrEqual(15 - 7);
+    expect(await publish(PUB_KEY)).toBe('NetStream.Publish.Unauthorized');
   });
 });
 
