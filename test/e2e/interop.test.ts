@@ -43,6 +43,8 @@ const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.temp
 const schemaDir = fileURLToPath(new URL('../../fixtures/dash-schema/', import.meta.url));
 
 let node: NodeHandle;
+let logLines: Array<Record<string, unknown>> = [];
+let reader2: NodeHandle;
 let cdn: EmbeddedCdn;
 let enc: Encoder;
 const url = (file: string): string => `${cdn.url}/live/${STREAM}/${file}`;
@@ -58,9 +60,12 @@ beforeAll(async () => {
   const config = testConfig({
     streams: [{ name: STREAM, key: KEY, ingest: { type: 'rtmp' }, windowSec: 12 }],
   });
-  const { log } = captureLogger();
+  const { log, lines } = captureLogger();
+  logLines = lines;
   node = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
-  cdn = await startVarnishCdn([node.httpPort!], template);
+  // Two readers behind Varnish, as deployed: its health probe may drop one that a saturated machine makes slow.
+  reader2 = await startNode(config, ['reader'], log, createMetrics());
+  cdn = await startVarnishCdn([node.httpPort!, reader2.httpPort!], template);
   enc = rtmpEncoder(`rtmp://127.0.0.1:${node.rtmpPort}/live/${KEY}`, 170);
   // Live once both MPDs address the live period by number and the window holds a few segments.
   await waitFor(
@@ -82,6 +87,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await enc?.stop();
   await node?.stop();
+  await reader2?.stop();
   await cdn?.stop();
 });
 
@@ -296,6 +302,8 @@ interface ClientResult {
   playedSec: number;
   stalls: number;
   stalledMs: number;
+  /** Browsers: how much had been played when each stall began, s. */
+  stallsAtSec?: number[];
   fatal: string[];
   /** Non-fatal errors the client reported (kept for the record, not a failure). */
   warnings: string[];
@@ -309,7 +317,7 @@ const q = new URLSearchParams(location.search);
 const src = q.get('src'), kind = q.get('player'), ll = q.get('ll') === '1', timeUrl = q.get('time');
 const v = document.getElementById('v');
 const r = { t0: performance.now(), startMs: null, played: 0, lastPos: -1, lastAdvance: 0,
-  stalls: 0, stalledMs: 0, stallSince: 0, fatal: [], warnings: [], version: '' };
+  stalls: 0, stalledMs: 0, stallSince: 0, stallsAt: [], fatal: [], warnings: [], version: '' };
 window.r = r;
 const fatal = (x) => r.fatal.length < 20 && r.fatal.push(String(x).slice(0, 200));
 const warn = (x) => r.warnings.length < 20 && r.warnings.push(String(x).slice(0, 200));
@@ -354,6 +362,7 @@ setInterval(() => {
     r.lastAdvance = now;
   } else if (r.startMs !== null && !v.ended && !r.stallSince && now - r.lastAdvance > ${STALL_MS}) {
     r.stalls++; r.stallSince = r.lastAdvance;
+    r.stallsAt.push(Math.round(r.played * 10) / 10);
   }
   r.lastPos = t; last = now;
 }, 100);
@@ -458,6 +467,7 @@ async function runBrowsers(cases: BrowserCase[]): Promise<ClientResult[]> {
           stalls: number;
           stalledMs: number;
           stallSince: number;
+          stallsAt: number[];
           fatal: string[];
           warnings: string[];
           version: string;
@@ -493,6 +503,7 @@ async function runBrowsers(cases: BrowserCase[]): Promise<ClientResult[]> {
           playedSec: Math.round(playedSec * 10) / 10,
           stalls: r.stalls,
           stalledMs: Math.round(r.stalledMs) + open,
+          stallsAtSec: r.stallsAt,
           fatal: r.fatal,
           warnings: r.warnings,
         };
@@ -707,6 +718,25 @@ describe('players on the live stream', () => {
       load.push({ wave: w.name, loadavg1: Math.round(loadavg()[0]! * 100) / 100 });
       results.push(...(await w.run()));
     }
+    // When a client failed: what the readers and the CDN answer now, and what the origin logged (warnings up).
+    let diagnostics: Record<string, unknown> | undefined;
+    if (results.some((r) => r.result !== 'plays')) {
+      const status = async (u: string): Promise<number | string> =>
+        get(u).then(
+          (r) => r.status,
+          (e: unknown) => String(e),
+        );
+      diagnostics = {
+        cdnMaster: await status(url('master.m3u8')),
+        readers: await Promise.all(
+          [node, reader2].map(async (n) => ({
+            healthz: await status(`http://127.0.0.1:${n.httpPort}/healthz`),
+            master: await status(`http://127.0.0.1:${n.httpPort}/live/${STREAM}/master.m3u8`),
+          })),
+        ),
+        originWarnings: logLines.filter((l) => Number(l.level) >= 40).slice(-40),
+      };
+    }
     const report = {
       measuredAt: new Date().toISOString(),
       stream: {
@@ -721,6 +751,7 @@ describe('players on the live stream', () => {
       load,
       stallMs: STALL_MS,
       clients: results,
+      diagnostics,
     };
     const out = join(tmpdir(), 'wellspring-interop.json');
     writeFileSync(out, JSON.stringify(report, null, 2));
