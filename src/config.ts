@@ -644,7 +644,7 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Co
 
 /**
  * Secrets from the environment (docker-compose, orchestrators' secret stores) over the file:
- * WELLSPRING_CDN_SECRETS=a,b; WELLSPRING_PLAYBACK_KEYS=id:secret,id:secret; WELLSPRING_PUBLISH_HOOK_URL=url.
+ * WELLSPRING_CDN_SECRETS=a,b (or WELLSPRING_CDN_SECRET=a, the name Varnish's side uses); WELLSPRING_PLAYBACK_KEYS=id:secret,id:secret; WELLSPRING_PUBLISH_HOOK_URL=url.
  */
 function applyAuthEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
   const list = (v: string): string[] =>
@@ -653,7 +653,8 @@ function applyAuthEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): voi
       .map((x) => x.trim())
       .filter(Boolean);
   const a = { ...((raw.auth as Record<string, Record<string, unknown> | undefined>) ?? {}) };
-  if (env.WELLSPRING_CDN_SECRETS) a.cdn = { ...a.cdn, secrets: list(env.WELLSPRING_CDN_SECRETS) };
+  const cdnSecrets = env.WELLSPRING_CDN_SECRETS || env.WELLSPRING_CDN_SECRET;
+  if (cdnSecrets) a.cdn = { ...a.cdn, secrets: list(cdnSecrets) };
   if (env.WELLSPRING_PLAYBACK_KEYS)
     a.playback = {
       ...a.playback,

@@ -16,6 +16,7 @@ import { type Reader, createReader } from '../src/reader/reader.js';
 import { createReaderAccess } from '../src/reader/access.js';
 import { cdnGate } from '../src/auth/cdn/index.js';
 import { playbackPolicy } from '../src/auth/playback/index.js';
+import { createPublishAuthorizer } from '../src/auth/publish/index.js';
 import type { Store } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 import { createControlApi } from '../src/api/router.js';
@@ -122,7 +123,9 @@ export async function startNode(
     if (roles.includes('ingest')) {
       const queue = new BullRenderQueue(target, prefix);
       // A command timeout turns a hung Redis into errors the publisher logs and retries (its writes are idempotent).
-      const ingest = new IngestService(config, { store: store('ingest'), queue, metrics, log });
+      // Who may publish (issue #12): config keys, JWT, the auth hook, the slow-down; open mode says so loudly.
+      const publishAuth = createPublishAuthorizer(config, { log });
+      const ingest = new IngestService(config, { store: store('ingest'), queue, metrics, log, publishAuth });
       await ingest.start();
       handle.ingest = ingest;
       handle.rtmpPort = ingest.rtmpPort;
