@@ -339,3 +339,24 @@ describe('object API refusals', () => {
     }
   });
 });
+
+describe('object API CORS', () => {
+  it('answers a preflight from an allowed origin and tags its reads; refuses other origins', async () => {
+    await raw('PUT', `/c1/cors/a.ts?token=${TOKEN}`, { body: Buffer.from('x') });
+    const pre = await raw('OPTIONS', '/c1/cors/a.ts', {
+      headers: { Origin: 'https://player.example', 'Access-Control-Request-Method': 'GET' },
+    });
+    expect(pre.status).toBe(200);
+    expect(pre.headers['access-control-allow-origin']).toBe('https://player.example');
+    const read = await raw('GET', `/c1/cors/a.ts?token=${TOKEN}`, {
+      headers: { Origin: 'https://player.example' },
+    });
+    expect(read.status).toBe(200);
+    expect(read.headers['access-control-allow-origin']).toBe('https://player.example');
+    const evil = await raw('OPTIONS', '/c1/cors/a.ts', {
+      headers: { Origin: 'https://evil.test', 'Access-Control-Request-Method': 'GET' },
+    });
+    expect(evil.status).toBe(403);
+    expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
