@@ -20,6 +20,7 @@ import { createMetrics } from '../src/metrics.js';
 import { connect } from '../src/store/redis/index.js';
 import { startRedisServer } from '../tools/process/redis-server.js';
 import { startNode } from '../workers/compose.js';
+import { runCmafIngestBench } from './cmaf-ingest.js';
 import { summarize } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -246,4 +247,6 @@ console.log(
 agent.destroy();
 await node.stop();
 await redis.stop();
+// DASH-IF CMAF ingest (issue #10): fragment sent -> playlist announcing it (bench/cmaf-ingest.ts), a second JSON.
+console.log(JSON.stringify(await runCmafIngestBench(), null, 2));
 process.exit(0);
