@@ -162,7 +162,12 @@ export class IngestService {
       log: this.deps.log,
       metrics: this.deps.metrics,
       authorize: (stream, key, from) =>
-        this.operations.authorize(kind, stream, () => this.authorize(kind, stream, key, from)),
+        this.operations.authorize(
+          kind,
+          stream,
+          () => this.authorize(kind, stream, key, from),
+          from?.remoteAddr,
+        ),
       newSession: (stream, cfg, options) => {
         const session = this.newSession(stream, cfg, options);
         this.sessions.set(stream, session);

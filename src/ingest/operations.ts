@@ -40,6 +40,7 @@ export interface OperationsDeps {
 
 interface Live {
   protocol: string;
+  address: string | null;
   connectedAt: number;
   revoke: AbortController;
   bytes: number;
@@ -100,6 +101,8 @@ export class IngestOperations {
     protocol: string,
     stream: string,
     inner: () => Promise<Authorization>,
+    /** The publisher's address, when the source tells it. */
+    address?: string,
   ): Promise<Authorization> {
     if (this.d.store.controls && stream !== '') {
       const disabled = await this.d.store.controls.isDisabled(stream).catch(() => false);
@@ -120,6 +123,7 @@ export class IngestOperations {
     }
     const l: Live = {
       protocol,
+      address: address ?? null,
       connectedAt: Date.now(),
       revoke: new AbortController(),
       bytes: 0,
@@ -134,7 +138,7 @@ export class IngestOperations {
       restartBase: await this.counter(a.stream),
     };
     this.live.set(a.stream, l);
-    this.emit({ type: 'publisher.connected', stream: a.stream, data: { protocol } });
+    this.emit({ type: 'publisher.connected', stream: a.stream, data: { protocol, address: l.address } });
     return {
       ...a,
       revoked: l.revoke.signal,
@@ -215,7 +219,7 @@ export class IngestOperations {
     return {
       stream,
       protocol: l.protocol,
-      publisherAddress: null,
+      publisherAddress: l.address,
       ingest: this.d.instance,
       ingestBitrateBps: l.bitrate,
       ingestFps: l.fps,
