@@ -173,6 +173,7 @@ describe('control API', () => {
     expect(s.disabled).toBe(false);
     const h = s.health!;
     expect(h.protocol).toBe('rtmp');
+    expect(h.publisherAddress).toMatch(/127\.0\.0\.1$/);
     expect(h.ingestBitrateBps as number).toBeGreaterThan(50_000);
     expect(h.ingestFps as number).toBeGreaterThan(15);
     expect(h.ingestFps as number).toBeLessThan(45);
@@ -246,13 +247,24 @@ describe('control API', () => {
     expect((await api('/streams/cam/enable', ADMIN, 'POST')).status).toBe(200);
     await waitFor(async () => (await fetch(`${base}/live/cam/master.m3u8`)).status === 200, 5000, '200');
     const connectedBefore = ofType(feed.events, 'publisher.connected').length;
+    const enabledAt = Date.now();
     publish();
     await waitFor(
       () => ofType(feed.events, 'publisher.connected').length > connectedBefore,
       15_000,
       'reconnect',
     );
-    await live();
+    // The new publisher's media flows: its health report names a segment published after the enable.
+    await waitFor(
+      async () => {
+        const cam = (await (await api('/streams/cam', READ)).json()) as {
+          health: { lastSegmentAt: string | null } | null;
+        };
+        return !!cam.health?.lastSegmentAt && Date.parse(cam.health.lastSegmentAt) > enabledAt;
+      },
+      20_000,
+      'a segment of the new publisher',
+    );
   });
 
   it('delivers every event once, signed, to a webhook receiver that was down and comes up', async () => {
