@@ -4,9 +4,14 @@
  * reader, crawled as an LL-HLS and LL-DASH player would. Then bad input, each with its status and log line,
  * while the stream stays live.
  */
-import { type IncomingMessage, request } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, request } from 'node:http';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
+import { launchChromium } from '../../tools/latency/browser-meter.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
 import { cmafSender } from '../support/cmaf-sender.js';
 import { captureLogger, type Encoder, testConfig, waitFor } from '../support/harness.js';
@@ -38,6 +43,160 @@ function rawPost(
   });
 }
 
+const require = createRequire(import.meta.url);
+/** Each player must play this long after it starts; a position standing still longer than STALL_MS is a stall. */
+const PLAY_SEC = 10;
+const STALL_MS = 1000;
+
+/** The player page (the monitoring of test/e2e/interop.test.ts, cut to hls.js and dash.js). */
+const PAGE = `<!doctype html><html><body>
+<video id="v" muted autoplay playsinline width="320"></video>
+<script src="/lib.js"></script>
+<script>
+const q = new URLSearchParams(location.search);
+const src = q.get('src'), kind = q.get('player'), timeUrl = q.get('time');
+const v = document.getElementById('v');
+const r = { t0: performance.now(), startMs: null, played: 0, lastPos: -1, lastAdvance: 0,
+  stalls: 0, stalledMs: 0, stallSince: 0, stallsAt: [], fatal: [], warnings: [], version: '' };
+window.r = r;
+const fatal = (x) => r.fatal.length < 20 && r.fatal.push(String(x).slice(0, 200));
+const warn = (x) => r.warnings.length < 20 && r.warnings.push(String(x).slice(0, 200));
+try {
+  if (kind === 'hls') {
+    // hls.js (default config) through MSE explicitly.
+    const h = new Hls();
+    r.version = Hls.version;
+    h.on(Hls.Events.ERROR, (_e, d) => (d.fatal ? fatal : warn)(d.details));
+    h.loadSource(src); h.attachMedia(v);
+  } else {
+    const p = dashjs.MediaPlayer().create();
+    r.version = p.getVersion();
+    // Its clock from the reader's /time (by default dash.js asks a public time server).
+    p.updateSettings({ streaming: {
+      utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
+        defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
+      liveCatchup: { enabled: true } } });
+    p.on('error', (e) => fatal('dash.js ' + (e && e.error && (e.error.code + ' ' + e.error.message))));
+    p.on('playbackError', (e) => fatal('dash.js playback ' + (e && e.error && e.error.message)));
+    p.initialize(v, src, true);
+  }
+} catch (e) { fatal('setup ' + e); }
+v.addEventListener('error', () => fatal('video element ' + (v.error && v.error.code)));
+v.play().catch(() => {});
+// Playing = the position advancing by at most 0.5 s per 100 ms poll (a larger step is a seek: the join at
+// the live edge, a catch-up jump); played = the sum of those steps.
+let last = performance.now();
+setInterval(() => {
+  const now = performance.now(), t = v.currentTime, step = t - r.lastPos;
+  if (r.lastPos >= 0 && step > 0.001 && step <= 0.5 + (now - last) / 1000) {
+    if (r.startMs === null) r.startMs = Math.round(now - r.t0);
+    if (r.stallSince) { r.stalledMs += now - r.stallSince; r.stallSince = 0; }
+    r.played += step;
+    r.lastAdvance = now;
+  } else if (r.startMs !== null && !v.ended && !r.stallSince && now - r.lastAdvance > ${STALL_MS}) {
+    r.stalls++; r.stallSince = r.lastAdvance;
+    r.stallsAt.push(Math.round(r.played * 10) / 10);
+  }
+  r.lastPos = t; last = now;
+}, 100);
+</script></body></html>`;
+
+interface PlayResult {
+  player: 'hls' | 'dash';
+  version: string;
+  startMs: number | null;
+  played: number;
+  stalls: number;
+  stalledMs: number;
+  stallsAt: number[];
+  fatal: string[];
+  warnings: string[];
+}
+
+/**
+ * hls.js and dash.js, each in its own page of one Chromium at the same time, on manifests straight from the
+ * reader (this test has no CDN; the reader allows any origin). Each plays PLAY_SEC seconds after it starts.
+ */
+async function playInBrowsers(
+  cases: Array<{ player: 'hls' | 'dash'; src: string }>,
+  timeUrl: string,
+): Promise<PlayResult[]> {
+  const libs = {
+    hls: require.resolve('hls.js/dist/hls.min.js'),
+    dash: require.resolve('dashjs'),
+  };
+  const server = createServer((req, res) => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const send = (type: string, body: string | Buffer): void => {
+      res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+      res.end(body);
+    };
+    const player = u.searchParams.get('player') === 'dash' ? 'dash' : 'hls';
+    if (u.pathname === '/play.html') send('text/html', PAGE.replace('/lib.js', `/lib.js?player=${player}`));
+    else if (u.pathname === '/lib.js') send('application/javascript', readFileSync(libs[player]));
+    else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const a = server.address();
+  const base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const profile = mkdtempSync(join(tmpdir(), 'ws-cmaf-chromium-'));
+  const ctx = await launchChromium(profile);
+  try {
+    return await Promise.all(
+      cases.map(async (c): Promise<PlayResult> => {
+        const page = await ctx.newPage();
+        await page.goto(`${base}/play.html?${new URLSearchParams({ ...c, time: timeUrl })}`);
+        type R = Omit<PlayResult, 'player'> & { stallSince: number };
+        const read = (): Promise<R> => page.evaluate(() => (window as unknown as { r: R }).r);
+        await page
+          .waitForFunction(
+            () => {
+              const r = (window as unknown as { r: R }).r;
+              return r.startMs !== null || r.fatal.length > 0;
+            },
+            undefined,
+            { timeout: 20_000, polling: 200 },
+          )
+          .catch(() => undefined); // asserted below: startMs stays null
+        let r = await read();
+        if (r.startMs !== null && r.fatal.length === 0) {
+          // Wait on the page's own count (not a fixed sleep): PLAY_SEC played, or a fatal error, or 2x the time.
+          await page
+            .waitForFunction(
+              (sec) => {
+                const w = (window as unknown as { r: R }).r;
+                return w.played >= sec || w.fatal.length > 0;
+              },
+              PLAY_SEC,
+              { timeout: PLAY_SEC * 2000, polling: 200 },
+            )
+            .catch(() => undefined);
+          r = await read();
+        }
+        await page.close();
+        return {
+          player: c.player,
+          version: r.version,
+          startMs: r.startMs,
+          played: Math.round(r.played * 10) / 10,
+          stalls: r.stalls,
+          stalledMs: Math.round(r.stalledMs + (r.stallSince ? 1 : 0)),
+          stallsAt: r.stallsAt,
+          fatal: r.fatal,
+          warnings: r.warnings,
+        };
+      }),
+    );
+  } finally {
+    await ctx.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
 const refusals = (): Array<Record<string, unknown>> =>
   lines.filter((l) => l.msg === 'CMAF ingest request refused');
 
@@ -63,7 +222,7 @@ describe('CMAF ingest', () => {
     expect((await rawPost('/ingest/cam/video.cmfv', '', { Authorization: `Bearer ${KEY}` })).status).toBe(
       200,
     );
-    const sender = cmafSender({ base: `${ingestBase}cam`, query: `?key=${KEY}`, seconds: 40 });
+    const sender = cmafSender({ base: `${ingestBase}cam`, query: `?key=${KEY}`, seconds: 60 });
     senders.push(sender);
     const master = await waitFor(
       async () => {
@@ -89,7 +248,24 @@ describe('CMAF ingest', () => {
       15_000,
       'MPD',
     );
-    const rep = await crawl(readerBase, 'cam', 8, 'video');
+    // Real players in Chromium at the same time as the crawl (same stream, same reader).
+    const [rep, played] = await Promise.all([
+      crawl(readerBase, 'cam', 8, 'video'),
+      playInBrowsers(
+        [
+          { player: 'hls', src: `${readerBase}/live/cam/master.m3u8` },
+          { player: 'dash', src: `${readerBase}/live/cam/manifest-ll.mpd` },
+        ],
+        `${readerBase}/time`,
+      ),
+    ]);
+    console.log('CMAF ingest players', JSON.stringify(played));
+    for (const p of played) {
+      expect(p.fatal, `${p.player} fatal errors`).toEqual([]);
+      expect(p.startMs, `${p.player} started`).not.toBeNull();
+      expect(p.played, `${p.player} seconds played`).toBeGreaterThanOrEqual(PLAY_SEC);
+      expect(p.stallsAt, `${p.player} stalls > ${STALL_MS} ms (at seconds played)`).toEqual([]);
+    }
     expect(rep.violations).toEqual([]);
     expect(rep.blockingReloads).toBeGreaterThan(10);
     expect(rep.mpds).toBeGreaterThan(2);
@@ -99,7 +275,7 @@ describe('CMAF ingest', () => {
     const ll = (await get(`${readerBase}/live/cam/manifest-ll.mpd`)).body.toString();
     expect(ll).toContain('availabilityTimeOffset');
     expect(ll).toContain('contentType="audio"');
-  }, 60_000);
+  }, 90_000);
 
   it('bad input gets its status and a log line saying why; the live stream is unaffected', async () => {
     const now = m3u8((await get(`${readerBase}/live/cam/video/index.m3u8`)).body.toString());
