@@ -93,6 +93,8 @@ export class Viewer {
   private readonly missing: Missing[] = [];
   private readonly changed: Changed[] = [];
   private readonly arrivals: number[] = [];
+  /** Position of each arrival (same order as `arrivals`). */
+  private readonly arrivalPos: Array<{ msn: number; part: number }> = [];
   private readonly marks: Array<{ t: number; label: string }> = [];
   private readonly objects = new Map<string, ObjectState>();
   private readonly discontinuityAt = new Set<number>();
@@ -154,6 +156,23 @@ export class Viewer {
         });
       });
     }
+  }
+
+  /**
+   * When the first media of a segment that starts a new discontinuity (a new encoder session or transcoder) and
+   * is newer than anything received by `after` arrived: unlike the first arrival after `after`, parts the previous
+   * session had still in flight do not count. Undefined if none (yet).
+   */
+  firstMediaAfterDiscontinuity(after: number): number | undefined {
+    let before = -1;
+    for (let i = 0; i < this.arrivals.length && this.arrivals[i]! <= after; i++)
+      before = Math.max(before, this.arrivalPos[i]!.msn);
+    for (let i = 0; i < this.arrivals.length; i++) {
+      const pos = this.arrivalPos[i]!;
+      if (this.arrivals[i]! > after && pos.msn > before && this.discontinuityAt.has(pos.msn))
+        return this.arrivals[i];
+    }
+    return undefined;
   }
 
   /** The newest playlist received. */
@@ -367,6 +386,7 @@ export class Viewer {
       ) {
         this.newest = pos;
         this.arrivals.push(r.doneAt);
+        this.arrivalPos.push(pos);
         const w = this.arrivalWaiters;
         this.arrivalWaiters = [];
         for (const f of w) f();
