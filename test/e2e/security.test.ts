@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signPlayback } from '../../src/auth/playback/token.js';
@@ -19,6 +20,7 @@ import { type NodeHandle, startNode } from '../../workers/compose.js';
 import { captureLogger, type Encoder, rtmpEncoder, testConfig, waitFor } from '../support/harness.js';
 import { get } from '../support/player.js';
 
+const require = createRequire(import.meta.url);
 const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.template', import.meta.url));
 const K1 = { id: 'k1', secret: 'playback-key-one-0123456789' };
 const K2 = { id: 'k2', secret: 'playback-key-two-0123456789' };
@@ -221,38 +223,72 @@ describe('signed playback', () => {
     expect((await get(`${cdn.url}/live/cam/240p/${segs[0]!}`)).status).toBe(403);
   });
 
-  it('hls.js in Chromium plays a signed URL through Varnish with its default settings', async () => {
-    const url = signed(cdn.url, token('cam'), 'cam/master.m3u8');
+  it('hls.js, dash.js and Shaka Player in Chromium play a signed URL through Varnish with default settings', async () => {
+    const players = {
+      'hls.js': { lib: require.resolve('hls.js/dist/hls.min.js'), manifest: 'master.m3u8' },
+      'dash.js': { lib: require.resolve('dashjs'), manifest: 'manifest.mpd' },
+      Shaka: { lib: require.resolve('shaka-player/dist/shaka-player.compiled.js'), manifest: 'master.m3u8' },
+    };
     const profile = mkdtempSync(join(tmpdir(), 'ws-chromium-'));
     const ctx = await launchChromium(profile);
     try {
-      const page = await ctx.newPage();
-      await page.goto(`${cdn.url}/healthz`);
-      await page.addScriptTag({ url: `${cdn.url}/vendor/hls.min.js` });
-      await page.evaluate((src) => {
-        const w = window as unknown as {
-          Hls: new () => {
-            loadSource(u: string): void;
-            attachMedia(v: HTMLVideoElement): void;
-            on(e: string, f: (e: string, d: { fatal: boolean; details: string }) => void): void;
+      const results = await Promise.all(
+        Object.entries(players).map(async ([name, p]) => {
+          const page = await ctx.newPage();
+          // A page on the CDN's origin: the signed URL is all the player is given.
+          await page.goto(`${cdn.url}/healthz`);
+          await page.addScriptTag({ path: p.lib });
+          const src = signed(cdn.url, token('cam'), `cam/${p.manifest}`);
+          await page.evaluate(
+            async ({ name, src }) => {
+              type W = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+              const w = window as unknown as W;
+              const v = document.createElement('video');
+              v.muted = true;
+              document.body.appendChild(v);
+              w.errors = [] as string[];
+              if (name === 'hls.js') {
+                const hls = new w.Hls();
+                hls.on('hlsError', (_e: string, d: { fatal: boolean; details: string }) => {
+                  if (d.fatal) w.errors.push(d.details);
+                });
+                hls.loadSource(src);
+                hls.attachMedia(v);
+              } else if (name === 'dash.js') {
+                const player = w.dashjs.MediaPlayer().create();
+                player.on('error', (e: unknown) => w.errors.push(JSON.stringify(e).slice(0, 200)));
+                player.initialize(v, src, true);
+              } else {
+                w.shaka.polyfill.installAll();
+                const player = new w.shaka.Player();
+                await player.attach(v);
+                player.addEventListener('error', (e: { detail: { code: number } }) =>
+                  w.errors.push(String(e.detail.code)),
+                );
+                await player.load(src);
+              }
+              void v.play();
+            },
+            { name, src },
+          );
+          try {
+            await page.waitForFunction(() => document.querySelector('video')!.currentTime > 4, undefined, {
+              timeout: 45_000,
+            });
+          } catch {
+            // reported below with the player's errors
+          }
+          return {
+            name,
+            time: await page.evaluate(() => document.querySelector('video')!.currentTime),
+            errors: await page.evaluate(() => (window as unknown as { errors: string[] }).errors),
           };
-          errors: string[];
-        };
-        const v = document.createElement('video');
-        v.muted = true;
-        document.body.appendChild(v);
-        w.errors = [];
-        const hls = new w.Hls();
-        hls.on('hlsError', (_e, d) => void w.errors.push(`${d.fatal ? 'fatal ' : ''}${d.details}`));
-        hls.loadSource(src);
-        hls.attachMedia(v);
-        void v.play();
-      }, url);
-      await page.waitForFunction(() => document.querySelector('video')!.currentTime > 4, undefined, {
-        timeout: 40_000,
-      });
-      const errors = await page.evaluate(() => (window as unknown as { errors: string[] }).errors);
-      expect(errors.filter((e) => e.startsWith('fatal'))).toEqual([]);
+        }),
+      );
+      for (const r of results) {
+        expect(r.errors, r.name).toEqual([]);
+        expect(r.time, r.name).toBeGreaterThan(4);
+      }
     } finally {
       await ctx.close();
       rmSync(profile, { recursive: true, force: true });
