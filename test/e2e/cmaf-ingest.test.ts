@@ -1,7 +1,8 @@
 /**
  * DASH-IF CMAF ingest (Interface 1) end to end: ffmpeg sends a video and an audio track as long-running chunked
  * POSTs -> the ingest HTTP listener's /ingest/ mount -> the timeline and redis-server, no transcode -> a manifest worker -> the
- * reader, crawled as an LL-HLS and LL-DASH player would. Then bad input, each with its status and log line,
+ * reader, crawled as an LL-HLS and LL-DASH player would while hls.js (master.m3u8) and dash.js (manifest-ll.mpd)
+ * play it in Chromium. Then bad input, each with its status and log line,
  * while the stream stays live.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
