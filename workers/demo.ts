@@ -3,6 +3,7 @@
  * REDIS_URL is given, runs ingest + manifest worker + reader, publishes the built-in test stream over RTMP as
  * "demo", and prints where to watch it. Ctrl-C stops everything it started.
  */
+import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { type EmbeddedRedis, startRedisServer } from '../tools/process/redis-server.js';
 import { StampedSource } from '../tools/source/stamped-source.js';
@@ -28,6 +29,10 @@ try {
   }
   throw err;
 }
+// The operator dashboard at / sits behind a control API token: the demo makes one for this run when the config
+// names none, and prints it (nothing is written to disk).
+const demoToken = config.api.tokens.length === 0 ? randomBytes(16).toString('hex') : undefined;
+if (demoToken) config.api.tokens.push({ name: 'demo', token: demoToken, scope: 'admin' });
 const log = createLogger(config.logLevel, 'demo');
 const node = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
 const httpPort = node.httpPort!;
@@ -62,7 +67,7 @@ Wellspring demo is running${redis ? ` (embedded redis-server on port ${redis.por
   DASH:                ${base}${publicPath.mpd('demo')}
   LL-DASH:             ${base}${publicPath.mpdLowLatency('demo')}
   Live streams (JSON): ${base}/streams
-
+${demoToken ? `  Operator dashboard:  ${base}/  (control API token for this run: ${demoToken})\n` : ''}
 Publish your own stream (any name of A-Z a-z 0-9 _ -):
   OBS:     Settings > Stream > Custom, Server rtmp://${host}:${rtmpPort}/${config.rtmp.app}, Stream Key NAME
   ffmpeg:  ffmpeg -re -i INPUT -c:v libx264 -preset veryfast -tune zerolatency -g 60 -c:a aac -f flv rtmp://${host}:${rtmpPort}/${config.rtmp.app}/NAME
