@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { type Server, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
@@ -30,7 +31,7 @@ afterEach(async () => {
   ingest = server = undefined;
 });
 
-async function start(): Promise<string> {
+async function start(auth: Record<string, unknown> = {}): Promise<string> {
   store = new MemoryStore();
   const config = parseConfig({
     redisUrl: 'redis://127.0.0.1:1',
@@ -39,6 +40,7 @@ async function start(): Promise<string> {
     cmafIngest: { idleEndMs: 500 },
     defaults: { segmentSec: 1, partSec: 0.2 },
     streams: [{ name: 'cam', key: KEY, ingest: { type: 'cmaf', tracks: ['video'] } }],
+    auth: { publish: auth },
   });
   ingest = new IngestService(config, {
     store,
@@ -54,10 +56,15 @@ async function start(): Promise<string> {
 }
 
 /** One request; `body` chunks are written one by one (a chunked upload). */
-function post(host: string, path: string, body: Uint8Array[]): Promise<number> {
+function post(
+  host: string,
+  path: string,
+  body: Uint8Array[],
+  headers: Record<string, string> = {},
+): Promise<number> {
   const [hostname, port] = host.split(':');
   return new Promise((resolve, reject) => {
-    const req = request({ hostname, port: Number(port), path, method: 'POST' }, (res) => {
+    const req = request({ hostname, port: Number(port), path, method: 'POST', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -127,5 +134,57 @@ describe('CMAF ingest over HTTP (memory store)', () => {
     ).toBe(415);
     expect(await post(host, `/ingest/cam/video.cmfv?key=wrong-key-99`, [header])).toBe(403);
     expect(await post(host, `/ingest/other/video.cmfv?key=${KEY}`, [header])).toBe(404);
+  });
+
+  it('goes through the publish authorizer (issue #12): a hook refusal is a 403, a JWT publishes', async () => {
+    const bodies: Array<Record<string, unknown>> = [];
+    const hook = createServer((req, res) => {
+      let b = '';
+      req.on('data', (d: Buffer) => (b += d.toString()));
+      req.on('end', () => {
+        bodies.push(JSON.parse(b) as Record<string, unknown>);
+        res.statusCode = 403;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const secret = 'cmaf-unit-jwt-secret-0123456789';
+      const host = await start({
+        hook: { url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/auth` },
+        jwt: { secret },
+      });
+      // Not a configured key: the hook is asked (with the address, protocol and query) and refuses.
+      expect(await post(host, '/ingest/cam/video.cmfv?key=hook-says-no&x=1', [header])).toBe(403);
+      expect(bodies).toEqual([
+        {
+          action: 'publish',
+          protocol: 'cmaf',
+          stream: 'cam',
+          key: 'hook-says-no',
+          remoteAddr: '127.0.0.1',
+          query: { key: 'hook-says-no', x: '1' },
+        },
+      ]);
+      expect(ingest!.sessions.has('cam')).toBe(false);
+      // A publish token for a stream the config does not list, as a Bearer credential: accepted and published.
+      const token = await new SignJWT({ stream: 'live7', action: 'publish' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 60)
+        .sign(new TextEncoder().encode(secret));
+      const bearer = { Authorization: `Bearer ${token}` };
+      expect(await post(host, '/ingest/live7/video.cmfv', [header], bearer)).toBe(200);
+      expect(ingest!.sessions.has('live7')).toBe(true);
+      for (const f of fragments.slice(0, 3))
+        expect(await post(host, '/ingest/live7/video.cmfv', [f], bearer)).toBe(200);
+      // While it lives, a request with another credential is refused; the token for another stream too.
+      expect(await post(host, '/ingest/live7/video.cmfv?key=other', [fragments[3]!])).toBe(403);
+      expect(await post(host, '/ingest/live8/video.cmfv', [header], bearer)).toBe(403);
+      // The configured key still works for its stream.
+      expect(await post(host, `/ingest/cam/video.cmfv?key=${KEY}`, [header])).toBe(200);
+    } finally {
+      hook.closeAllConnections();
+      await new Promise((r) => hook.close(r));
+    }
   });
 });

@@ -23,6 +23,7 @@ import type { Logger } from '../../../log.js';
 import type {
   Authorization,
   IngestSource,
+  PublishOrigin,
   SourceContext,
   SourceEndpoint,
   SourceHttpMount,
@@ -50,6 +51,8 @@ class RequestError extends Error {
 /** One stream being published: its claim, its session, its tracks, the requests feeding them. */
 interface Publication {
   stream: string;
+  /** The credential the publication was accepted with: later requests must carry the same. */
+  key: string;
   auth: Extract<Authorization, { ok: true }>;
   session: StreamSession;
   tracks: Map<string, TrackMerger>;
@@ -66,7 +69,7 @@ let senderIds = 0;
 export class CmafSource implements IngestSource {
   readonly kind = 'cmaf';
   private readonly pubs = new Map<string, Publication>();
-  private readonly starting = new Map<string, Promise<Publication | Refusal>>();
+  private readonly starting = new Map<string, { key: string; p: Promise<Publication | Refusal> }>();
   private readonly log: Logger;
   private stopped = false;
 
@@ -138,7 +141,12 @@ export class CmafSource implements IngestSource {
     const where = parseIngestPath(url, this.root);
     if (!where.ok) return refuse(where.status, where.reason);
     const { stream, track } = where;
-    const got = await this.publicationFor(stream, publishKey(url, req.headers.authorization));
+    const q = url.indexOf('?');
+    const query = q >= 0 ? Object.fromEntries(new URLSearchParams(url.slice(q + 1))) : {};
+    const got = await this.publicationFor(stream, publishKey(url, req.headers.authorization), {
+      remoteAddr: req.socket.remoteAddress,
+      query,
+    });
     if (!('session' in got)) return refuse(got.status, got.reason, { stream, track });
     const pub = got;
     pub.open++;
@@ -281,26 +289,35 @@ export class CmafSource implements IngestSource {
   }
 
   /**
-   * The stream's publication, started on its first request (which checks the publishing point and claims the
-   * stream); later requests must carry the same stream's key.
+   * The stream's publication, started on its first request, which goes through the ingest's publish authorizer
+   * like every other kind (config key, JWT, hook, refusal limiter: issue #12) and claims the stream; later
+   * requests while it lives must carry the same key the first one was accepted with.
    */
-  private async publicationFor(stream: string, key: string): Promise<Publication | Refusal> {
+  private async publicationFor(
+    stream: string,
+    key: string,
+    from: PublishOrigin,
+  ): Promise<Publication | Refusal> {
     const cfg = this.streams.find((s) => s.name === stream);
-    if (!this.ctx.open) {
-      if (!cfg) return { status: 404, reason: `unknown publishing point "${stream}"` };
-      if (!sameKey(key, cfg.key ?? '')) return { status: 403, reason: 'wrong or missing publish key' };
-    }
+    const publish = this.ctx.config.auth.publish;
+    // Only configured streams exist unless a JWT or the hook may admit others (then a refusal is a 403).
+    if (!this.ctx.open && !cfg && !publish.jwt && !publish.hook)
+      return { status: 404, reason: `unknown publishing point "${stream}"` };
     for (;;) {
       const have = this.pubs.get(stream);
-      if (have && !have.ending) return have;
+      if (have && !have.ending)
+        return sameKey(key, have.key) ? have : { status: 403, reason: 'wrong or missing publish key' };
       if (have?.ending) {
         await have.ending;
         continue;
       }
       const pending = this.starting.get(stream);
-      if (pending) return pending;
-      const p = this.startPublication(stream, cfg, key).finally(() => this.starting.delete(stream));
-      this.starting.set(stream, p);
+      if (pending) {
+        if (!sameKey(key, pending.key)) return { status: 403, reason: 'wrong or missing publish key' };
+        return pending.p;
+      }
+      const p = this.startPublication(stream, cfg, key, from).finally(() => this.starting.delete(stream));
+      this.starting.set(stream, { key, p });
       return p;
     }
   }
@@ -309,8 +326,9 @@ export class CmafSource implements IngestSource {
     stream: string,
     cfg: StreamConfig | undefined,
     key: string,
+    from: PublishOrigin,
   ): Promise<Publication | Refusal> {
-    const a = await this.ctx.authorize(stream, key);
+    const a = await this.ctx.authorize(stream, key, from);
     if (!a.ok)
       return {
         status: a.reason === 'bad-name' ? 400 : a.reason === 'unauthorized' ? 403 : 409,
@@ -330,6 +348,7 @@ export class CmafSource implements IngestSource {
     }
     const pub: Publication = {
       stream,
+      key,
       auth: a,
       session,
       tracks: new Map(),
@@ -381,10 +400,10 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
-/** Constant-time key comparison (digests first, so lengths leak nothing). */
+/** Constant-time key comparison (digests first, so lengths leak nothing); an open server's publisher may have none. */
 function sameKey(given: string, expected: string): boolean {
   const h = (s: string) => createHash('sha256').update(s).digest();
-  return expected !== '' && timingSafeEqual(h(given), h(expected));
+  return timingSafeEqual(h(given), h(expected));
 }
 
 export const cmafSource: SourceKind<'cmaf'> = {
