@@ -82,6 +82,10 @@ export class StreamSession {
   onEnded?: (reason: string) => void;
   /** Called once stop() has finished. */
   onStopped?: () => void;
+  /** Output held while a publish is authorized (holdOutput). */
+  private held: Array<[LadderOutput, Buffer]> | undefined;
+  /** Called when ffmpeg has opened its input and described it (for an SRT listener: a caller connected). */
+  onInputOpened?: () => void;
 
   constructor(
     readonly stream: string,
@@ -305,6 +309,7 @@ export class StreamSession {
    * (a restarted transcoder reading a different source) re-describes the renditions.
    */
   private onSourceInfo(info: SourceDescription): void {
+    this.onInputOpened?.();
     const input = this.options.input.kind === 'lavfi' && this.options.input.audio ? 1 : 0;
     const audio = audioStreams(info, input);
     const video = info.streams.find((s) => s.input === 0 && s.kind === 'video');
@@ -337,7 +342,23 @@ export class StreamSession {
     }
   }
 
+  /** Holds ffmpeg's output (nothing is packaged or stored) until releaseOutput(): a publish being authorized. */
+  holdOutput(): void {
+    this.held ??= [];
+  }
+
+  /** Packages the output held since holdOutput(), then lets output through. */
+  releaseOutput(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [o, data] of held) this.onOutput(o, data);
+  }
+
   private onOutput(o: LadderOutput, data: Buffer): void {
+    if (this.held) {
+      this.held.push([o, data]);
+      return;
+    }
     const p = this.packagers.get(o.rendition);
     if (!p) return;
     try {

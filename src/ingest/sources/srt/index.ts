@@ -1,7 +1,8 @@
 /**
  * SRT source: one listener per SRT stream, through ffmpeg's libsrt (the transcoder itself listens, caller
  * mode is the encoder's). A session lasts while one caller is connected; a new listener follows each caller.
- * Authentication is the stream's passphrase, checked by libsrt.
+ * Authentication is the stream's passphrase, checked by libsrt; with a publish hook configured, each caller is
+ * also put to the publish authorizer once its media arrives (see loop()).
  */
 import type { StreamConfig } from '../../../config.js';
 import type { IngestSource, SourceContext, SourceEndpoint, SourceKind } from '../../source.js';
@@ -61,7 +62,33 @@ export class SrtSource implements IngestSource {
         audioTracks: srt.audioTracks,
         restartOnExit: false,
       });
-      const ended = new Promise<string>((resolve) => (session.onEnded = resolve));
+      let endSession: (reason: string) => void = () => undefined;
+      const ended = new Promise<string>((resolve) => (session.onEnded = endSession = resolve));
+      let release: (() => Promise<void>) | undefined;
+      let authorizing: Promise<void> | undefined;
+      if (this.ctx.config.auth.publish.hook) {
+        session.holdOutput();
+        session.onInputOpened = once(() => (authorizing = authorize()));
+      }
+      // With a publish hook (issue #12), a caller that got past libsrt's passphrase is put to the authorizer
+      // once ffmpeg has opened the input. ffmpeg's listener does not tell us the caller's streamid or address, so
+      // the request is per stream: protocol "srt", the configured passphrase as the key, no address. A refusal
+      // drops the caller (the ffmpeg is stopped) and the next listener takes the next caller. Until the answer,
+      // ffmpeg's output is held, so a refused caller leaves nothing in the store.
+      const authorize = async (): Promise<void> => {
+        const a = await this.ctx.authorize(cfg.name, srt.passphrase ?? '').catch((err: unknown) => {
+          log.error({ err }, 'SRT publish authorization failed');
+          return { ok: false as const, reason: 'unauthorized' as const, message: 'authorization failed' };
+        });
+        if (!a.ok) {
+          log.warn({ reason: a.reason, why: a.message }, 'SRT caller refused: dropped');
+          endSession(`publish refused (${a.reason})`);
+          return;
+        }
+        release = a.release;
+        session.releaseOutput();
+        a.revoked?.addEventListener('abort', () => endSession('publisher kicked'));
+      };
       try {
         await session.start();
         const reason = await Promise.race([ended, this.whenStopped]);
@@ -70,9 +97,19 @@ export class SrtSource implements IngestSource {
         log.error({ err }, 'SRT session failed');
         await session.stop('error').catch(() => undefined);
       }
+      await authorizing;
+      await release?.().catch((err: unknown) => log.error({ err }, 'SRT stream release failed'));
       if (!this.stopped) await new Promise((r) => setTimeout(r, RELISTEN_DELAY_MS));
     }
   }
+}
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) f();
+    done = true;
+  };
 }
 
 export const srtSource: SourceKind<'srt'> = {
