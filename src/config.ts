@@ -423,6 +423,12 @@ export const configSchema = z
               .strict(),
           )
           .default([]),
+        /**
+         * Who may read the reader's /metrics and /streams (they list every stream): `token` needs a control API
+         * token (any scope) as a bearer token; `open` anyone past the CDN secret; `auto` (default) is `token` when
+         * the config names streams and has API tokens (a closed config), else `open` (the demo).
+         */
+        opsAccess: z.enum(['auto', 'open', 'token']).default('auto'),
         /** What a disabled stream's playlists, MPDs and media answer. */
         disabledStatus: z.union([z.literal(403), z.literal(404)]).default(403),
         /** Operations events kept for Last-Event-ID resume (approximately). */
@@ -691,4 +697,10 @@ export function redisTarget(config: Config): RedisTarget {
   const sentinel = config.redis.sentinel;
   if (sentinel) return { kind: 'sentinel', sentinels: sentinel.sentinels.map(hostPort), name: sentinel.name };
   return { kind: 'standalone', url: config.redisUrl };
+}
+
+/** Do the reader's /metrics and /streams need a control API token (config api.opsAccess)? */
+export function opsNeedToken(c: Config): boolean {
+  const a = c.api.opsAccess;
+  return a === 'token' || (a === 'auto' && c.streams.length > 0 && c.api.tokens.length > 0);
 }

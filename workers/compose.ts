@@ -2,7 +2,7 @@
  * Wires the roles of a Wellspring node: ingest, manifest worker, reader. Every entry point in workers/ uses
  * this, so one box (npm start) and separate processes (docker-compose) run exactly the same code.
  */
-import { type Config, redisTarget } from '../src/config.js';
+import { type Config, opsNeedToken, redisTarget } from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
 import { startIngestHttp } from '../src/ingest/http/listener.js';
 import { createObjectApi } from '../src/ingest/http/objects/service.js';
@@ -21,6 +21,7 @@ import type { Store } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 import { createControlApi } from '../src/api/router.js';
 import { DisabledStreams } from '../src/api/disabled.js';
+import { ApiTokens } from '../src/api/auth.js';
 import { startWebhooks } from '../src/queue/webhooks.js';
 
 export type Role = 'ingest' | 'manifest' | 'reader';
@@ -115,7 +116,20 @@ export async function startNode(
         historySize: config.api.eventHistory,
       });
       const disabled = new DisabledStreams(st.controls, config.api.disabledStatus);
-      const reader = createReader({ store: st, events: st.events, metrics, log, access, api, disabled });
+      const opsClosed = opsNeedToken(config);
+      if (opsClosed && config.api.tokens.length === 0)
+        log.warn('api.opsAccess is token but no api.tokens are configured: /metrics and /streams answer 401');
+      const opsTokens = opsClosed ? new ApiTokens(config.api.tokens) : undefined;
+      const reader = createReader({
+        store: st,
+        events: st.events,
+        metrics,
+        log,
+        access,
+        api,
+        disabled,
+        opsTokens,
+      });
       handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;
       stops.push(() => reader.close());

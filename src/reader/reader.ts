@@ -30,6 +30,7 @@ import { type Route, directives, route } from './routes.js';
 import { serveStoredObject } from './stored-objects.js';
 import { API_PREFIX, type ControlApi } from '../api/router.js';
 import type { DisabledStreams } from '../api/disabled.js';
+import { type ApiTokens, bearer } from '../api/auth.js';
 
 export interface ReaderDeps {
   store: {
@@ -51,6 +52,11 @@ export interface ReaderDeps {
   disabled?: DisabledStreams;
   /** The CDN secret and signed playback (access.ts, issue #12); none: everything open. */
   access?: ReaderAccess;
+  /**
+   * When set, /metrics and /streams answer only a control API token (any scope) in `Authorization: Bearer`
+   * (issue #12: they list every stream; a closed config keeps them for operators and Prometheus).
+   */
+  opsTokens?: ApiTokens;
 }
 
 export interface Reader {
@@ -148,6 +154,12 @@ export function createReader(deps: ReaderDeps): Reader {
       case 'readyz':
       case 'metrics':
       case 'streams':
+        if (
+          (r.kind === 'metrics' || r.kind === 'streams') &&
+          deps.opsTokens &&
+          !deps.opsTokens.check(bearer(req.headers.authorization)).ok
+        )
+          throw new ReaderError('UNAUTHORIZED');
         await serveOps(x, r, ops);
         break;
       case 'master':
