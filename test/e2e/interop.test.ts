@@ -307,6 +307,8 @@ interface ClientResult {
   fatal: string[];
   /** Non-fatal errors the client reported (kept for the record, not a failure). */
   warnings: string[];
+  /** Why this client was run a second time (only GStreamer's own assertion crash), with the first run's result. */
+  retried?: { reason: string; first: Omit<ClientResult, 'retried'> };
 }
 
 const PAGE = `<!doctype html><html><body>
@@ -679,6 +681,22 @@ function runNative(c: NativeCase): Promise<ClientResult> {
   );
 }
 
+/**
+ * GStreamer 1.22's adaptivedemux2 sometimes aborts on its own internal assertion when an MPD update lands while a
+ * download callback is pending (`gstadaptivedemux-stream.c:1726 ... (stream->pending_cb_id == 0)`): a crash of the
+ * demuxer's bookkeeping, not an answer to anything the MPD says. Such a client is run once more and the report
+ * keeps the first run; any other failure, or the same crash twice, fails the test.
+ */
+const GST_ASSERTION =
+  /gstadaptivedemux-stream\.c:\d+:gst_adaptive_demux2_stream_on_manifest_update: assertion failed/;
+
+async function runNativeOnce(c: NativeCase): Promise<ClientResult> {
+  const first = await runNative(c);
+  if (first.result === 'plays' || !first.fatal.some((f) => GST_ASSERTION.test(f))) return first;
+  const second = await runNative(c);
+  return { ...second, retried: { reason: 'GStreamer adaptivedemux2 assertion (pending_cb_id == 0)', first } };
+}
+
 function table(results: ClientResult[]): string {
   const head = ['client', 'version', 'format', 'manifest', 'result', 'start s', 'stalls', 'played s'];
   const rows = results.map((r) => [
@@ -686,7 +704,7 @@ function table(results: ClientResult[]): string {
     r.version,
     r.format,
     r.manifest,
-    r.result,
+    r.retried ? `${r.result} (2nd run: GStreamer assertion in the 1st)` : r.result,
     r.startMs === null ? '-' : (r.startMs / 1000).toFixed(1),
     String(r.stalls),
     r.playedSec.toFixed(1),
@@ -698,7 +716,7 @@ function table(results: ClientResult[]): string {
 
 describe('players on the live stream', () => {
   it(`hls.js, Shaka, dash.js, ffmpeg and GStreamer each start and play ${PLAY_SEC} s without a fatal error or a stall`, async () => {
-    // Three waves of clients at a time (HLS in the browser, DASH in the browser, the native clients), so that
+    // Four waves of clients at a time (HLS in the browser, DASH in the browser, ffmpeg, GStreamer), so that
     // the players' own decoding does not starve the transcoder of a 2-core machine. The load average before each
     // wave goes into the report: a stall on a saturated machine says little about the origin.
     const waves: Array<{ name: string; run: () => Promise<ClientResult[]> }> = [
@@ -710,7 +728,14 @@ describe('players on the live stream', () => {
         name: 'browsers, DASH',
         run: () => runBrowsers(BROWSER_CASES.filter((c) => c.manifest !== 'master.m3u8')),
       },
-      { name: 'ffmpeg and GStreamer', run: () => Promise.all(NATIVE_CASES.map(runNative)) },
+      {
+        name: 'ffmpeg',
+        run: () => Promise.all(NATIVE_CASES.filter((c) => c.client === 'ffmpeg').map(runNative)),
+      },
+      {
+        name: 'GStreamer',
+        run: () => Promise.all(NATIVE_CASES.filter((c) => c.client !== 'ffmpeg').map(runNativeOnce)),
+      },
     ];
     const results: ClientResult[] = [];
     const load: Array<{ wave: string; loadavg1: number }> = [];
@@ -761,5 +786,5 @@ describe('players on the live stream', () => {
       .map((r) => `${r.client} ${r.format}: ${JSON.stringify({ ...r, version: undefined })}`);
     expect(failures).toEqual([]);
     expect(results).toHaveLength(BROWSER_CASES.length + NATIVE_CASES.length);
-  }, 180_000);
+  }, 300_000);
 });
