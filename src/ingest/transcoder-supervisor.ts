@@ -53,6 +53,8 @@ export class TranscoderSupervisor {
   private progressReports = 0;
   /** Resolve when the current transcoder exits. */
   private exitWaiters: Array<() => void> = [];
+  /** Sources waiting for the current transcoder's stdin to drain; released when it exits too. */
+  private readonly drainWaiters = new Set<() => void>();
 
   constructor(
     private readonly o: SupervisorOptions,
@@ -75,11 +77,27 @@ export class TranscoderSupervisor {
     return this.transcoder?.write(data) ?? true;
   }
 
-  /** Calls back when ffmpeg's stdin drains (at once without a transcoder). */
+  /**
+   * Calls back when ffmpeg's stdin drains, or when that process exits (a killed ffmpeg's stdin never drains:
+   * a source paused on it would never feed the restarted one), at once without a running transcoder.
+   */
   onceDrain(cb: () => void): void {
-    const s = this.transcoder?.stdin;
-    if (!s) cb();
-    else s.once('drain', cb);
+    const t = this.transcoder;
+    const s = t?.stdin;
+    if (!t?.running || !s || s.destroyed) {
+      cb();
+      return;
+    }
+    let called = false;
+    const once = (): void => {
+      if (called) return;
+      called = true;
+      s.off('drain', once);
+      this.drainWaiters.delete(once);
+      cb();
+    };
+    this.drainWaiters.add(once);
+    s.once('drain', once);
   }
 
   /** Kills the current transcoder (corrupt output, tests, operators): it is restarted like any other death. */
@@ -136,6 +154,7 @@ export class TranscoderSupervisor {
   private onExit(t: Transcoder, err: FfmpegExitError | undefined): void {
     if (t !== this.transcoder) return;
     for (const w of this.exitWaiters.splice(0)) w();
+    for (const w of [...this.drainWaiters]) w();
     if (this.stopped) return;
     const { log, metrics, stream } = this.o;
     const restart = this.active && (this.o.restartOnExit ?? true);

@@ -187,6 +187,52 @@ describe('TranscoderSupervisor (real ffmpeg)', () => {
     expect(exits).toHaveLength(1);
   });
 
+  it('a source waiting for a killed transcoder to drain is released, and feeds the restarted one', async () => {
+    // This ffmpeg never reads stdin (-nostdin): a write fills the pipe and reports saturation, as a slow
+    // ffmpeg under load does. The RTMP source then pauses until drain; a SIGKILLed process never drains.
+    const sup = new TranscoderSupervisor(
+      {
+        stream: 's',
+        ffmpegPath: 'ffmpeg',
+        args: () => ({
+          args: [
+            '-hide_banner',
+            '-nostdin',
+            '-loglevel',
+            'error',
+            '-re',
+            '-f',
+            'lavfi',
+            '-i',
+            'anullsrc',
+            '-f',
+            'null',
+            '-',
+          ],
+          outputs: [],
+        }),
+        metrics: createMetrics(),
+        log,
+      },
+      { onOutput: () => undefined, onExit: () => undefined },
+    );
+    sup.start();
+    const first = sup.pid;
+    let saturated = false;
+    for (let i = 0; i < 64 && !saturated; i++) saturated = !sup.write(Buffer.alloc(64 * 1024));
+    expect(saturated).toBe(true);
+    let drained = 0;
+    sup.onceDrain(() => drained++);
+    expect(drained).toBe(0);
+    sup.kill();
+    await waitFor(() => drained > 0, 5000);
+    await waitFor(() => sup.pid !== undefined && sup.pid !== first, 5000);
+    expect(drained).toBe(1);
+    // The new process's stdin takes writes again.
+    expect(sup.write(Buffer.alloc(1024))).toBe(true);
+    await sup.stop();
+  });
+
   it('without restarts, a finished transcoder ends the source', async () => {
     const ended: string[] = [];
     const exits: unknown[] = [];
