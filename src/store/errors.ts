@@ -62,3 +62,11 @@ export function isStoreUnavailable(err: unknown): boolean {
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
   return UNAVAILABLE_MESSAGES.some((re) => re.test(err.message));
 }
+
+/** The cold tier cannot answer now (directory unwritable, disk full, S3 unreachable): queue and retry. */
+export class ColdTierUnavailableError extends Error {
+  override readonly name = 'ColdTierUnavailableError';
+  constructor(message = 'cold tier unavailable', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -346,6 +346,65 @@ export interface HealthBoard {
   read(streams: string[]): Promise<Map<string, StreamHealthRecord>>;
 }
 
+/** Issue #11: what the cold tier keeps about one object. */
+export interface ColdObjectMeta {
+  contentType: string;
+  /** Strong ETag, quoted, as served (the hot tier's ETag for the same bytes: a hash of the bytes). */
+  etag: string;
+  byteLength: number;
+  lastModifiedMs: number;
+}
+
+/**
+ * Issue #11: the cold tier (a directory on disk, S3-compatible object storage, or memory in tests). Durable,
+ * slower than the hot tier, holds immutable objects by key (the key layout is pure: src/core/names). Every call
+ * throws ColdTierUnavailableError (src/store/errors.ts) when the tier cannot be reached, so callers can queue
+ * and retry; a missing object is null, never an error. Implementations: src/store/cold/<kind>/.
+ */
+export interface ColdTier {
+  /** The kind, for logs and metrics (disk, s3, memory). */
+  readonly kind: string;
+  /** Stores the bytes under key, replacing nothing else (same key, same bytes: idempotent). */
+  put(key: string, bytes: Uint8Array, contentType: string): Promise<ColdObjectMeta>;
+  /** The object's bytes (a byte range when given, inclusive end, as HTTP Range) with its meta, or null. */
+  get(
+    key: string,
+    range?: { start: number; end: number },
+  ): Promise<{ bytes: Buffer; meta: ColdObjectMeta } | null>;
+  head(key: string): Promise<ColdObjectMeta | null>;
+  /** Keys under a prefix in key order, after `after`, at most `max`. */
+  list(prefix: string, max: number, after?: string): Promise<{ keys: string[]; more: boolean }>;
+  /** Deletes in bulk; missing keys are not an error. Returns how many existed. */
+  deleteMany(keys: string[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Issue #11: the records of every complete segment a stream kept in its DVR window, per rendition (the live
+ * timeline keeps only the newest few). A record is written only once the segment's bytes are in the cold tier
+ * (bytes before references). Keys are per stream (`{stream}` hash tag) like the rest of the stream.
+ */
+export interface SegmentArchive {
+  /** Records a complete segment (parts dropped). Idempotent by msn. */
+  record(stream: string, rendition: string, segment: Omit<SegmentEntry, 'parts'>): Promise<void>;
+  /**
+   * Records whose first sample's wall clock is in [fromMs, toMs), ascending by msn, at most max (the newest
+   * `max` when `newest` is set: a DVR window's tail).
+   */
+  range(
+    stream: string,
+    rendition: string,
+    fromMs: number,
+    toMs: number,
+    max: number,
+    newest?: boolean,
+  ): Promise<Array<Omit<SegmentEntry, 'parts'>>>;
+  /** The renditions with records. */
+  renditions(stream: string): Promise<string[]>;
+  /** Drops records whose segment started before beforeMs; returns how many. */
+  trim(stream: string, rendition: string, beforeMs: number): Promise<number>;
+}
+
 /** Every port of one store, as the composition roots hand them out. */
 export interface Store {
   media: MediaStore;
