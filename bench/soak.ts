@@ -46,6 +46,8 @@ async function sample(): Promise<void> {
     redisUsedMemory: Number(info.used_memory),
     redisKeys: keys,
     readerHeapUsed: m.get('nodejs_heap_size_used_bytes'),
+    // Buffers (the media cache's bytes among them) live outside the JS heap.
+    readerExternalMemory: m.get('nodejs_external_memory_bytes'),
     readerActiveHandles: m.get('nodejs_active_handles_total'),
     readerMetricSeries: m.text.split('\n').filter((l) => l && !l.startsWith('#')).length,
   };
@@ -97,7 +99,7 @@ for (const [k, ys] of Object.entries(series)) {
     late.map((p) => p[0]),
     late.map((p) => p[1]),
   );
-  const unit = /Rss|Memory|Heap/.test(k) ? 'bytes' : 'count';
+  const unit = /Rss|Memory|Heap|External/.test(k) ? 'bytes' : 'count';
   report[k] = {
     unit,
     first: ys[0],

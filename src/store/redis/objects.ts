@@ -20,6 +20,7 @@ import type {
   Subscription,
 } from '../ports.js';
 import type { Client } from './connection.js';
+import { ShardedChannels } from './sharded-channels.js';
 
 const SCRIPTS = {
   putObject: 'putObject-2',
@@ -115,14 +116,8 @@ const fromStored = (raw: string): ObjectMeta => {
 const asBuffer = (b: Uint8Array): Buffer =>
   Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
-interface Channel {
-  listeners: Set<(ev: ObjectEvent) => void>;
-  ready: Promise<void>;
-  linger?: NodeJS.Timeout;
-}
-
 export class RedisObjectStore implements ObjectStore {
-  private readonly channels = new Map<string, Channel>();
+  private readonly channels: ShardedChannels<ObjectEvent> | undefined;
 
   constructor(
     private readonly redis: Client,
@@ -131,7 +126,16 @@ export class RedisObjectStore implements ObjectStore {
     private readonly sub?: Client,
   ) {
     defineObjectScripts(redis);
-    sub?.on('smessage', (channel: string, message: string) => this.dispatch(channel, message));
+    // Uploads are short: a path's channel is dropped soon after its last reader leaves.
+    this.channels = sub
+      ? new ShardedChannels<ObjectEvent>(sub, 5_000, (raw) => {
+          try {
+            return JSON.parse(raw) as ObjectEvent;
+          } catch {
+            return undefined;
+          }
+        })
+      : undefined;
   }
 
   private keys(path: string, folder = false): ObjectKeys {
@@ -267,57 +271,11 @@ export class RedisObjectStore implements ObjectStore {
   }
 
   watch(path: string, fn: (ev: ObjectEvent) => void): Subscription {
-    const sub = this.sub;
-    if (!sub) throw new Error('this object store has no subscriber connection');
-    const name = this.keys(path).events;
-    let ch = this.channels.get(name);
-    if (!ch) {
-      const c: Channel = { listeners: new Set(), ready: sub.ssubscribe(name).then(() => undefined) };
-      c.ready.catch(() => {
-        if (this.channels.get(name) === c) this.channels.delete(name);
-      });
-      this.channels.set(name, c);
-      ch = c;
-    }
-    const channel = ch;
-    if (channel.linger) {
-      clearTimeout(channel.linger);
-      channel.linger = undefined;
-    }
-    channel.listeners.add(fn);
-    let closed = false;
-    return {
-      ready: channel.ready,
-      close: () => {
-        if (closed) return;
-        closed = true;
-        channel.listeners.delete(fn);
-        if (channel.listeners.size > 0) return;
-        // Uploads are short: unsubscribe soon after the last reader leaves.
-        channel.linger = setTimeout(() => {
-          if (channel.listeners.size > 0 || this.channels.get(name) !== channel) return;
-          this.channels.delete(name);
-          sub.sunsubscribe(name).catch(() => undefined);
-        }, 5_000);
-        channel.linger.unref();
-      },
-    };
-  }
-
-  private dispatch(channel: string, message: string): void {
-    const ch = this.channels.get(channel);
-    if (!ch) return;
-    let ev: ObjectEvent;
-    try {
-      ev = JSON.parse(message) as ObjectEvent;
-    } catch {
-      return;
-    }
-    for (const l of [...ch.listeners]) l(ev);
+    if (!this.channels) throw new Error('this object store has no subscriber connection');
+    return this.channels.listen(this.keys(path).events, fn);
   }
 
   close(): void {
-    for (const c of this.channels.values()) clearTimeout(c.linger);
-    this.channels.clear();
+    this.channels?.close();
   }
 }
