@@ -12,6 +12,7 @@ type Factories = {
 
 const factories: Factories = {
   memory: async () => new (await import('./memory/index.js')).MemoryColdTier(),
+  disk: async (s) => (await import('./disk/index.js')).openDiskColdTier(s),
 };
 
 /** The kinds a config may name. */
