@@ -419,5 +419,7 @@ export interface Store {
   eventLog: EventLog;
   controls: StreamControls;
   healthBoard: HealthBoard;
+  /** Records of the DVR window's segments (issue #11). */
+  archive: SegmentArchive;
   close(): Promise<void>;
 }

@@ -29,6 +29,7 @@ import { StoreUnavailableError } from '../errors.js';
 import { assembleSnapshot } from '../snapshot.js';
 import { MemoryObjects } from './objects.js';
 import { MemoryEventLog, MemoryHealthBoard, MemoryStreamControls } from './operations.js';
+import { MemorySegmentArchive } from './archive.js';
 
 interface Expiring<T> {
   value: T;
@@ -72,6 +73,7 @@ export class MemoryStore implements Store {
   readonly eventLog: MemoryEventLog;
   readonly controls: MemoryStreamControls;
   readonly healthBoard: MemoryHealthBoard;
+  readonly archive: MemorySegmentArchive;
   readonly health = { ping: async (): Promise<void> => this.check() };
 
   constructor(o: MemoryStoreOptions = {}) {
@@ -85,6 +87,7 @@ export class MemoryStore implements Store {
     this.eventLog = new MemoryEventLog(10_000, this.now, () => this.check());
     this.controls = new MemoryStreamControls(() => this.check());
     this.healthBoard = new MemoryHealthBoard(this.now, () => this.check());
+    this.archive = new MemorySegmentArchive(() => this.check());
   }
 
   /** @internal */

@@ -10,6 +10,7 @@ import { RedisManifestStore } from './manifests.js';
 import { RedisMediaStore } from './media.js';
 import { RedisObjectStore } from './objects.js';
 import { RedisHealthBoard, RedisStreamControls } from './operations.js';
+import { RedisSegmentArchive } from './archive.js';
 
 export interface RedisStoreOptions {
   target: RedisTarget;
@@ -45,6 +46,7 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     eventLog,
     controls: new RedisStreamControls(client, o.prefix),
     healthBoard: new RedisHealthBoard(client, o.prefix),
+    archive: new RedisSegmentArchive(client, o.prefix),
     health: {
       async ping() {
         await client.ping();

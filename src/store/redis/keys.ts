@@ -52,6 +52,15 @@ export class StreamKeys {
   get publisher(): string {
     return `${this.tag}:publisher`;
   }
+  /** Issue #11: a rendition's DVR archive (sorted set of compact segment records scored by wall clock ms). */
+  archive(rendition: string): string {
+    assertSafeName('rendition', rendition);
+    return `${this.tag}:arch:${rendition}`;
+  }
+  /** Issue #11: set of the renditions with archive records. */
+  get archivedRenditions(): string {
+    return `${this.tag}:arch`;
+  }
   /** The ingest's health report of the live publisher (JSON, expires unless refreshed). */
   get health(): string {
     return `${this.tag}:health`;
