@@ -38,8 +38,11 @@ const packagingFields = {
   partSec: z.number().min(0.1).max(2),
   /** Live playlist window. */
   windowSec: z.number().min(6).max(600),
-  /** Segments kept (and listed in dvr.m3u8) for time-shifted viewing. */
-  dvrWindowSec: z.number().min(6).max(86_400),
+  /**
+   * Time-shifted viewing (dvr.m3u8, dvr.mpd, ?start=&end=): up to 14 days (1,209,600 s), as MediaPackage's
+   * start-over window. Segments that leave Redis are listed from the SegmentArchive (cold tier, issue #11).
+   */
+  dvrWindowSec: z.number().min(6).max(1_209_600),
   fps: z.number().min(1).max(120),
   audioBitrateK: z.number().int().min(32).max(512),
   ladder: z.array(rung).min(1).max(8),
