@@ -7,12 +7,13 @@ import type { ColdTier } from '../ports.js';
 import type { ColdTierSettings } from './types.js';
 
 type Factories = {
-  [K in ColdTierSettings['type']]?: (s: Extract<ColdTierSettings, { type: K }>) => Promise<ColdTier>;
+  [K in ColdTierSettings['type']]: (s: Extract<ColdTierSettings, { type: K }>) => Promise<ColdTier>;
 };
 
 const factories: Factories = {
   memory: async () => new (await import('./memory/index.js')).MemoryColdTier(),
   disk: async (s) => (await import('./disk/index.js')).openDiskColdTier(s),
+  s3: async (s) => (await import('./s3/index.js')).openS3ColdTier(s),
 };
 
 /** The kinds a config may name. */
@@ -20,7 +21,6 @@ export const COLD_TIER_KINDS = Object.keys(factories) as Array<ColdTierSettings[
 
 /** Builds the tier the settings name. */
 export async function openColdTier(settings: ColdTierSettings): Promise<ColdTier> {
-  const make = factories[settings.type] as ((s: ColdTierSettings) => Promise<ColdTier>) | undefined;
-  if (!make) throw new Error(`cold tier kind ${settings.type} is not available in this build`);
+  const make = factories[settings.type] as (s: ColdTierSettings) => Promise<ColdTier>;
   return make(settings);
 }
