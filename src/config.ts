@@ -26,6 +26,12 @@ const rung = z
      * ladder than x264's own choice (measured on 2 cores), and a single-threaded encoder adds no frame delay.
      */
     threads: z.number().int().min(0).max(64).default(1),
+    /**
+     * Seconds between keyframes: how often a part is independent (EXT-X-PART INDEPENDENT=YES), where a joining
+     * LL-HLS player may start. Default: one per segment. Keep it the same on every rung and a divisor of the
+     * segment duration (segments still start on a keyframe at the segment grid).
+     */
+    keyframeSec: z.number().min(0.1).max(10).optional(),
   })
   .strict()
   .refine((r) => r.passthrough || (r.height !== undefined && r.videoBitrateK !== undefined), {

@@ -54,6 +54,39 @@ describe('transcoder arguments', () => {
     expect(perOutput[1]!.join(' ')).toContain('-threads 3');
   });
 
+  it('puts a keyframe at every segment start by default (GOP = segment) on every rung', () => {
+    const perOutput = outputOptions(buildTranscodeArgs(spec(1)).args);
+    for (const o of perOutput.slice(0, 3)) {
+      expect(o[o.indexOf('-g') + 1]).toBe('60');
+      expect(o[o.indexOf('-keyint_min') + 1]).toBe('60');
+      expect(o[o.indexOf('-force_key_frames') + 1]).toBe('expr:gte(t,n_forced*2)');
+    }
+  });
+
+  it('makes parts independent more often when a rung sets keyframeSec', () => {
+    const ladder = parseConfig({
+      defaults: {
+        ladder: settings.ladder.map((r) => ({ ...r, keyframeSec: 0.4 })),
+      },
+    }).defaults.ladder!;
+    const perOutput = outputOptions(buildTranscodeArgs({ ...spec(1), ladder }).args);
+    for (const o of perOutput.slice(0, 3)) {
+      expect(o[o.indexOf('-g') + 1]).toBe('12');
+      expect(o[o.indexOf('-keyint_min') + 1]).toBe('12');
+      expect(o[o.indexOf('-force_key_frames') + 1]).toBe('expr:gte(t,n_forced*0.4)');
+    }
+    // The audio output has no GOP.
+    expect(perOutput[3]!).not.toContain('-g');
+  });
+
+  it('refuses a keyframe interval outside 0.1-10 s', () => {
+    expect(() =>
+      parseConfig({
+        defaults: { ladder: [{ name: 'a', height: 360, videoBitrateK: 500, keyframeSec: 0.05 }] },
+      }),
+    ).toThrow(/keyframeSec/);
+  });
+
   it('puts audio on a sample-counted timeline before the AAC encoder, for every input kind', () => {
     const inputs = [
       { kind: 'flv-stdin' as const },

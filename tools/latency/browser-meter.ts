@@ -21,6 +21,12 @@ export interface MeterOptions {
   lowLatency?: boolean;
   /** The origin's clock for dash.js (urn:mpeg:dash:utc:http-iso:2014). Default: /time on the stream's host. */
   timeUrl?: string;
+  /**
+   * Player settings: 'tuned' (default; hls.js catches up with maxLiveSyncPlaybackRate 1.1), 'defaults' (hls.js
+   * with its own defaults but lowLatencyMode as asked; dash.js with only the time source and the lowest
+   * rendition set), or an object merged into the hls.js config / dash.js `streaming` settings.
+   */
+  playerConfig?: 'tuned' | 'defaults' | Record<string, unknown>;
   chromium?: string;
 }
 
@@ -28,7 +34,9 @@ export interface MeterResult {
   url: string;
   player: string;
   lowLatency: boolean;
-  samples: Array<{ atMs: number; latencyMs: number }>;
+  samples: Array<{ atMs: number; latencyMs: number; aheadMs?: number }>;
+  /** What the player says at the end: its target latency and its own latency estimate (s). */
+  playerView?: Record<string, number | null | undefined>;
   unreadable: number;
   stalls: number;
   stalledMs: number;
@@ -44,6 +52,7 @@ const PAGE = `<!doctype html><html><body style="margin:0;background:#000">
 <script>
 const q = new URLSearchParams(location.search);
 const src = q.get('src'), kind = q.get('player'), ll = q.get('ll') !== '0', timeUrl = q.get('time');
+const mode = q.get('cfg') || 'tuned', extra = mode.startsWith('{') ? JSON.parse(mode) : {};
 const v = document.getElementById('v'), c = document.getElementById('c'), g = c.getContext('2d', { willReadFrequently: true });
 const m = { samples: [], unreadable: 0, stalls: 0, stalledMs: 0, stallStart: 0, playing: false, errors: [] };
 window.meter = m;
@@ -53,19 +62,24 @@ if (kind === 'hls') {
   // Forced MSE: Chromium claims native HLS support it does not have.
   // No liveSync* settings: any of them overrides the playlist's PART-HOLD-BACK / HOLD-BACK in hls.js.
   // maxLiveSyncPlaybackRate: catch up (up to 10% faster) to PART-HOLD-BACK when a join lands further behind.
-  const h = new Hls({ lowLatencyMode: ll, maxLiveSyncPlaybackRate: ll ? 1.1 : 1 });
+  // 'defaults': nothing but lowLatencyMode (itself true by default in hls.js 1.x).
+  const base = mode === 'tuned' ? { lowLatencyMode: ll, maxLiveSyncPlaybackRate: ll ? 1.1 : 1 } : { lowLatencyMode: ll };
+  const h = new Hls(Object.assign(base, extra));
+  window.hlsPlayer = h;
   h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); if (d.fatal) h.startLoad(); });
   // The lowest rendition: latency does not depend on it, and decoding 720p would take CPU from the chain under test.
   h.on(Hls.Events.MANIFEST_PARSED, () => { h.autoLevelCapping = 0; });
   h.loadSource(src); h.attachMedia(v);
 } else {
   const p = dashjs.MediaPlayer().create();
+  window.dashPlayer = p;
   p.updateSettings({ streaming: {
     utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
       defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
     liveCatchup: { enabled: ll },
     abr: { autoSwitchBitrate: { video: false }, initialBitrate: { video: 1 } },
   } });
+  if (mode.startsWith('{')) p.updateSettings({ streaming: extra });
   p.on('error', (e) => m.errors.push(String(e && e.error && (e.error.message || e.error.code))));
   p.initialize(v, src, true);
 }
@@ -78,7 +92,9 @@ setInterval(() => {
   for (let i = 0, j = 0; j < luma.length; i += 4, j++) luma[j] = (px[i] * 77 + px[i + 1] * 150 + px[i + 2] * 29) >> 8;
   const t = WellspringStamp.readStamp(luma, 320, 180);
   const now = Date.now();
-  if (t === undefined) m.unreadable++; else m.samples.push({ atMs: now, latencyMs: now - t });
+  // Media buffered ahead of the playhead: what the player holds back beyond what it has not loaded yet.
+  const b = v.buffered, ahead = b.length ? b.end(b.length - 1) - v.currentTime : 0;
+  if (t === undefined) m.unreadable++; else m.samples.push({ atMs: now, latencyMs: now - t, aheadMs: Math.round(ahead * 1000) });
 }, 250);
 </script></body></html>`;
 
@@ -155,7 +171,9 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
   const ctx = await launchChromium(profile, o.chromium);
   try {
     const page = await ctx.newPage();
-    const q = new URLSearchParams({ src: o.url, player: o.player, ll: ll ? '1' : '0', time: timeUrl });
+    const cfg =
+      typeof o.playerConfig === 'object' ? JSON.stringify(o.playerConfig) : (o.playerConfig ?? 'tuned');
+    const q = new URLSearchParams({ src: o.url, player: o.player, ll: ll ? '1' : '0', time: timeUrl, cfg });
     await page.goto(`${base}/meter.html?${q}`);
     const started = await page
       .waitForFunction(
@@ -205,7 +223,7 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
       const w = (
         window as unknown as {
           meter: {
-            samples: Array<{ atMs: number; latencyMs: number }>;
+            samples: Array<{ atMs: number; latencyMs: number; aheadMs?: number }>;
             unreadable: number;
             stalls: number;
             stalledMs: number;
@@ -215,12 +233,29 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
         }
       ).meter;
       const open = w.stallStart ? performance.now() - w.stallStart : 0;
+      const win = window as unknown as {
+        hlsPlayer?: { targetLatency: number | null; latency: number; drift: number };
+        dashPlayer?: { getTargetLiveDelay(): number; getCurrentLiveLatency(): number };
+      };
+      const playerView = win.hlsPlayer
+        ? {
+            targetLatencySec: win.hlsPlayer.targetLatency,
+            latencySec: win.hlsPlayer.latency,
+            drift: win.hlsPlayer.drift,
+          }
+        : win.dashPlayer
+          ? {
+              targetLatencySec: win.dashPlayer.getTargetLiveDelay(),
+              latencySec: win.dashPlayer.getCurrentLiveLatency(),
+            }
+          : undefined;
       return {
         samples: w.samples,
         unreadable: w.unreadable,
         stalls: w.stalls,
         stalledMs: Math.round(w.stalledMs + open),
         errors: w.errors.slice(0, 20),
+        playerView,
       };
     });
     return { url: o.url, player: o.player, lowLatency: ll, ...m };

@@ -19,7 +19,9 @@ export type FfmpegInput =
       pbkeylen?: number;
     }
   /** A lavfi test source (the demo's and the benchmarks' synthetic stream). */
-  | { kind: 'lavfi'; video: string; audio?: string };
+  | { kind: 'lavfi'; video: string; audio?: string }
+  /** A media file (MP4/MOV/MKV) read as fast as ffmpeg can: VOD packaging (issue #11). */
+  | { kind: 'file'; path: string };
 
 export interface LadderOutput {
   rendition: string;
@@ -123,6 +125,9 @@ function inputArgs(input: FfmpegInput, decoderThreads: number | undefined): stri
       const query = q.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
       return [...lowDelay, '-f', 'mpegts', '-i', `srt://${input.host}:${input.port}?${query}`];
     }
+    case 'file':
+      // Whole-file input: probe as ffmpeg likes (no low-delay limits), decoder threads as configured.
+      return [...(decoderThreads ? ['-threads', String(decoderThreads)] : []), '-i', input.path];
     case 'lavfi':
       return [
         '-re',
@@ -153,7 +158,6 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
   if (spec.input.kind.endsWith('-stdin')) args.splice(args.indexOf('-nostdin'), 1);
   args.push(...inputArgs(spec.input, spec.decoderThreads));
   const audioInput = spec.input.kind === 'lavfi' && spec.input.audio ? '1:a' : '0:a';
-  const gop = Math.round(spec.segmentSec * spec.fps);
   const encoded = spec.ladder.filter((r) => !r.passthrough);
   const outputs: LadderOutput[] = [];
 
@@ -176,6 +180,9 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
       args.push('-map', '0:v:0', '-c:v', 'copy');
     } else {
       const kbps = r.videoBitrateK!;
+      // Keyframes (independent parts) every keyframeSec, default one per segment; the segment grid stays.
+      const keySec = r.keyframeSec ?? spec.segmentSec;
+      const gop = Math.max(1, Math.round(keySec * spec.fps));
       args.push(
         '-map',
         `[o${enc++}]`,
@@ -193,7 +200,8 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
         `${Math.round(kbps * 1.1)}k`,
         '-bufsize',
         `${kbps}k`,
-        // Aligned keyframes on every rung: fixed GOP = segment duration, no scene-cut keyframes, no B-frames.
+        // Aligned keyframes on every rung: fixed GOP (segment duration unless keyframeSec), no scene-cut
+        // keyframes, no B-frames.
         '-g',
         String(gop),
         '-keyint_min',
@@ -203,7 +211,7 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
         '-bf',
         '0',
         '-force_key_frames',
-        `expr:gte(t,n_forced*${spec.segmentSec})`,
+        `expr:gte(t,n_forced*${keySec})`,
         ...(r.threads ? ['-threads', String(r.threads)] : []),
       );
     }
