@@ -85,6 +85,11 @@ export interface RenditionReport {
 export interface EndList {
   tag: 'EXT-X-ENDLIST';
 }
+/** RFC 8216bis 4.4.3.5: VOD (the playlist never changes) or EVENT (it only grows). */
+export interface PlaylistType {
+  tag: 'EXT-X-PLAYLIST-TYPE';
+  type: 'VOD' | 'EVENT';
+}
 export interface Media {
   tag: 'EXT-X-MEDIA';
   type: 'AUDIO' | 'CLOSED-CAPTIONS';
@@ -130,6 +135,7 @@ export type HlsTag =
   | PreloadHint
   | RenditionReport
   | EndList
+  | PlaylistType
   | Media
   | StreamInf;
 
@@ -162,6 +168,8 @@ export function marshalTag(t: HlsTag): string {
       return `#${t.tag}`;
     case 'EXT-X-VERSION':
       return `#EXT-X-VERSION:${t.version}`;
+    case 'EXT-X-PLAYLIST-TYPE':
+      return `#EXT-X-PLAYLIST-TYPE:${t.type}`;
     case 'EXT-X-TARGETDURATION':
       return `#EXT-X-TARGETDURATION:${t.seconds}`;
     case 'EXT-X-SERVER-CONTROL':
