@@ -12,6 +12,7 @@ import { track } from '../../src/adapters/process/children.js';
 import { parseConfig, redisTarget } from '../../src/config.js';
 import type { MediaEvent, Store } from '../../src/store/ports.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
+import { guardChild } from '../process/guard.js';
 import { freePort, waitForListen } from '../process/net.js';
 import { type EmbeddedRedis, startRedisServer } from '../process/redis-server.js';
 import { type EmbeddedCdn, startVarnishCdn } from '../process/varnish.js';
@@ -51,12 +52,14 @@ export interface Stack {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function worker(script: string, env: Record<string, string>): ChildProcess {
-  return track(
-    spawn(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-      detached: true,
-    }),
+  return guardChild(
+    track(
+      spawn(process.execPath, ['--import', 'tsx', script], {
+        env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+        detached: true,
+      }),
+    ),
   );
 }
 
@@ -89,11 +92,13 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const reader = worker('workers/reader.ts', env);
   await waitForListen(rtmpPort, 30_000, () => 'ingest did not listen');
   await waitForListen(readerPort, 30_000, () => 'reader did not listen');
-  const source = track(
-    spawn(
-      'ffmpeg',
-      testSourceArgs({ url: `rtmp://127.0.0.1:${rtmpPort}/live/${o.stream}`, width: 640, height: 360 }),
-      { stdio: 'ignore', detached: true },
+  const source = guardChild(
+    track(
+      spawn(
+        'ffmpeg',
+        testSourceArgs({ url: `rtmp://127.0.0.1:${rtmpPort}/live/${o.stream}`, width: 640, height: 360 }),
+        { stdio: 'ignore', detached: true },
+      ),
     ),
   );
   const cdn = o.cdn

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { track } from '../../src/adapters/process/children.js';
+import { guardChild } from './guard.js';
 import { freePort, waitForListen } from './net.js';
 
 export { freePort } from './net.js';
@@ -64,6 +65,7 @@ export async function spawnRedisServer(o: {
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   track(child);
+  guardChild(child); // gone with this process, even a SIGKILLed one
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));

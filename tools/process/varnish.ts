@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { track } from '../../src/adapters/process/children.js';
+import { guardChild } from './guard.js';
 import { freePort, waitForListen } from './net.js';
 
 export interface EmbeddedCdn {
@@ -78,6 +79,7 @@ export async function startVarnishCdn(
   ];
   const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
+  guardChild(child); // manager and worker go with this process, even a SIGKILLed one
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   let exited: Error | undefined;
