@@ -1,2 +1,3 @@
 export * from './mpd.js';
 export * from './xml.js';
+export * from './dvr.js';

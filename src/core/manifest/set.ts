@@ -259,6 +259,19 @@ export function manifestDependencies(
   return keys;
 }
 
+/**
+ * The multivariant playlist with each media playlist's URI given by mediaUri: time-shift URLs (issue #11) carry
+ * their ?start=&end= query into the variants they list.
+ */
+export function renderMultivariant(
+  renditions: RenditionDescription[],
+  live: ReadonlyMap<string, TimelineSnapshot>,
+  mediaUri: (rendition: string) => string,
+): string {
+  const listed = summaries(renditions, live).map((s) => ({ ...s, uri: mediaUri(s.name) }));
+  return marshalPlaylist(buildMultivariant(listed));
+}
+
 function snapOf(live: ReadonlyMap<string, TimelineSnapshot>, name: string): TimelineSnapshot {
   const s = live.get(name);
   if (!s) throw new Error(`no timeline for rendition ${name}`);
