@@ -235,6 +235,14 @@ async function streamsRun(ladder: string, n: number): Promise<Record<string, unk
       coresPerSecond: Object.fromEntries(Object.entries(sampled.cores).map(([r, xs]) => [r, coreStats(xs)])),
       originCores: coreStats(perSecondOrigin),
       originCoresPerStream: r3(summarize(perSecondOrigin).mean / n),
+      // CPU seconds per second of media a stream produced: the cost at real time, also when a loaded machine
+      // slowed the chain below it (cores / realtimeRatio).
+      originCpuSecPerMediaSec: r3(
+        summarize(perSecondOrigin).mean / n / (speed.reduce((a, b) => a + b, 0) / speed.length),
+      ),
+      cpuSecPerMediaSecByRole: Object.fromEntries(
+        origin.map((r) => [r, r3(meanOf(r) / n / (speed.reduce((a, b) => a + b, 0) / speed.length))]),
+      ),
       transcoderCoresPerStream: r3(meanOf('transcoder') / n),
       rssMb: Object.fromEntries(Object.entries(sampled.rss).map(([r, xs]) => [r, rssStats(xs)])),
       transcoderRssMbPerStream: r3(summarize(sampled.rss.transcoder!.map(mb)).p50 / n),
@@ -313,6 +321,8 @@ async function demoRun(): Promise<Record<string, unknown>> {
       what: 'npm run demo (workers/demo.ts): stamped 720p30 source, default ladder, all roles, embedded redis-server; no viewer',
       measuredSeconds: Math.round(elapsed),
       realtimeRatio: r3((media1 - media0) / elapsed),
+      // The demo's CPU at real time when the machine slowed it (total cores / realtimeRatio).
+      totalCpuSecPerMediaSec: r3(summarize(sampled.totalCores).mean / ((media1 - media0) / elapsed)),
       coresPerSecond: Object.fromEntries(Object.entries(sampled.cores).map(([r, xs]) => [r, coreStats(xs)])),
       totalCores: coreStats(sampled.totalCores),
       machineCores: cores,

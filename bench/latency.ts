@@ -4,8 +4,18 @@
  * ffmpeg's own 2 s HLS played by the same hls.js as the reference. Each mode runs BENCH_SECONDS (default 300).
  * Writes out/latency/report.json and report.svg and prints the JSON.
  * Stages the origin can see: chunk -> Redis (publish), part -> playlist (manifest job), origin -> CDN (probe at the
- * origin vs through the CDN), player hold-back (player glass-to-glass minus CDN availability). What is left of the
- * availability latency at the origin is the encoder and transcoder.
+ * origin vs through the CDN), player hold-back (player glass-to-glass minus CDN availability), of which the media
+ * the player keeps buffered ahead of its playhead. What is left of the availability latency at the origin is the
+ * encoder and transcoder.
+ *
+ * Levers (BENCH_LEVERS=all or a comma list of names from LEVERS below): each lever is one change against the
+ * baseline (players at their defaults, the default ladder and packaging), run on a fresh chain with BENCH_JOINS
+ * joins (default 3: hls.js without catch-up keeps whatever latency its join gave it) of BENCH_SECONDS each; the
+ * report's `levers` table gives each lever's p50 before (baseline) and after.
+ *
+ * Env for a single run: BENCH_PRESET (x264 preset of every rung), BENCH_PART_SEC, BENCH_KEYFRAME_SEC (how often a
+ * part is independent), BENCH_TARGET_MS (LL-DASH ServiceDescription target), BENCH_PLAYER (defaults|tuned, or a
+ * JSON object merged into the hls.js config / dash.js streaming settings), BENCH_MODES (comma list), BENCH_JOINS.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -16,150 +26,292 @@ import { startVarnishCdn } from '../tools/process/varnish.js';
 import { track } from '../src/adapters/process/children.js';
 import { freePort, startRedisServer } from '../tools/process/redis-server.js';
 import { DEFAULT_LADDER, parseConfig } from '../src/config.js';
-import { meter } from '../tools/latency/browser-meter.js';
+import { type MeterOptions, type MeterResult, meter } from '../tools/latency/browser-meter.js';
 import { latencySvg, percentile, probe, summarizeProbe } from '../tools/latency/probe.js';
 import { StampedSource } from '../tools/source/stamped-source.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { startNode } from '../workers/compose.js';
 
+type Preset = 'superfast' | 'veryfast' | 'ultrafast' | 'faster';
+type PlayerConfig = NonNullable<MeterOptions['playerConfig']>;
+type ModeName = 'll-hls' | 'll-dash' | 'hls';
+
+/** One configuration of the chain and the players. */
+interface Variant {
+  name: string;
+  what: string;
+  preset?: Preset;
+  partSec: number;
+  keyframeSec?: number;
+  targetMs?: number;
+  hlsPlayer: PlayerConfig;
+  dashPlayer: PlayerConfig;
+  modes: ModeName[];
+}
+
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 300);
-const WARMUP = 10;
+const JOINS = Number(process.env.BENCH_JOINS ?? (process.env.BENCH_LEVERS ? 3 : 1));
+const WARMUP = Number(process.env.BENCH_WARMUP_SEC ?? 10);
 const out = join(process.cwd(), 'out', 'latency');
 mkdirSync(out, { recursive: true });
-
-const redis = await startRedisServer();
-const metrics = createMetrics();
-/**
- * BENCH_PRESET overrides the x264 preset of every rung of the default ladder (e.g. superfast): on a machine where
- * the source, the ladder, Chromium and the probes do not fit at once, it shows what the chain does with headroom.
- */
-const PRESET = process.env.BENCH_PRESET as 'superfast' | 'veryfast' | 'ultrafast' | undefined;
-/** BENCH_PART_SEC: part duration (default 0.2). BENCH_MODES: comma list of modes (default all, with the reference). */
-const PART_SEC = Number(process.env.BENCH_PART_SEC ?? 0.2);
-/** BENCH_TARGET_MS: the LL-DASH ServiceDescription target latency (default: the config default). */
-const TARGET_MS = process.env.BENCH_TARGET_MS ? Number(process.env.BENCH_TARGET_MS) : undefined;
+const envPlayer = (): PlayerConfig => {
+  const p = process.env.BENCH_PLAYER ?? 'tuned';
+  return p.startsWith('{') ? (JSON.parse(p) as Record<string, unknown>) : (p as 'tuned' | 'defaults');
+};
 const ONLY = process.env.BENCH_MODES?.split(',').map((x) => x.trim());
-const wanted = (name: string): boolean => !ONLY || ONLY.includes(name);
-const config = parseConfig({
-  redisUrl: redis.url,
-  rtmp: { host: '127.0.0.1', port: 0 },
-  http: { host: '127.0.0.1', port: 0 },
-  logLevel: 'error',
-  ...(TARGET_MS ? { targetLatencyMs: TARGET_MS } : {}),
-  defaults: {
-    partSec: PART_SEC,
-    ...(PRESET ? { ladder: DEFAULT_LADDER.map((r) => ({ ...r, preset: PRESET })) } : {}),
-  },
-});
-const node = await startNode(config, ['ingest', 'manifest', 'reader'], createLogger('error'), metrics);
-const cdn = await startVarnishCdn(
-  [node.httpPort!],
-  fileURLToPath(new URL('../deploy/varnish/wellspring.vcl.template', import.meta.url)),
-);
-// The source runs in its own process: frame pacing must not share an event loop with the origin it measures.
-const source = track(
-  spawn(
-    process.execPath,
-    ['--import', 'tsx', 'workers/stamped-source.ts', `rtmp://127.0.0.1:${node.rtmpPort}/live/lat`],
-    { stdio: 'ignore', detached: true },
-  ),
-);
-const originBase = `http://127.0.0.1:${node.httpPort}/live/lat`;
-const cdnBase = `${cdn.url}/live/lat`;
-for (
-  let i = 0;
-  i < 100 && (await fetch(`${originBase}/master.m3u8`).catch(() => undefined))?.status !== 200;
-  i++
-)
-  await new Promise((r) => setTimeout(r, 300));
-await new Promise((r) => setTimeout(r, 5000));
 
-type Mode = { name: string; player: 'hls' | 'dash'; lowLatency: boolean; url: string; originUrl: string };
-const modes: Mode[] = [
+const BASE: Variant = {
+  name: 'baseline',
+  what: 'players at their defaults (hls.js lowLatencyMode; dash.js with its low-latency catch-up), default ladder (x264 veryfast, a keyframe per 2 s segment), 200 ms parts',
+  partSec: 0.2,
+  hlsPlayer: 'defaults',
+  dashPlayer: 'defaults',
+  modes: ['ll-hls', 'll-dash'],
+};
+
+/** The levers, each one change against the baseline. */
+const LEVERS: Variant[] = [
+  BASE,
   {
-    name: 'll-hls',
-    player: 'hls',
-    lowLatency: true,
-    url: `${cdnBase}/master.m3u8`,
-    originUrl: `${originBase}/master.m3u8`,
+    ...BASE,
+    name: 'keyframe-1s',
+    what: 'a keyframe (an independent part) every 1 s instead of every 2 s segment',
+    keyframeSec: 1,
+    modes: ['ll-hls'],
   },
   {
-    name: 'll-dash',
-    player: 'dash',
-    lowLatency: true,
-    url: `${cdnBase}/manifest-ll.mpd`,
-    originUrl: `${originBase}/manifest-ll.mpd`,
+    ...BASE,
+    name: 'keyframe-0.4s',
+    what: 'a keyframe every 0.4 s: every other part independent',
+    keyframeSec: 0.4,
+    modes: ['ll-hls'],
   },
   {
-    name: 'hls',
-    player: 'hls',
-    lowLatency: false,
-    url: `${cdnBase}/master.m3u8`,
-    originUrl: `${originBase}/master.m3u8`,
+    ...BASE,
+    name: 'keyframe-0.2s',
+    what: 'a keyframe every part: every part independent',
+    keyframeSec: 0.2,
+    modes: ['ll-hls', 'll-dash'],
+  },
+  {
+    ...BASE,
+    name: 'hls.js-catch-up',
+    what: 'hls.js maxLiveSyncPlaybackRate 1.1 (plays up to 10% faster until it is at PART-HOLD-BACK)',
+    hlsPlayer: 'tuned',
+    modes: ['ll-hls'],
+  },
+  {
+    ...BASE,
+    name: 'part-0.1s',
+    what: '100 ms parts (PART-HOLD-BACK 0.3 s instead of 0.6 s)',
+    partSec: 0.1,
+    modes: ['ll-hls', 'll-dash'],
+  },
+  {
+    ...BASE,
+    name: 'dash-target-1.0s',
+    what: 'LL-DASH ServiceDescription target latency 1.0 s (default 1.5 s)',
+    targetMs: 1000,
+    modes: ['ll-dash'],
+  },
+  {
+    ...BASE,
+    name: 'best',
+    what: 'keyframe every part + hls.js catch-up + dash.js target 1.0 s',
+    keyframeSec: 0.2,
+    targetMs: 1000,
+    hlsPlayer: 'tuned',
+    modes: ['ll-hls', 'll-dash'],
   },
 ];
 
+const leverNames = process.env.BENCH_LEVERS?.split(',').map((x) => x.trim());
+const variants: Variant[] = leverNames
+  ? leverNames.includes('all')
+    ? LEVERS
+    : leverNames.map((n) => {
+        const v = LEVERS.find((l) => l.name === n);
+        if (!v) throw new Error(`unknown lever ${n}; known: ${LEVERS.map((l) => l.name).join(', ')}`);
+        return v;
+      })
+  : [
+      {
+        name: 'run',
+        what: 'configured from the environment',
+        preset: process.env.BENCH_PRESET as Preset | undefined,
+        partSec: Number(process.env.BENCH_PART_SEC ?? 0.2),
+        keyframeSec: process.env.BENCH_KEYFRAME_SEC ? Number(process.env.BENCH_KEYFRAME_SEC) : undefined,
+        targetMs: process.env.BENCH_TARGET_MS ? Number(process.env.BENCH_TARGET_MS) : undefined,
+        hlsPlayer: envPlayer(),
+        dashPlayer: envPlayer(),
+        modes: ['ll-hls', 'll-dash', 'hls'],
+      },
+    ];
+
+const redis = await startRedisServer();
 const stats = (l: number[]) => ({
   n: l.length,
   p50: percentile(l, 0.5),
   p95: percentile(l, 0.95),
   max: l.length ? Math.max(...l) : NaN,
 });
-const report: Record<string, unknown> = {};
 const series: Array<{ label: string; points: Array<{ tSec: number; ms: number }> }> = [];
-for (const m of modes.filter((x) => wanted(x.name))) {
-  // CPU of this process (ingest, manifest worker, reader) over the mode: what the part duration costs the origin.
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  const [atCdn, atOrigin, player] = await Promise.all([
-    probe(m.url, SECONDS, WARMUP),
-    probe(m.originUrl, SECONDS, WARMUP),
-    meter({
-      url: m.url,
-      player: m.player,
-      lowLatency: m.lowLatency,
-      seconds: SECONDS,
-      warmupSec: WARMUP,
-      timeUrl: `${cdn.url}/time`,
-    }),
-  ]);
-  const cpu = process.cpuUsage(cpu0);
-  const originCores =
-    Math.round(((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 1000) / 1000;
-  const speed = (await metrics.ffmpegSpeed.get()).values[0]?.value;
-  const dropped = (await metrics.ffmpegDropped.get()).values[0]?.value;
-  const cdnS = summarizeProbe(atCdn);
-  const originS = summarizeProbe(atOrigin);
-  const g2g = player.samples.map((s) => s.latencyMs);
-  const t0 = player.samples[0]?.atMs ?? 0;
-  series.push({
-    label: `${m.name} player`,
-    points: player.samples.map((s) => ({ tSec: (s.atMs - t0) / 1000, ms: s.latencyMs })),
-  });
-  report[m.name] = {
-    playerGlassToGlassMs: stats(g2g),
-    // The transcoder's speed at the end of the mode: below 1.0 the whole chain falls behind real time.
-    transcoderSpeed: speed,
-    transcoderDroppedFrames: dropped,
-    originCpuCores: originCores,
-    stalls: player.stalls,
-    stalledMs: player.stalledMs,
-    unreadableFrames: player.unreadable,
-    playerErrors: player.errors.slice(0, 5),
-    availabilityAtCdnMs: cdnS.latencyMs,
-    availabilityAtOriginMs: originS.latencyMs,
-    stagesMs: {
-      originToCdn: Math.round(cdnS.latencyMs.p50 - originS.latencyMs.p50),
-      playerHoldBack: Math.round(percentile(g2g, 0.5) - cdnS.latencyMs.p50),
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
+
+async function runVariant(v: Variant, index: number): Promise<Record<string, unknown>> {
+  const metrics = createMetrics();
+  const config = parseConfig({
+    redisUrl: redis.url,
+    keyPrefix: `lat${index}`,
+    rtmp: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+    httpIngest: { enabled: false },
+    logLevel: 'error',
+    ...(v.targetMs ? { targetLatencyMs: v.targetMs } : {}),
+    defaults: {
+      partSec: v.partSec,
+      ladder: DEFAULT_LADDER.map((r) => ({
+        ...r,
+        ...(v.preset ? { preset: v.preset } : {}),
+        ...(v.keyframeSec ? { keyframeSec: v.keyframeSec } : {}),
+      })),
     },
-    probe: { cdn: cdnS, origin: originS },
+  });
+  const node = await startNode(config, ['ingest', 'manifest', 'reader'], createLogger('error'), metrics);
+  const cdn = await startVarnishCdn(
+    [node.httpPort!],
+    fileURLToPath(new URL('../deploy/varnish/wellspring.vcl.template', import.meta.url)),
+  );
+  // The source runs in its own process: frame pacing must not share an event loop with the origin it measures.
+  const source = track(
+    spawn(
+      process.execPath,
+      ['--import', 'tsx', 'workers/stamped-source.ts', `rtmp://127.0.0.1:${node.rtmpPort}/live/lat`],
+      { stdio: 'ignore', detached: true },
+    ),
+  );
+  const originBase = `http://127.0.0.1:${node.httpPort}/live/lat`;
+  const cdnBase = `${cdn.url}/live/lat`;
+  for (
+    let i = 0;
+    i < 100 && (await fetch(`${originBase}/master.m3u8`).catch(() => undefined))?.status !== 200;
+    i++
+  )
+    await sleep(300);
+  await sleep(5000);
+  const modes = {
+    'll-hls': { player: 'hls' as const, lowLatency: true, path: 'master.m3u8' },
+    'll-dash': { player: 'dash' as const, lowLatency: true, path: 'manifest-ll.mpd' },
+    hls: { player: 'hls' as const, lowLatency: false, path: 'master.m3u8' },
+  };
+  const report: Record<string, unknown> = {};
+  for (const name of v.modes.filter((m) => !ONLY || ONLY.includes(m))) {
+    const m = modes[name];
+    const url = `${cdnBase}/${m.path}`;
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const joins: MeterResult[] = [];
+    const loads: number[] = [];
+    let probes: [Awaited<ReturnType<typeof probe>>, Awaited<ReturnType<typeof probe>>] | undefined;
+    for (let j = 0; j < JOINS; j++) {
+      loads.push(load1());
+      const player = meter({
+        url,
+        player: m.player,
+        lowLatency: m.lowLatency,
+        seconds: SECONDS,
+        warmupSec: WARMUP,
+        timeUrl: `${cdn.url}/time`,
+        playerConfig: m.player === 'hls' ? v.hlsPlayer : v.dashPlayer,
+      });
+      // Availability at the CDN and at the origin, probed beside the first join.
+      if (j === 0) {
+        const [a, b, p] = await Promise.all([
+          probe(url, SECONDS, WARMUP),
+          probe(`${originBase}/${m.path}`, SECONDS, WARMUP),
+          player,
+        ]);
+        probes = [a, b];
+        joins.push(p);
+      } else joins.push(await player);
+      loads.push(load1());
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const originCores =
+      Math.round(((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 1000) / 1000;
+    const speed = (await metrics.ffmpegSpeed.get()).values[0]?.value;
+    const dropped = (await metrics.ffmpegDropped.get()).values[0]?.value;
+    const cdnS = summarizeProbe(probes![0]);
+    const originS = summarizeProbe(probes![1]);
+    const g2g = joins.flatMap((p) => p.samples.map((s) => s.latencyMs));
+    const ahead = joins.flatMap((p) => p.samples.map((s) => s.aheadMs ?? NaN)).filter(Number.isFinite);
+    joins.forEach((p, j) => {
+      const t0 = p.samples[0]?.atMs ?? 0;
+      series.push({
+        label: `${v.name} ${name}${JOINS > 1 ? ` join ${j + 1}` : ''}`,
+        points: p.samples.map((s) => ({ tSec: (s.atMs - t0) / 1000, ms: s.latencyMs })),
+      });
+    });
+    report[name] = {
+      playerGlassToGlassMs: stats(g2g),
+      joinsP50Ms: joins.map((p) =>
+        percentile(
+          p.samples.map((s) => s.latencyMs),
+          0.5,
+        ),
+      ),
+      // The transcoder's speed at the end of the mode: below 1.0 the whole chain falls behind real time.
+      transcoderSpeed: speed,
+      transcoderDroppedFrames: dropped,
+      originCpuCores: originCores,
+      stalls: joins.reduce((n, p) => n + p.stalls, 0),
+      stalledMs: joins.reduce((n, p) => n + p.stalledMs, 0),
+      unreadableFrames: joins.reduce((n, p) => n + p.unreadable, 0),
+      playerErrors: joins.flatMap((p) => p.errors).slice(0, 5),
+      playerView: joins.map((p) => p.playerView),
+      availabilityAtCdnMs: cdnS.latencyMs,
+      availabilityAtOriginMs: originS.latencyMs,
+      stagesMs: {
+        atOrigin: Math.round(originS.latencyMs.p50),
+        originToCdn: Math.round(cdnS.latencyMs.p50 - originS.latencyMs.p50),
+        playerHoldBack: Math.round(percentile(g2g, 0.5) - cdnS.latencyMs.p50),
+        bufferedAheadOfPlayhead: Math.round(percentile(ahead, 0.5)),
+      },
+      load1: { min: Math.min(...loads), max: Math.max(...loads) },
+      probe: { cdn: cdnS, origin: originS },
+    };
+  }
+  const publish = await metrics.publishLatency.get();
+  const sumOf = (kind: string, k: string): number =>
+    publish.values.find((x) => x.labels.kind === kind && x.metricName?.endsWith(k))?.value ?? NaN;
+  source.kill('SIGTERM');
+  await node.stop();
+  await cdn.stop();
+  return {
+    lever: v.name,
+    what: v.what,
+    config: {
+      ladder: `720p/480p/360p + AAC, x264 ${v.preset ?? 'veryfast (default)'}, keyframe every ${v.keyframeSec ?? 2} s, 2 s segments, ${v.partSec * 1000} ms parts`,
+      hlsPlayer: v.hlsPlayer,
+      dashPlayer: v.dashPlayer,
+      dashTargetLatencyMs: config.targetLatencyMs,
+    },
+    chunkToRedisMs: { partMean: Math.round((sumOf('part', '_sum') / sumOf('part', '_count')) * 1e5) / 100 },
+    modes: report,
   };
 }
 
+const runs: Array<Record<string, unknown>> = [];
+for (const [i, v] of variants.entries()) {
+  runs.push(await runVariant(v, i));
+  writeFileSync(join(out, 'report.json'), JSON.stringify({ partial: true, runs }, null, 2));
+}
+
 // Reference: ffmpeg's own 2 s HLS of the same stamped source, served by nginx from disk, the same hls.js.
-source.kill('SIGTERM'); // free the CPU the main chain's source used
-if (wanted('ffmpeg-hls-reference')) {
+let reference: Record<string, unknown> | undefined;
+if (!leverNames && (!ONLY || ONLY.includes('ffmpeg-hls-reference'))) {
   const refDir = mkdtempSync(join(os.tmpdir(), 'ws-ref-hls-'));
   chmodSync(refDir, 0o755);
   const refPort = await freePort();
@@ -190,7 +342,7 @@ if (wanted('ffmpeg-hls-reference')) {
     ],
   });
   refSource.start();
-  await new Promise((r) => setTimeout(r, 8000));
+  await sleep(8000);
   const ref = await meter({
     url: `http://127.0.0.1:${refPort}/index.m3u8`,
     player: 'hls',
@@ -198,7 +350,7 @@ if (wanted('ffmpeg-hls-reference')) {
     seconds: SECONDS,
     warmupSec: WARMUP,
   });
-  report['ffmpeg-hls-reference'] = {
+  reference = {
     playerGlassToGlassMs: stats(ref.samples.map((s) => s.latencyMs)),
     stalls: ref.stalls,
     stalledMs: ref.stalledMs,
@@ -208,31 +360,53 @@ if (wanted('ffmpeg-hls-reference')) {
   refNginx.kill('SIGQUIT');
 }
 
-const publish = await metrics.publishLatency.get();
-const sumOf = (kind: string, k: string): number =>
-  publish.values.find((v) => v.labels.kind === kind && v.metricName?.endsWith(k))?.value ?? NaN;
+// Each lever's p50 against the baseline's, per mode.
+const base = runs.find((r) => r.lever === 'baseline');
+type ModeReport = { playerGlassToGlassMs: { p50: number }; stalls: number; joinsP50Ms: number[] };
+const levers = leverNames
+  ? runs.flatMap((r) =>
+      Object.entries(r.modes as Record<string, ModeReport>).map(([mode, m]) => {
+        const before = (base?.modes as Record<string, ModeReport> | undefined)?.[mode];
+        return {
+          lever: r.lever,
+          mode,
+          beforeP50Ms: before?.playerGlassToGlassMs.p50,
+          afterP50Ms: m.playerGlassToGlassMs.p50,
+          deltaMs:
+            before === undefined
+              ? undefined
+              : Math.round(m.playerGlassToGlassMs.p50 - before.playerGlassToGlassMs.p50),
+          joinsP50Ms: m.joinsP50Ms,
+          stalls: m.stalls,
+        };
+      }),
+    )
+  : undefined;
+
 const result = {
   bench: 'latency',
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
   config: {
-    secondsPerMode: SECONDS,
+    secondsPerJoin: SECONDS,
+    joinsPerMode: JOINS,
     warmupSec: WARMUP,
     source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
-    ladder: `720p/480p/360p + AAC (default${PRESET ? `, every rung x264 ${PRESET}` : ', x264 veryfast'}), 2 s segments, ${PART_SEC * 1000} ms parts`,
     cdn: 'Varnish 7.1, one fetch streamed to all waiters (deploy/varnish)',
-    players: `Chromium 156 headless: hls.js (lowLatencyMode for ll-hls), dash.js 5 (ServiceDescription target ${config.targetLatencyMs / 1000} s)`,
+    players:
+      'Chromium 156 headless: hls.js 1.7.4 (lowLatencyMode for ll-hls), dash.js 5.2.1; "defaults" = only what the meter needs (dash.js: our /time, lowest rendition)',
   },
-  chunkToRedisMs: { partMean: Math.round((sumOf('part', '_sum') / sumOf('part', '_count')) * 1e5) / 100 },
-  modes: report,
+  load1AtEnd: load1(),
+  levers,
+  runs,
+  reference,
   notes: [
     "availability = when a frame's bytes are first downloadable minus the stamp written when the frame was handed to the encoder",
-    'originToCdn and playerHoldBack are differences of medians; they do not add up exactly to the player figure',
+    'atOrigin, originToCdn and playerHoldBack are differences of medians; they do not add up exactly to the player figure',
+    'bufferedAheadOfPlayhead: the median of media buffered past the playhead, part of the player hold-back',
   ],
 };
 writeFileSync(join(out, 'report.json'), JSON.stringify(result, null, 2));
 writeFileSync(join(out, 'report.svg'), latencySvg(series, 'Player glass-to-glass latency through the CDN'));
 console.log(JSON.stringify(result, null, 2));
-await node.stop();
-await cdn.stop();
 await redis.stop();
 process.exit(0);
