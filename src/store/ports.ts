@@ -91,6 +91,18 @@ export interface MediaStore {
   ): Promise<number>;
   /** A media object's bytes (file as named by objectName), or null. */
   getObject(stream: string, rendition: string, file: string): Promise<Buffer | null>;
+  /**
+   * Issue #11: stores a media object's bytes alone (no timeline entry, no version change) with a TTL: a cold-tier
+   * object promoted into the hot tier because it is read often. Immutable names, so it can only ever hold the
+   * bytes the name was first written with.
+   */
+  putObject?(
+    stream: string,
+    rendition: string,
+    file: string,
+    bytes: Uint8Array,
+    ttlSec: number,
+  ): Promise<void>;
   /** The segment being filled, with its parts so far. */
   getOpenEntry(stream: string, rendition: string): Promise<SegmentEntry | undefined>;
   /**

@@ -282,6 +282,20 @@ class MemoryMedia implements MediaStore {
     return this.s.live(d?.objects.get(objectKey(rendition, file))) ?? null;
   }
 
+  /** Issue #11: a promoted cold object (bytes only, with a TTL; never replaces a live copy). */
+  async putObject(
+    stream: string,
+    rendition: string,
+    file: string,
+    bytes: Uint8Array,
+    ttlSec: number,
+  ): Promise<void> {
+    const d = this.s.stream(stream, true)!;
+    const key = objectKey(rendition, file);
+    if (this.s.live(d.objects.get(key))) return;
+    d.objects.set(key, this.s.expiring(Buffer.from(bytes), ttlSec));
+  }
+
   async getOpenEntry(stream: string, rendition: string): Promise<SegmentEntry | undefined> {
     return structuredClone(this.s.live(this.s.stream(stream, false)?.open.get(rendition)));
   }

@@ -138,6 +138,23 @@ export class RedisMediaStore implements MediaStore {
     return this.redis.getBuffer(this.keys.stream(stream).object(rendition, file));
   }
 
+  /** Issue #11: a promoted cold object (bytes only, with a TTL; NX: never replaces what the ingest wrote). */
+  async putObject(
+    stream: string,
+    rendition: string,
+    file: string,
+    bytes: Uint8Array,
+    ttlSec: number,
+  ): Promise<void> {
+    await this.redis.set(
+      this.keys.stream(stream).object(rendition, file),
+      toBuffer(bytes),
+      'EX',
+      ttlSec,
+      'NX',
+    );
+  }
+
   async getOpenEntry(stream: string, rendition: string): Promise<SegmentEntry | undefined> {
     const raw = await this.redis.get(this.keys.stream(stream).open(rendition));
     return raw ? (JSON.parse(raw) as SegmentEntry) : undefined;
