@@ -66,6 +66,17 @@ export class ArchivingMediaStore implements MediaStore {
     return this.hot.getObject(stream, rendition, file);
   }
 
+  putObject(
+    stream: string,
+    rendition: string,
+    file: string,
+    bytes: Uint8Array,
+    ttlSec: number,
+  ): Promise<void> {
+    if (!this.hot.putObject) return Promise.reject(new Error('the hot tier cannot store objects alone'));
+    return this.hot.putObject(stream, rendition, file, bytes, ttlSec);
+  }
+
   getOpenEntry(stream: string, rendition: string) {
     return this.hot.getOpenEntry(stream, rendition);
   }
