@@ -38,6 +38,7 @@ export interface Operation {
   'x-scope'?: 'read' | 'admin';
   security?: Array<Record<string, string[]>>;
   parameters?: Parameter[];
+  requestBody?: { required: boolean; content: Record<string, { schema: Schema }> };
   responses: Record<string, Response>;
 }
 
@@ -160,6 +161,45 @@ export const openApiDocument: OpenApiDocument = {
         responses: { '200': json('Enabled', 'Action'), ...adminErrors },
       },
     },
+    '/streams/{name}/harvest': {
+      post: {
+        operationId: 'harvest',
+        summary: 'Makes an immutable VOD asset from a time range of a live or finished stream (issue #11)',
+        description:
+          'Checks the range against what the stream has stored, then queues a job (one per asset) that copies ' +
+          'the segments whose first sample lies in [start, end) into the asset and publishes its VOD HLS and ' +
+          'static MPD at /vod/{asset}/. Missing segments in the range become discontinuities: the answer lists ' +
+          'the gaps. Asking again for the same asset and range returns the same job.',
+        'x-scope': 'admin',
+        security: bearer,
+        parameters: [streamName],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/HarvestRequest' } } },
+        },
+        responses: {
+          '202': json('Harvest queued (or already queued / done for the same request)', 'HarvestAccepted'),
+          '400': text(
+            'BAD_REQUEST: malformed body, start not before end, or a range outside the window (named)',
+          ),
+          '404': text('NOT_FOUND: no such stream with stored media, or VOD not configured'),
+          '409': text('ASSET_EXISTS: the asset exists or is being made from another request'),
+          ...adminErrors,
+        },
+      },
+    },
+    '/jobs/{id}': {
+      get: {
+        operationId: 'getJob',
+        summary: 'An asset job (harvest or VOD packaging): state, progress, result or error',
+        'x-scope': 'read',
+        security: bearer,
+        parameters: [
+          { name: 'id', in: 'path', required: true, description: 'vod-{asset}', schema: { type: 'string' } },
+        ],
+        responses: { '200': json('The job', 'Job'), '404': text('NOT_FOUND: no such job'), ...errors },
+      },
+    },
     '/events': {
       get: {
         operationId: 'events',
@@ -243,6 +283,51 @@ export const openApiDocument: OpenApiDocument = {
       StreamList: {
         type: 'object',
         properties: { streams: { type: 'array', items: { $ref: '#/components/schemas/Stream' } } },
+      },
+      HarvestRequest: {
+        type: 'object',
+        required: ['start', 'end', 'asset'],
+        properties: {
+          start: { type: 'string', description: 'ISO 8601 date-time with a zone' },
+          end: { type: 'string', description: 'ISO 8601 date-time with a zone, after start' },
+          asset: { type: 'string', description: 'Asset name ([A-Za-z0-9_-]{1,64})' },
+        },
+      },
+      Job: {
+        type: 'object',
+        required: ['id', 'spec', 'state', 'progress', 'attemptsMade', 'createdAtMs'],
+        properties: {
+          id: { type: 'string' },
+          spec: { type: 'object', additionalProperties: true },
+          state: { type: 'string', enum: ['waiting', 'active', 'completed', 'failed'] },
+          progress: {
+            type: 'object',
+            properties: {
+              percent: { type: 'number' },
+              stage: { type: 'string' },
+              speed: { type: 'number' },
+              etaSec: { type: 'number' },
+            },
+          },
+          result: { type: 'object', additionalProperties: true },
+          error: { type: 'string' },
+          attemptsMade: { type: 'integer' },
+          createdAtMs: { type: 'integer' },
+          finishedAtMs: { type: 'integer' },
+        },
+      },
+      HarvestAccepted: {
+        type: 'object',
+        properties: {
+          job: { $ref: '#/components/schemas/Job' },
+          jobUrl: { type: 'string' },
+          gaps: { type: 'array', items: { type: 'object', additionalProperties: true } },
+          discontinuities: { type: 'integer' },
+          segments: { type: 'integer' },
+          window: { type: 'object', properties: { start: { type: 'string' }, end: { type: 'string' } } },
+          hls: { type: 'string' },
+          dash: { type: 'string' },
+        },
       },
       Action: {
         type: 'object',

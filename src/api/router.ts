@@ -20,6 +20,47 @@ import type {
 import { type ApiToken, ApiTokens, type Scope, allows, bearer } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { EVENT_ID, serveEventFeed } from './sse.js';
+import {
+  type AssetJobQueue,
+  type AssetJobSpec as AssetJobQueueSpec,
+  assetJobId as assetJobIdOf,
+} from '../queue/ports.js';
+import { type HarvestPlan, type HarvestRequest, HarvestRequestError } from '../vod/harvest.js';
+
+/** Job ids (asset jobs: "vod-" and the asset name). */
+const JOB_ID = /^vod-[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** A harvest request body is small. */
+const MAX_BODY = 16 * 1024;
+
+async function readJson(x: Exchange): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of x.req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > MAX_BODY) throw new ReaderError('BAD_REQUEST', `the body is over ${MAX_BODY} bytes`);
+    chunks.push(c);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new ReaderError(
+      'BAD_REQUEST',
+      'the body must be JSON: {"start": ISO 8601, "end": ISO 8601, "asset": name}',
+    );
+  }
+}
+
+/** An ISO 8601 date-time with a zone (Z or ±hh:mm), as Unix ms. */
+function isoMs(v: unknown, key: string): number {
+  if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(v))
+    throw new ReaderError(
+      'BAD_REQUEST',
+      `${key} must be an ISO 8601 date-time with a zone, e.g. 2026-11-30T08:00:00Z`,
+    );
+  const ms = Date.parse(v);
+  if (!Number.isFinite(ms)) throw new ReaderError('BAD_REQUEST', `${key} is not a valid date-time`);
+  return ms;
+}
 
 export const API_PREFIX = '/api/v1';
 
@@ -43,6 +84,17 @@ export interface ApiDeps {
   log: Logger;
   /** Events kept in the log (bounds a resume). */
   historySize: number;
+  /** Live-to-VOD harvests and asset jobs (issue #11); absent (no cold tier): those routes answer 404. */
+  assets?: AssetApiDeps;
+}
+
+/** What the harvest and job routes need (issue #11). */
+export interface AssetApiDeps {
+  jobs: AssetJobQueue;
+  /** Checks a harvest request against what the stream has stored (no bytes read). */
+  plan(r: HarvestRequest): Promise<HarvestPlan>;
+  /** Whether an asset of that name is published. */
+  exists(asset: string): Promise<boolean>;
 }
 
 export interface ControlApi {
@@ -177,6 +229,94 @@ export function createControlApi(deps: ApiDeps): ControlApi {
       },
     },
     {
+      method: 'POST',
+      path: '/streams/{name}/harvest',
+      scope: 'admin',
+      statuses: [202, 400, 401, 403, 404, 409, 503],
+      handler: async (x, p) => {
+        const a = deps.assets;
+        if (!a) throw new ReaderError('NOT_FOUND', 'VOD is not configured (no cold tier)');
+        const body = await readJson(x);
+        if (typeof body !== 'object' || body === null)
+          throw new ReaderError('BAD_REQUEST', 'the body must be a JSON object');
+        const b = body as Record<string, unknown>;
+        if (typeof b.asset !== 'string' || !isSafeName(b.asset))
+          throw new ReaderError('BAD_REQUEST', 'asset must be a name of 1-64 characters A-Z a-z 0-9 _ -');
+        const req: HarvestRequest = {
+          asset: b.asset,
+          stream: p.name!,
+          startMs: isoMs(b.start, 'start'),
+          endMs: isoMs(b.end, 'end'),
+        };
+        let plan: HarvestPlan;
+        try {
+          plan = await a.plan(req);
+        } catch (err) {
+          if (err instanceof HarvestRequestError) {
+            log.info(
+              { stream: req.stream, asset: req.asset, status: err.status, reason: err.message },
+              'harvest refused',
+            );
+            throw new ReaderError(
+              err.status === 404 ? 'NOT_FOUND' : err.status === 409 ? 'ASSET_EXISTS' : 'BAD_REQUEST',
+              err.message,
+            );
+          }
+          throw err;
+        }
+        const existing = await a.jobs.get(assetJobIdOf(req.asset));
+        const same = (s: AssetJobQueueSpec | undefined): boolean =>
+          s?.kind === 'harvest' &&
+          s.stream === req.stream &&
+          s.startMs === req.startMs &&
+          s.endMs === req.endMs;
+        if (
+          (existing && existing.state !== 'failed' && !same(existing.spec)) ||
+          (!existing && (await a.exists(req.asset)))
+        )
+          throw new ReaderError(
+            'ASSET_EXISTS',
+            `asset ${req.asset} exists or is being made from another request`,
+          );
+        const { view, created } = await a.jobs.submit({ kind: 'harvest', ...req });
+        log.info(
+          {
+            token: p.who,
+            stream: req.stream,
+            asset: req.asset,
+            job: view.id,
+            created,
+            gaps: plan.gaps.length,
+          },
+          'harvest requested',
+        );
+        accepted(x, {
+          job: view,
+          jobUrl: `${API_PREFIX}/jobs/${view.id}`,
+          gaps: plan.gaps,
+          discontinuities: Math.max(
+            0,
+            ...plan.renditions.map((r) => r.segments.filter((s) => s.discontinuity).length),
+          ),
+          segments: Math.max(0, ...plan.renditions.map((r) => r.segments.length)),
+          window: { start: iso(plan.window.startMs), end: iso(plan.window.endMs) },
+          hls: `/vod/${req.asset}/master.m3u8`,
+          dash: `/vod/${req.asset}/manifest.mpd`,
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{id}',
+      scope: 'read',
+      statuses: [200, 401, 404, 503],
+      handler: async (x, p) => {
+        const job = deps.assets ? await deps.assets.jobs.get(p.name!) : undefined;
+        if (!job) throw new ReaderError('NOT_FOUND', 'no such job');
+        json(x, job);
+      },
+    },
+    {
       method: 'GET',
       path: '/events',
       scope: 'read',
@@ -212,6 +352,12 @@ export function createControlApi(deps: ApiDeps): ControlApi {
       if (!isSafeName(name)) return undefined;
       parts[2] = '{name}';
       template = parts.join('/');
+    }
+    // ['', 'jobs', id] (issue #11)
+    if (parts[1] === 'jobs' && parts.length === 3) {
+      name = parts[2]!;
+      if (!JOB_ID.test(name)) return undefined;
+      template = '/jobs/{id}';
     }
     const found = routes.filter((r) => r.path === template);
     return found.length ? { route: found, name } : undefined;

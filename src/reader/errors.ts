@@ -46,6 +46,11 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, message: 'not found', cache: 'not-found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed', cache: 'no-store' },
   NO_PUBLISHER: { status: 409, message: 'the stream has no live publisher', cache: 'no-store' },
+  ASSET_EXISTS: {
+    status: 409,
+    message: 'a VOD asset of that name exists (assets are immutable)',
+    cache: 'no-store',
+  },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'range not satisfiable', cache: 'no-store' },
   INTERNAL: { status: 500, message: 'internal error', cache: 'no-store' },
   BLOCKING_TIMEOUT: {

@@ -28,6 +28,7 @@ import { ManifestReads, Playlists } from './playlists.js';
 import { type Exchange, sendEmpty, sendError } from './respond.js';
 import { type Route, directives, route } from './routes.js';
 import { serveStoredObject } from './stored-objects.js';
+import { VOD_PREFIX, type VodObjects } from './vod.js';
 import { API_PREFIX, type ControlApi } from '../api/router.js';
 import type { DisabledStreams } from '../api/disabled.js';
 import { type ApiTokens, bearer } from '../api/auth.js';
@@ -57,6 +58,8 @@ export interface ReaderDeps {
    * (issue #12: they list every stream; a closed config keeps them for operators and Prometheus).
    */
   opsTokens?: ApiTokens;
+  /** VOD assets in the cold tier, served at /vod/ (issue #11); absent: /vod/ is a 404. */
+  vod?: VodObjects;
 }
 
 export interface Reader {
@@ -135,6 +138,10 @@ export function createReader(deps: ReaderDeps): Reader {
       const g = await deps.access.gate(x, pathname);
       if (!g) return undefined; // answered (the CDN's token check)
       ({ pathname, token } = g);
+    }
+    if (pathname.startsWith(VOD_PREFIX)) {
+      if (!deps.vod || token !== undefined) throw new ReaderError('NOT_FOUND');
+      return void (await deps.vod.serve(x, pathname));
     }
     let r: Route | undefined;
     try {

@@ -13,6 +13,10 @@ import { DisabledStreams } from '../../src/api/disabled.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import { MemoryColdTier } from '../../src/store/cold/memory/index.js';
+import { MemoryAssetJobQueue } from '../../src/queue/memory-assets.js';
+import { VodAssets } from '../../src/vod/assets.js';
+import { planHarvest } from '../../src/vod/harvest.js';
 
 const READ = 'read-token-0123456789';
 const ADMIN = 'admin-token-0123456789';
@@ -58,6 +62,12 @@ beforeAll(async () => {
       events: store.events,
       log,
       historySize: 100,
+      // Harvest and jobs (issue #11): a queue without a worker (jobs stay waiting), plans over the memory archive.
+      assets: {
+        jobs: new MemoryAssetJobQueue(),
+        plan: (r) => planHarvest(store, r),
+        exists: (a) => new VodAssets(new MemoryColdTier()).exists(a),
+      },
     }),
     disabled: new DisabledStreams(store.controls, 404),
   });
@@ -104,12 +114,20 @@ describe('the OpenAPI document', () => {
 
 describe('answers are documented statuses', () => {
   const seen: string[] = [];
-  const call = async (method: string, path: string, template: string, token?: string, headers = {}) => {
+  const call = async (
+    method: string,
+    path: string,
+    template: string,
+    token?: string,
+    headers = {},
+    body?: unknown,
+  ) => {
     const ctl = new AbortController();
     const r = await fetch(`${base}${path}`, {
       method,
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers },
       signal: ctl.signal,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     seen.push(`${method} ${template} ${r.status}`);
     const ok = documented().has(`${method} ${template} ${r.status}`);
@@ -176,10 +194,53 @@ describe('answers are documented statuses', () => {
     expect((await call('GET', `/streams?access_token=${READ}`, '/streams')).status).toBe(401);
   });
 
+  it('queues a harvest with its gaps, refuses bad ranges and unknown streams, and answers the job (issue #11)', async () => {
+    const t0 = Date.parse('2026-11-30T08:00:00Z');
+    for (const msn of [1, 2, 4, 5])
+      await store.archive.record('cam', 'v', {
+        msn,
+        discontinuitySeq: 0,
+        discontinuity: false,
+        initId: 0,
+        startTicks: msn * 180_000,
+        durationTicks: 180_000,
+        independent: true,
+        byteLength: 1000,
+        wallClockMs: t0 + msn * 2000,
+        periodStartTicks: 0,
+        periodWallClockMs: t0,
+      });
+    const h = '/streams/{name}/harvest';
+    const body = { asset: 'clip', start: '2026-11-30T08:00:00Z', end: '2026-11-30T08:00:20Z' };
+    const ok = await call('POST', '/streams/cam/harvest', h, ADMIN, {}, body);
+    expect(ok.status).toBe(202);
+    const accepted = JSON.parse(ok.body) as { job: { id: string; state: string }; gaps: unknown[] };
+    expect(accepted.job).toMatchObject({ id: 'vod-clip', state: 'waiting' });
+    expect(accepted.gaps).toEqual([{ rendition: 'v', afterMsn: 2, beforeMsn: 4 }]);
+    // The same request again: the same job.
+    expect((await call('POST', '/streams/cam/harvest', h, ADMIN, {}, body)).status).toBe(202);
+    // Another range under the same asset name.
+    const other = { ...body, end: '2026-11-30T08:00:09Z' };
+    expect((await call('POST', '/streams/cam/harvest', h, ADMIN, {}, other)).status).toBe(409);
+    const reversed = { ...body, asset: 'r', start: body.end, end: body.start };
+    const bad = await call('POST', '/streams/cam/harvest', h, ADMIN, {}, reversed);
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatch(/must be before end/);
+    const outside = { asset: 'o', start: '2026-11-30T09:00:00Z', end: '2026-11-30T09:00:10Z' };
+    const out = await call('POST', '/streams/cam/harvest', h, ADMIN, {}, outside);
+    expect(out.status).toBe(400);
+    expect(out.body).toContain("the stream's window is 2026-11-30T08:00:02.000Z to 2026-11-30T08:00:12.000Z");
+    expect((await call('POST', '/streams/nobody/harvest', h, ADMIN, {}, body)).status).toBe(404);
+    const job = await call('GET', '/jobs/vod-clip', '/jobs/{id}', READ);
+    expect(job.status).toBe(200);
+    expect(JSON.parse(job.body)).toMatchObject({ id: 'vod-clip', spec: { kind: 'harvest', stream: 'cam' } });
+    expect((await call('GET', '/jobs/vod-none', '/jobs/{id}', READ)).status).toBe(404);
+  });
+
   it('refuses every protected route without a token, every admin route with a read token', async () => {
     await call('GET', '/openapi.json', '/openapi.json');
     for (const r of api().routes) {
-      const path = r.path.replace('{name}', 'cam');
+      const path = r.path.replace('{name}', 'cam').replace('{id}', 'vod-x');
       if (r.scope) expect((await call(r.method, path, r.path)).status).toBe(401);
       if (r.scope === 'admin') expect((await call(r.method, path, r.path, READ)).status).toBe(403);
     }
