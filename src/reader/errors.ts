@@ -24,6 +24,17 @@ export const ERRORS = {
     message: '_HLS_msn is more than two segments ahead of the playlist',
     cache: 'no-store',
   },
+  // Time-shift URLs (issue #11): the detail names the DVR window in ISO times.
+  TIME_SHIFT_INVALID: {
+    status: 400,
+    message: 'start and end must be ISO 8601 date-times, start before end',
+    cache: 'no-store',
+  },
+  TIME_SHIFT_OUTSIDE_WINDOW: {
+    status: 400,
+    message: 'the time-shift range is outside the DVR window',
+    cache: 'no-store',
+  },
   // Access (issue #12): never the token or the secret in the body, and no stream name beyond the URL's.
   CDN_SECRET: { status: 403, message: 'requests must come through the CDN', cache: 'no-store' },
   TOKEN_MISSING: { status: 403, message: 'this stream needs a signed URL', cache: 'no-store' },

@@ -16,6 +16,7 @@ import type {
   ManifestStore,
   MediaStore,
   ObjectStore,
+  SegmentArchive,
   StoreHealth,
   StreamDirectory,
 } from '../store/ports.js';
@@ -28,6 +29,7 @@ import { ManifestReads, Playlists } from './playlists.js';
 import { type Exchange, sendEmpty, sendError } from './respond.js';
 import { type Route, directives, route } from './routes.js';
 import { serveStoredObject } from './stored-objects.js';
+import { TimeShift } from './timeshift.js';
 import { VOD_PREFIX, type VodObjects } from './vod.js';
 import { API_PREFIX, type ControlApi } from '../api/router.js';
 import type { DisabledStreams } from '../api/disabled.js';
@@ -41,6 +43,8 @@ export interface ReaderDeps {
     health: StoreHealth;
     /** Objects pushed through the object API, served at /objects/ (issue #10). */
     objects?: ObjectStore;
+    /** Records of the DVR window beyond Redis (issue #11): dvr.m3u8, dvr.mpd and time-shift URLs list them. */
+    archive?: SegmentArchive;
   };
   events: EventBus;
   metrics: Metrics;
@@ -111,6 +115,11 @@ export function createReader(deps: ReaderDeps): Reader {
     cacheBytes: deps.cacheBytes ?? 128 * 1024 * 1024,
   });
   const ops = { streams: deps.store.streams, health: deps.store.health, metrics: deps.metrics };
+  const timeshift = new TimeShift({
+    media: deps.store.media,
+    streams: deps.store.streams,
+    archive: deps.store.archive,
+  });
   let server: Server | undefined;
 
   async function serve(x: Exchange): Promise<Route | undefined> {
@@ -153,6 +162,11 @@ export function createReader(deps: ReaderDeps): Reader {
     if (deps.disabled && 'stream' in r) await deps.disabled.check(r.stream);
     if (deps.access && 'stream' in r) await deps.access.authorize(x, r.stream, token);
     else if (token !== undefined) throw new ReaderError('NOT_FOUND'); // /s/{token}/ only prefixes stream URLs
+    // DVR and time-shift URLs (issue #11) are rendered on request from the tiers.
+    if (timeshift.wants(r, url.searchParams)) {
+      await timeshift.serve(x, r, url.searchParams);
+      return r;
+    }
     switch (r.kind) {
       case 'page':
       case 'vendor':

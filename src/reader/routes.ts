@@ -13,7 +13,12 @@ import { OBJECTS_PREFIX, storedObjectPath } from './stored-objects.js';
 
 export type Route =
   | { kind: 'master'; stream: string }
-  | { kind: 'mpd'; stream: string; file: typeof manifestName.mpd | typeof manifestName.mpdLowLatency }
+  | {
+      kind: 'mpd';
+      stream: string;
+      /** dvr.mpd: the DVR window, rendered on request (timeshift.ts, issue #11). */
+      file: typeof manifestName.mpd | typeof manifestName.mpdLowLatency | 'dvr.mpd';
+    }
   | { kind: 'media-playlist'; stream: string; rendition: string; file: RenditionPlaylistFile }
   | {
       kind: 'object';
@@ -67,7 +72,8 @@ export function route(pathname: string): Route | undefined {
   if (parts.length === 4) {
     const f = parts[3]!;
     if (f === manifestName.master) return { kind: 'master', stream };
-    if (f === manifestName.mpd || f === manifestName.mpdLowLatency) return { kind: 'mpd', stream, file: f };
+    if (f === manifestName.mpd || f === manifestName.mpdLowLatency || f === 'dvr.mpd')
+      return { kind: 'mpd', stream, file: f };
     return undefined;
   }
   const rendition = parts[3]!;

@@ -68,22 +68,22 @@ export function segmentEndMs(s: DvrSegment, timescale: number): number {
 }
 
 /**
- * The segments of a view: those starting in [fromMs, toMs) (a time-shift range), or, without a range, the newest
- * ones covering windowTicks (as a live window is cut).
+ * The segments of a view: those starting in [fromMs, toMs) (a time-shift range), or, without a range, those
+ * starting at most windowMs before the newest segment's end (the DVR window, by wall clock as the archive is
+ * trimmed and time-shift URLs name it).
  */
 export function dvrView(
   segments: readonly DvrSegment[],
-  o: { windowTicks: number; fromMs?: number; toMs?: number },
+  o: { windowMs: number; timescale: number; fromMs?: number; toMs?: number },
 ): DvrSegment[] {
   if (o.fromMs !== undefined || o.toMs !== undefined) {
     const a = o.fromMs === undefined ? 0 : firstAtOrAfter(segments, o.fromMs);
     const b = o.toMs === undefined ? segments.length : firstAtOrAfter(segments, o.toMs);
     return segments.slice(a, Math.max(a, b));
   }
-  let covered = 0;
-  let i = segments.length;
-  while (i > 0 && covered < o.windowTicks) covered += segments[--i]!.durationTicks;
-  return segments.slice(i);
+  const newest = segments[segments.length - 1];
+  if (!newest) return [];
+  return segments.slice(firstAtOrAfter(segments, segmentEndMs(newest, o.timescale) - o.windowMs));
 }
 
 /** The header tags: everything before the first segment. */
