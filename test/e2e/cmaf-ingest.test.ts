@@ -5,15 +5,11 @@
  * play it in Chromium. Then bad input, each with its status and log line,
  * while the stream stays live.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, request } from 'node:http';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { type IncomingMessage, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
-import { launchChromium } from '../../tools/latency/browser-meter.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
+import { servePlayerPages, watchPlayback, withChromium } from '../support/browser.js';
 import { cmafSender } from '../support/cmaf-sender.js';
 import { captureLogger, type Encoder, testConfig, waitFor } from '../support/harness.js';
 import { crawl, get, m3u8 } from '../support/player.js';
@@ -44,63 +40,9 @@ function rawPost(
   });
 }
 
-const require = createRequire(import.meta.url);
 /** Each player must play this long after it starts; a position standing still longer than STALL_MS is a stall. */
 const PLAY_SEC = 10;
 const STALL_MS = 1000;
-
-/** The player page (the monitoring of test/e2e/interop.test.ts, cut to hls.js and dash.js). */
-const PAGE = `<!doctype html><html><body>
-<video id="v" muted autoplay playsinline width="320"></video>
-<script src="/lib.js"></script>
-<script>
-const q = new URLSearchParams(location.search);
-const src = q.get('src'), kind = q.get('player'), timeUrl = q.get('time');
-const v = document.getElementById('v');
-const r = { t0: performance.now(), startMs: null, played: 0, lastPos: -1, lastAdvance: 0,
-  stalls: 0, stalledMs: 0, stallSince: 0, stallsAt: [], fatal: [], warnings: [], version: '' };
-window.r = r;
-const fatal = (x) => r.fatal.length < 20 && r.fatal.push(String(x).slice(0, 200));
-const warn = (x) => r.warnings.length < 20 && r.warnings.push(String(x).slice(0, 200));
-try {
-  if (kind === 'hls') {
-    // hls.js (default config) through MSE explicitly.
-    const h = new Hls();
-    r.version = Hls.version;
-    h.on(Hls.Events.ERROR, (_e, d) => (d.fatal ? fatal : warn)(d.details));
-    h.loadSource(src); h.attachMedia(v);
-  } else {
-    const p = dashjs.MediaPlayer().create();
-    r.version = p.getVersion();
-    // Its clock from the reader's /time (by default dash.js asks a public time server).
-    p.updateSettings({ streaming: {
-      utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
-        defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
-      liveCatchup: { enabled: true } } });
-    p.on('error', (e) => fatal('dash.js ' + (e && e.error && (e.error.code + ' ' + e.error.message))));
-    p.on('playbackError', (e) => fatal('dash.js playback ' + (e && e.error && e.error.message)));
-    p.initialize(v, src, true);
-  }
-} catch (e) { fatal('setup ' + e); }
-v.addEventListener('error', () => fatal('video element ' + (v.error && v.error.code)));
-v.play().catch(() => {});
-// Playing = the position advancing by at most 0.5 s per 100 ms poll (a larger step is a seek: the join at
-// the live edge, a catch-up jump); played = the sum of those steps.
-let last = performance.now();
-setInterval(() => {
-  const now = performance.now(), t = v.currentTime, step = t - r.lastPos;
-  if (r.lastPos >= 0 && step > 0.001 && step <= 0.5 + (now - last) / 1000) {
-    if (r.startMs === null) r.startMs = Math.round(now - r.t0);
-    if (r.stallSince) { r.stalledMs += now - r.stallSince; r.stallSince = 0; }
-    r.played += step;
-    r.lastAdvance = now;
-  } else if (r.startMs !== null && !v.ended && !r.stallSince && now - r.lastAdvance > ${STALL_MS}) {
-    r.stalls++; r.stallSince = r.lastAdvance;
-    r.stallsAt.push(Math.round(r.played * 10) / 10);
-  }
-  r.lastPos = t; last = now;
-}, 100);
-</script></body></html>`;
 
 interface PlayResult {
   player: 'hls' | 'dash';
@@ -122,79 +64,33 @@ async function playInBrowsers(
   cases: Array<{ player: 'hls' | 'dash'; src: string }>,
   timeUrl: string,
 ): Promise<PlayResult[]> {
-  const libs = {
-    hls: require.resolve('hls.js/dist/hls.min.js'),
-    dash: require.resolve('dashjs'),
-  };
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    const send = (type: string, body: string | Buffer): void => {
-      res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
-      res.end(body);
-    };
-    const player = u.searchParams.get('player') === 'dash' ? 'dash' : 'hls';
-    if (u.pathname === '/play.html') send('text/html', PAGE.replace('/lib.js', `/lib.js?player=${player}`));
-    else if (u.pathname === '/lib.js') send('application/javascript', readFileSync(libs[player]));
-    else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const a = server.address();
-  const base = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  const profile = mkdtempSync(join(tmpdir(), 'ws-cmaf-chromium-'));
-  const ctx = await launchChromium(profile);
+  // The monitor page of test/support/browser.ts, hls.js (default config) and dash.js (liveCatchup).
+  const pages = await servePlayerPages({ stallMs: STALL_MS });
   try {
-    return await Promise.all(
-      cases.map(async (c): Promise<PlayResult> => {
-        const page = await ctx.newPage();
-        await page.goto(`${base}/play.html?${new URLSearchParams({ ...c, time: timeUrl })}`);
-        type R = Omit<PlayResult, 'player'> & { stallSince: number };
-        const read = (): Promise<R> => page.evaluate(() => (window as unknown as { r: R }).r);
-        await page
-          .waitForFunction(
-            () => {
-              const r = (window as unknown as { r: R }).r;
-              return r.startMs !== null || r.fatal.length > 0;
-            },
-            undefined,
-            { timeout: 20_000, polling: 200 },
-          )
-          .catch(() => undefined); // asserted below: startMs stays null
-        let r = await read();
-        if (r.startMs !== null && r.fatal.length === 0) {
-          // Wait on the page's own count (not a fixed sleep): PLAY_SEC played, or a fatal error, or 2x the time.
-          await page
-            .waitForFunction(
-              (sec) => {
-                const w = (window as unknown as { r: R }).r;
-                return w.played >= sec || w.fatal.length > 0;
-              },
-              PLAY_SEC,
-              { timeout: PLAY_SEC * 2000, polling: 200 },
-            )
-            .catch(() => undefined);
-          r = await read();
-        }
-        await page.close();
-        return {
-          player: c.player,
-          version: r.version,
-          startMs: r.startMs,
-          played: Math.round(r.played * 10) / 10,
-          stalls: r.stalls,
-          stalledMs: Math.round(r.stalledMs + (r.stallSince ? 1 : 0)),
-          stallsAt: r.stallsAt,
-          fatal: r.fatal,
-          warnings: r.warnings,
-        };
-      }),
+    return await withChromium((ctx) =>
+      Promise.all(
+        cases.map(async (c): Promise<PlayResult> => {
+          const page = await ctx.newPage();
+          await page.goto(pages.url('play.html', { ...c, ll: '1', time: timeUrl }));
+          // Waits on the page's own count (not a fixed sleep): PLAY_SEC played, or a fatal error, or 2x the time.
+          const r = await watchPlayback(page, { startTimeoutMs: 20_000, playSec: PLAY_SEC, until: 'played' });
+          await page.close();
+          return {
+            player: c.player,
+            version: r.version,
+            startMs: r.startMs,
+            played: Math.round(r.played * 10) / 10,
+            stalls: r.stalls,
+            stalledMs: Math.round(r.stalledMs + (r.stallSince ? 1 : 0)),
+            stallsAt: r.stallsAt,
+            fatal: r.fatal,
+            warnings: r.warnings,
+          };
+        }),
+      ),
     );
   } finally {
-    await ctx.close();
-    server.close();
-    rmSync(profile, { recursive: true, force: true });
+    pages.close();
   }
 }
 

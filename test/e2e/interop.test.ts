@@ -14,9 +14,7 @@
  *   os.tmpdir()/wellspring-interop.json and printed as a table (the README's Compatibility table comes from it).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +22,9 @@ import * as HLS from 'hls-parser';
 import { MP4BoxBuffer, createFile } from 'mp4box';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
-import { launchChromium } from '../../tools/latency/browser-meter.js';
 import { type EmbeddedCdn, startVarnishCdn } from '../../tools/process/varnish.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
+import { chromiumVersion, servePlayerPages, watchPlayback, withChromium } from '../support/browser.js';
 import { captureLogger, type Encoder, rtmpEncoder, testConfig, waitFor } from '../support/harness.js';
 import { get } from '../support/player.js';
 
@@ -38,7 +36,6 @@ const START_LIMIT_MS = 50_000;
 const STALL_MS = 1000;
 const FPS = 30;
 
-const require = createRequire(import.meta.url);
 const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.template', import.meta.url));
 const schemaDir = fileURLToPath(new URL('../../fixtures/dash-schema/', import.meta.url));
 
@@ -311,93 +308,6 @@ interface ClientResult {
   retried?: { reason: string; first: Omit<ClientResult, 'retried'> };
 }
 
-const PAGE = `<!doctype html><html><body>
-<video id="v" muted autoplay playsinline width="320"></video>
-<script src="/lib.js"></script>
-<script>
-const q = new URLSearchParams(location.search);
-const src = q.get('src'), kind = q.get('player'), ll = q.get('ll') === '1', timeUrl = q.get('time');
-const v = document.getElementById('v');
-const r = { t0: performance.now(), startMs: null, played: 0, lastPos: -1, lastAdvance: 0,
-  stalls: 0, stalledMs: 0, stallSince: 0, stallsAt: [], fatal: [], warnings: [], version: '' };
-window.r = r;
-const fatal = (x) => r.fatal.length < 20 && r.fatal.push(String(x).slice(0, 200));
-const warn = (x) => r.warnings.length < 20 && r.warnings.push(String(x).slice(0, 200));
-try {
-  if (kind === 'hls') {
-    // hls.js through MSE explicitly (Chromium answers "maybe" for native HLS it does not have).
-    const h = new Hls(ll ? {} : { lowLatencyMode: false });
-    r.version = Hls.version;
-    h.on(Hls.Events.ERROR, (_e, d) => (d.fatal ? fatal : warn)(d.details));
-    h.loadSource(src); h.attachMedia(v);
-  } else if (kind === 'shaka') {
-    shaka.polyfill.installAll();
-    r.version = shaka.Player.version;
-    const p = new shaka.Player();
-    p.configure({ streaming: { lowLatencyMode: ll } });
-    p.addEventListener('error', (e) => (e.detail.severity === 2 ? fatal : warn)(
-      'shaka ' + e.detail.code + ' ' + JSON.stringify(e.detail.data).slice(0, 160)));
-    p.attach(v).then(() => p.load(src)).catch((e) => fatal('load ' + (e && e.code)));
-  } else {
-    const p = dashjs.MediaPlayer().create();
-    r.version = p.getVersion();
-    p.updateSettings({ streaming: {
-      utcSynchronization: { enabled: true, useManifestDateHeaderTimeSource: false,
-        defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: timeUrl } },
-      liveCatchup: { enabled: ll } } });
-    p.on('error', (e) => fatal('dash.js ' + (e && e.error && (e.error.code + ' ' + e.error.message))));
-    p.on('playbackError', (e) => fatal('dash.js playback ' + (e && e.error && e.error.message)));
-    p.initialize(v, src, true);
-  }
-} catch (e) { fatal('setup ' + e); }
-v.addEventListener('error', () => fatal('video element ' + (v.error && v.error.code)));
-v.play().catch(() => {});
-// Playing = the position advancing by at most 0.5 s per 100 ms poll (a larger step is a seek: the join at
-// the live edge, a catch-up jump); played = the sum of those steps.
-let last = performance.now();
-setInterval(() => {
-  const now = performance.now(), t = v.currentTime, step = t - r.lastPos;
-  if (r.lastPos >= 0 && step > 0.001 && step <= 0.5 + (now - last) / 1000) {
-    if (r.startMs === null) r.startMs = Math.round(now - r.t0);
-    if (r.stallSince) { r.stalledMs += now - r.stallSince; r.stallSince = 0; }
-    r.played += step;
-    r.lastAdvance = now;
-  } else if (r.startMs !== null && !v.ended && !r.stallSince && now - r.lastAdvance > ${STALL_MS}) {
-    r.stalls++; r.stallSince = r.lastAdvance;
-    r.stallsAt.push(Math.round(r.played * 10) / 10);
-  }
-  r.lastPos = t; last = now;
-}, 100);
-</script></body></html>`;
-
-/** Serves the page and one player library per path (the media comes from the CDN through MSE, CORS allowed). */
-async function pageServer(): Promise<{ server: Server; base: string }> {
-  const libs: Record<string, string> = {
-    hls: require.resolve('hls.js/dist/hls.min.js'),
-    shaka: require.resolve('shaka-player/dist/shaka-player.compiled.js'),
-    dash: require.resolve('dashjs'),
-  };
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    const send = (type: string, body: string | Buffer): void => {
-      res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
-      res.end(body);
-    };
-    // The library URL carries the player, so each page loads only its own.
-    if (u.pathname === '/play.html')
-      send('text/html', PAGE.replace('/lib.js', `/lib.js?p=${u.searchParams.get('player') ?? ''}`));
-    else if (u.pathname === '/lib.js')
-      send('application/javascript', readFileSync(libs[u.searchParams.get('p')!]!));
-    else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const a = server.address();
-  return { server, base: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` };
-}
-
 interface BrowserCase {
   client: string;
   player: 'hls' | 'shaka' | 'dash';
@@ -443,78 +353,50 @@ const BROWSER_CASES: BrowserCase[] = [
 
 /** Browser cases, each in its own page of one Chromium, at the same time. */
 async function runBrowsers(cases: BrowserCase[]): Promise<ClientResult[]> {
-  const { server, base } = await pageServer();
-  const profile = mkdtempSync(join(tmpdir(), 'ws-interop-chromium-'));
-  const ctx = await launchChromium(profile);
+  const pages = await servePlayerPages({ stallMs: STALL_MS });
   try {
-    const chromium = await (async () => {
-      const p = await ctx.newPage();
-      const ua = await p.evaluate(() => navigator.userAgent);
-      await p.close();
-      return /Chrome\/([\d.]+)/.exec(ua)?.[1] ?? 'unknown';
-    })();
-    return await Promise.all(
-      cases.map(async (c): Promise<ClientResult> => {
-        const page = await ctx.newPage();
-        const q = new URLSearchParams({
-          src: url(c.manifest),
-          player: c.player,
-          ll: c.ll ? '1' : '0',
-          time: `${cdn.url}/time`,
-        });
-        await page.goto(`${base}/play.html?${q}`);
-        type R = {
-          startMs: number | null;
-          played: number;
-          stalls: number;
-          stalledMs: number;
-          stallSince: number;
-          stallsAt: number[];
-          fatal: string[];
-          warnings: string[];
-          version: string;
-        };
-        const read = (): Promise<R> => page.evaluate(() => (window as unknown as { r: R }).r);
-        const started = await page
-          .waitForFunction(
-            () => {
-              const r = (window as unknown as { r: R }).r;
-              return r.startMs !== null || r.fatal.length > 0;
-            },
-            undefined,
-            { timeout: START_LIMIT_MS, polling: 200 },
-          )
-          .then(() => true)
-          .catch(() => false);
-        let r = await read();
-        if (started && r.startMs !== null && r.fatal.length === 0) {
-          await new Promise((res) => setTimeout(res, PLAY_SEC * 1000 + 500));
-          r = await read();
-        }
-        await page.close();
-        const open = r.stallSince ? 1 : 0;
-        const playedSec = r.played;
-        const ok = r.startMs !== null && r.fatal.length === 0 && r.stalls === 0 && playedSec >= PLAY_SEC - 1;
-        return {
-          client: c.client,
-          version: `${r.version} (Chromium ${chromium})`,
-          format: c.format,
-          manifest: c.manifest,
-          result: ok ? 'plays' : 'fails',
-          startMs: r.startMs,
-          playedSec: Math.round(playedSec * 10) / 10,
-          stalls: r.stalls,
-          stalledMs: Math.round(r.stalledMs) + open,
-          stallsAtSec: r.stallsAt,
-          fatal: r.fatal,
-          warnings: r.warnings,
-        };
-      }),
-    );
+    return await withChromium(async (ctx) => {
+      const chromium = await chromiumVersion(ctx);
+      return Promise.all(
+        cases.map(async (c): Promise<ClientResult> => {
+          const page = await ctx.newPage();
+          await page.goto(
+            pages.url('play.html', {
+              src: url(c.manifest),
+              player: c.player,
+              ll: c.ll ? '1' : '0',
+              time: `${cdn.url}/time`,
+            }),
+          );
+          const r = await watchPlayback(page, {
+            startTimeoutMs: START_LIMIT_MS,
+            playSec: PLAY_SEC,
+            until: 'window',
+          });
+          await page.close();
+          const open = r.stallSince ? 1 : 0;
+          const playedSec = r.played;
+          const ok =
+            r.startMs !== null && r.fatal.length === 0 && r.stalls === 0 && playedSec >= PLAY_SEC - 1;
+          return {
+            client: c.client,
+            version: `${r.version} (Chromium ${chromium})`,
+            format: c.format,
+            manifest: c.manifest,
+            result: ok ? 'plays' : 'fails',
+            startMs: r.startMs,
+            playedSec: Math.round(playedSec * 10) / 10,
+            stalls: r.stalls,
+            stalledMs: Math.round(r.stalledMs) + open,
+            stallsAtSec: r.stallsAt,
+            fatal: r.fatal,
+            warnings: r.warnings,
+          };
+        }),
+      );
+    });
   } finally {
-    await ctx.close();
-    server.close();
-    rmSync(profile, { recursive: true, force: true });
+    pages.close();
   }
 }
 

@@ -6,22 +6,16 @@
  * Shaka Player (DASH and HLS) must list both audio languages and the CEA-608 text track.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
-import { launchChromium } from '../../tools/latency/browser-meter.js';
 import { freePort } from '../../tools/process/net.js';
 import { type NodeHandle, startNode } from '../../workers/compose.js';
+import { servePlayerPages, withChromium } from '../support/browser.js';
 import { captureLogger, testConfig, waitFor } from '../support/harness.js';
 import { get, m3u8 } from '../support/player.js';
 
 const STREAM = 'tracks';
-const require = createRequire(import.meta.url);
 const fixture = fileURLToPath(new URL('../../fixtures/captions-2audio.mpegts', import.meta.url));
 
 let node: NodeHandle;
@@ -123,37 +117,37 @@ describe('captions and two audio languages from an SRT source', () => {
   });
 
   it('hls.js lists both audio tracks and shows the captions; Shaka lists both languages and the CEA-608 track', async () => {
-    const { server, base } = await pageServer();
-    const profile = mkdtempSync(join(tmpdir(), 'ws-tracks-'));
-    const ctx = await launchChromium(profile);
+    const pages = await servePlayerPages({ extraPages: { 'tracks.html': PAGE } });
     try {
       const cases = [
         { player: 'hls', src: url('master.m3u8') },
         { player: 'shaka', src: url('manifest-ll.mpd') },
         { player: 'shaka', src: url('master.m3u8') },
       ];
-      const results = await Promise.all(
-        cases.map(async (c) => {
-          const page = await ctx.newPage();
-          await page.goto(`${base}/tracks.html?${new URLSearchParams(c)}`);
-          const read = (): Promise<PageResult> =>
-            page.evaluate(() => (window as unknown as { r: PageResult }).r);
-          // Done when playing, both audio tracks listed and (hls.js) a caption cue has arrived.
-          await waitFor(
-            async () => {
-              const r = await read();
-              if (r.fatal.length) throw new Error(`${c.player} ${c.src}: ${r.fatal.join('; ')}`);
-              return r.playing && r.audio.length >= 2 && (c.player !== 'hls' || r.cues.length > 0);
-            },
-            40_000,
-            `${c.player} on ${c.src}`,
-          ).catch(async (err: unknown) => {
-            throw new Error(`${String(err)}: ${JSON.stringify(await read())}`);
-          });
-          const r = await read();
-          await page.close();
-          return { ...c, r };
-        }),
+      const results = await withChromium((ctx) =>
+        Promise.all(
+          cases.map(async (c) => {
+            const page = await ctx.newPage();
+            await page.goto(pages.url('tracks.html', c));
+            const read = (): Promise<PageResult> =>
+              page.evaluate(() => (window as unknown as { r: PageResult }).r);
+            // Done when playing, both audio tracks listed and (hls.js) a caption cue has arrived.
+            await waitFor(
+              async () => {
+                const r = await read();
+                if (r.fatal.length) throw new Error(`${c.player} ${c.src}: ${r.fatal.join('; ')}`);
+                return r.playing && r.audio.length >= 2 && (c.player !== 'hls' || r.cues.length > 0);
+              },
+              40_000,
+              `${c.player} on ${c.src}`,
+            ).catch(async (err: unknown) => {
+              throw new Error(`${String(err)}: ${JSON.stringify(await read())}`);
+            });
+            const r = await read();
+            await page.close();
+            return { ...c, r };
+          }),
+        ),
       );
       const [hls, shakaDash, shakaHls] = results.map((x) => x.r);
       expect(hls!.audio).toEqual([
@@ -169,9 +163,7 @@ describe('captions and two audio languages from an SRT source', () => {
         expect(s.text).toContainEqual(expect.objectContaining({ kind: 'application/cea-608' }));
       }
     } finally {
-      await ctx.close();
-      server.close();
-      rmSync(profile, { recursive: true, force: true });
+      pages.close();
     }
   }, 90_000);
 });
@@ -224,29 +216,3 @@ try {
 v.play().catch(() => {});
 setInterval(() => { r.playing = v.currentTime > 0.5; try { read(); } catch (e) { fatal('read ' + e); } }, 200);
 </script></body></html>`;
-
-/** Serves the page and the player library it names (the media comes from the reader, CORS allowed). */
-async function pageServer(): Promise<{ server: Server; base: string }> {
-  const libs: Record<string, string> = {
-    hls: require.resolve('hls.js/dist/hls.min.js'),
-    shaka: require.resolve('shaka-player/dist/shaka-player.compiled.js'),
-  };
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? '/', 'http://x');
-    const send = (type: string, body: string | Buffer): void => {
-      res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
-      res.end(body);
-    };
-    if (u.pathname === '/tracks.html')
-      send('text/html', PAGE.replace('/lib.js', `/lib.js?p=${u.searchParams.get('player') ?? ''}`));
-    else if (u.pathname === '/lib.js' && libs[u.searchParams.get('p') ?? ''])
-      send('application/javascript', readFileSync(libs[u.searchParams.get('p')!]!));
-    else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const a = server.address();
-  return { server, base: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}` };
-}
