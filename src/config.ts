@@ -460,6 +460,80 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Issue #11: the cold tier. Every complete segment and init is copied there behind the live path (bounded
+     * queue, retries), read back by the reader when Redis no longer has it, and swept past each stream's
+     * dvrWindowSec (streams in `keep`: never). Decision 013. type none: no cold tier.
+     */
+    cold: z
+      .object({
+        type: z.enum(['none', 'disk', 's3', 'memory']).default('none'),
+        /** disk: root directory (created when absent). */
+        dir: z.string().min(1).default('.wellspring-cold'),
+        s3: z
+          .object({
+            /** S3-compatible server URL; absent: AWS for the region. */
+            endpoint: z.string().url().optional(),
+            bucket: z
+              .string()
+              .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+              .optional(),
+            region: z.string().min(1).default('us-east-1'),
+            /** Absent: the AWS SDK's default credential chain (environment, profile, instance role). */
+            accessKeyId: z.string().min(1).optional(),
+            secretAccessKey: z.string().min(1).optional(),
+            /** http://host/bucket/key, which most S3-compatible servers need. */
+            forcePathStyle: z.boolean().default(true),
+            /** Key prefix inside the bucket. */
+            prefix: z.string().max(200).default(''),
+          })
+          .strict()
+          .prefault({}),
+        /** The archiver's queue: bound (items, bytes; past it the oldest segment writes are dropped, counted). */
+        queue: z
+          .object({
+            maxItems: z.number().int().min(1).max(1_000_000).default(10_000),
+            maxBytes: z
+              .number()
+              .int()
+              .min(1_000_000)
+              .default(1024 * 1024 * 1024),
+            concurrency: z.number().int().min(1).max(64).default(4),
+            retryBaseMs: z.number().int().min(1).max(60_000).default(200),
+            retryMaxMs: z.number().int().min(1).max(600_000).default(10_000),
+            /** Attempts at a write failing with something other than an outage. */
+            maxAttempts: z.number().int().min(1).max(100).default(5),
+          })
+          .strict()
+          .prefault({}),
+        /** Cold reads kept in the reader's process, bytes. */
+        cacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024 * 1024),
+        /** An object read from cold more than `after` times within windowSec is copied into Redis for ttlSec. */
+        promotion: z
+          .object({
+            after: z.number().int().min(0).max(1_000_000).default(3),
+            windowSec: z.number().int().min(1).max(86_400).default(60),
+            ttlSec: z.number().int().min(1).max(86_400).default(120),
+          })
+          .strict()
+          .prefault({}),
+        /** How long a cold miss is remembered by a reader, ms. */
+        missTtlMs: z.number().int().min(0).max(60_000).default(2000),
+        /** Retention sweep interval (manifest role), s. */
+        sweepIntervalSec: z.number().int().min(1).max(86_400).default(60),
+        /** Streams whose cold objects are never swept. */
+        keep: z.array(safeName).default([]),
+      })
+      .strict()
+      .refine((c) => c.type !== 's3' || c.s3.bucket !== undefined, {
+        message: 'cold.type s3 needs cold.s3.bucket',
+        path: ['s3', 'bucket'],
+      })
+      .prefault({}),
     /** Absolute URL of the origin's clock for DASH UTCTiming; default: /time on the same host. */
     utcTimingUrl: z.string().default('/time'),
     /** The player's target latency for LL-DASH, ms. */

@@ -19,8 +19,29 @@ const factories: Factories = {
 /** The kinds a config may name. */
 export const COLD_TIER_KINDS = Object.keys(factories) as Array<ColdTierSettings['type']>;
 
-/** Builds the tier the settings name. */
-export async function openColdTier(settings: ColdTierSettings): Promise<ColdTier> {
+/** The `cold` config block's shape as far as opening a tier goes (s3 settings nested under `s3`). */
+export interface ColdTierConfig {
+  type: ColdTierSettings['type'] | 'none';
+  dir?: string;
+  s3?: Partial<Omit<Extract<ColdTierSettings, { type: 's3' }>, 'type'>>;
+}
+
+/** The settings of the tier a `cold` config block names, or undefined for type none. */
+export function coldTierSettings(c: ColdTierConfig | ColdTierSettings): ColdTierSettings | undefined {
+  if (c.type === 'none') return undefined;
+  if (c.type === 's3' && 's3' in c && c.s3 && typeof c.s3 === 'object' && !('bucket' in c && c.bucket)) {
+    const s = c.s3;
+    if (!s.bucket) throw new Error('cold.type s3 needs cold.s3.bucket');
+    return { type: 's3', region: 'us-east-1', forcePathStyle: true, ...s, bucket: s.bucket };
+  }
+  if (c.type === 'disk') return { type: 'disk', dir: c.dir ?? '.wellspring-cold' };
+  return c as ColdTierSettings;
+}
+
+/** Builds the tier the settings (or a `cold` config block) name. */
+export async function openColdTier(config: ColdTierSettings | ColdTierConfig): Promise<ColdTier> {
+  const settings = coldTierSettings(config);
+  if (!settings) throw new Error('no cold tier configured (cold.type none)');
   const make = factories[settings.type] as (s: ColdTierSettings) => Promise<ColdTier>;
   return make(settings);
 }
