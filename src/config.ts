@@ -416,6 +416,27 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** The reader's in-process caches (issue #15; README "Sizing the reader"). */
+    reader: z
+      .object({
+        /**
+         * Immutable media (init, segments, parts) kept in process, bytes; READER_MEDIA_CACHE_MB overrides it. The
+         * reader's RSS grows by about this much once full. Objects above a quarter of it are never kept.
+         */
+        mediaCacheBytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(64 * 1024 * 1024 * 1024)
+          .default(128 * 1024 * 1024),
+        /**
+         * A plain playlist/MPD request may be answered from the render read last for at most this long, ms; the
+         * stream's next manifest event ends it sooner. 0: every request reads the store. Decision 016.
+         */
+        manifestCacheMs: z.number().int().min(0).max(2000).default(0),
+      })
+      .strict()
+      .prefault({}),
     /** The control API /api/v1, its events feed and webhooks (issue #12). */
     api: z
       .object({
@@ -728,7 +749,18 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Co
     };
   }
   applyAuthEnv(raw, env);
+  applyReaderEnv(raw, env);
   return parseConfig(raw);
+}
+
+/** READER_MEDIA_CACHE_MB (MiB) and READER_MANIFEST_CACHE_MS over the file's reader.* (a non-number fails validation). */
+function applyReaderEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const r = { ...((raw.reader as Record<string, unknown> | undefined) ?? {}) };
+  const mb = env.READER_MEDIA_CACHE_MB;
+  if (mb) r.mediaCacheBytes = /^\d+$/.test(mb) ? Number(mb) * 1024 * 1024 : mb;
+  const ms = env.READER_MANIFEST_CACHE_MS;
+  if (ms) r.manifestCacheMs = /^\d+$/.test(ms) ? Number(ms) : ms;
+  if (Object.keys(r).length) raw.reader = r;
 }
 
 /**

@@ -129,6 +129,8 @@ export async function startNode(
         api,
         disabled,
         opsTokens,
+        cacheBytes: config.reader.mediaCacheBytes,
+        manifestCacheMs: config.reader.manifestCacheMs,
       });
       handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;

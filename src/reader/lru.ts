@@ -1,11 +1,14 @@
-/** A byte-bounded LRU for immutable objects (segments, parts, init segments): URLs never change content. */
-export class ByteLru {
-  private map = new Map<string, Buffer>();
-  private bytes = 0;
+/**
+ * A byte-bounded LRU for immutable objects (segments, parts, init segments): URLs never change content, so an
+ * entry is never stale. Values carry their own size (a prepared answer: the bytes plus headers built once).
+ */
+export class ByteLru<V extends { readonly bytes: number } = { readonly bytes: number }> {
+  private map = new Map<string, V>();
+  private total = 0;
 
   constructor(readonly maxBytes: number) {}
 
-  get(key: string): Buffer | undefined {
+  get(key: string): V | undefined {
     const v = this.map.get(key);
     if (v) {
       this.map.delete(key);
@@ -14,23 +17,30 @@ export class ByteLru {
     return v;
   }
 
-  set(key: string, value: Buffer): void {
-    if (value.length > this.maxBytes / 4) return;
+  /** Objects larger than a quarter of the budget are not kept (one would evict most of the others). */
+  set(key: string, value: V): void {
+    if (value.bytes > this.maxBytes / 4) return;
     const old = this.map.get(key);
     if (old) {
-      this.bytes -= old.length;
+      this.total -= old.bytes;
       this.map.delete(key);
     }
     this.map.set(key, value);
-    this.bytes += value.length;
+    this.total += value.bytes;
     for (const [k, v] of this.map) {
-      if (this.bytes <= this.maxBytes) break;
+      if (this.total <= this.maxBytes) break;
       this.map.delete(k);
-      this.bytes -= v.length;
+      this.total -= v.bytes;
     }
   }
 
+  /** Bytes held. */
   get size(): number {
-    return this.bytes;
+    return this.total;
+  }
+
+  /** Entries held. */
+  get count(): number {
+    return this.map.size;
   }
 }

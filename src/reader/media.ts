@@ -10,7 +10,7 @@ import { ReaderError } from './errors.js';
 import { contentType, parseRange } from './http-policy.js';
 import { ByteLru } from './lru.js';
 import type { ManifestReads } from './playlists.js';
-import { type Exchange, send, sendEmpty, startStream } from './respond.js';
+import { type Exchange, type PreparedBody, prepareBody, send, sendPrepared, startStream } from './respond.js';
 import type { Route } from './routes.js';
 import { watchEvents } from './waits.js';
 
@@ -24,29 +24,60 @@ export interface MediaDeps {
   cacheBytes: number;
 }
 
+/** A stored object with its answer built once (ETag, header list): what the in-process cache keeps. */
+interface CachedObject {
+  readonly bytes: number;
+  readonly type: string;
+  readonly answer: PreparedBody;
+}
+
 export class MediaObjects {
-  private readonly lru: ByteLru;
+  private readonly lru: ByteLru<CachedObject>;
 
   constructor(private readonly d: MediaDeps) {
-    this.lru = new ByteLru(d.cacheBytes);
+    this.lru = new ByteLru<CachedObject>(d.cacheBytes);
+  }
+
+  /** Bytes and entries held by the in-process cache (metrics, benchmarks). */
+  get cached(): { bytes: number; objects: number } {
+    return { bytes: this.lru.size, objects: this.lru.count };
   }
 
   async serve(x: Exchange, r: ObjectRoute): Promise<void> {
-    const buf = await this.get(r.stream, r.rendition, r.file);
-    if (buf) return sendObject(x, r, buf);
+    const o = await this.get(r);
+    if (o) return sendObject(x, o);
     if (x.req.method === 'HEAD' || r.objectKind === 'init') throw new ReaderError('NOT_FOUND');
     const m = await this.d.reads.require(r.stream, manifestName.media(r.rendition));
     if (r.objectKind === 'part') return this.preloadPart(x, r, m);
     return this.inProgressSegment(x, r, m);
   }
 
-  private async get(stream: string, rendition: string, file: string): Promise<Buffer | null> {
-    const key = `${stream}/${rendition}/${file}`;
+  /** The object with its prepared answer: from the cache, or read from the store once and prepared once. */
+  private async get(r: ObjectRoute): Promise<CachedObject | undefined> {
+    const key = `${r.stream}/${r.rendition}/${r.file}`;
     const hit = this.lru.get(key);
     if (hit) return hit;
-    const b = await this.d.media.getObject(stream, rendition, file);
-    if (b) this.lru.set(key, b);
-    return b;
+    const b = await this.d.media.getObject(r.stream, r.rendition, r.file);
+    if (!b) return undefined;
+    const type = contentType(r.file, r.rendition);
+    const o: CachedObject = {
+      bytes: b.length,
+      type,
+      answer: prepareBody({
+        body: b,
+        etag: `"${b.length.toString(16)}-${r.file}"`,
+        cls: 'media',
+        type,
+        acceptRanges: true,
+      }),
+    };
+    this.lru.set(key, o);
+    return o;
+  }
+
+  /** Bytes of another object of the same rendition (a part of a segment being streamed). */
+  private async bytesOf(r: ObjectRoute, file: string): Promise<Buffer | undefined> {
+    return (await this.get({ ...r, file }))?.answer.body;
   }
 
   /** The hinted part (or the one after it), answered once announced; one that never comes is a 404. */
@@ -56,8 +87,8 @@ export class MediaObjects {
     if (ahead <= 0) {
       // The playlist read after the miss already lists this part: it landed in between (bytes before
       // references), so it is there now. A 404 here would be cached by the CDN for a part the playlist names.
-      const landed = await this.get(r.stream, r.rendition, r.file);
-      if (landed) return sendObject(x, r, landed);
+      const landed = await this.get(r);
+      if (landed) return sendObject(x, landed);
     }
     if (!(ahead >= 1 && ahead <= 2)) throw new ReaderError('NOT_FOUND');
     const w = watchEvents({
@@ -76,19 +107,19 @@ export class MediaObjects {
     try {
       const ready = await w.ready();
       if (ready === 'closed') return;
-      let buf = await this.get(r.stream, r.rendition, r.file);
+      let buf = await this.get(r);
       let timedOut = ready === 'timeout';
       if (!buf && ready === 'ready') {
         const ev = await w.next();
         if (ev === 'closed') return;
         timedOut = ev === 'timeout';
-        buf = await this.get(r.stream, r.rendition, r.file);
+        buf = await this.get(r);
       }
       // Nothing showed the part will never come (the stream paused: encoder away, ingest restarting): not a
       // 404, which a CDN keeps for a second while the part may still land and be listed.
       if (!buf && timedOut) throw new ReaderError('BLOCKING_TIMEOUT', 'the hinted part did not come in time');
       if (!buf) throw new ReaderError('NOT_FOUND');
-      sendObject(x, r, buf);
+      sendObject(x, buf);
     } finally {
       w.close();
     }
@@ -122,7 +153,7 @@ export class MediaObjects {
     };
     const writeParts = async (upTo: number): Promise<void> => {
       for (; nextPart <= upTo; nextPart++) {
-        const p = await this.get(r.stream, r.rendition, objectName.part(r.msn, nextPart));
+        const p = await this.bytesOf(r, objectName.part(r.msn, nextPart));
         if (!p) throw new ReaderError('SEGMENT_INCOMPLETE', `part ${r.msn}.${nextPart} missing`);
         start();
         x.res.write(p);
@@ -133,8 +164,8 @@ export class MediaObjects {
       const ready = await w.ready();
       if (ready === 'closed') return;
       if (ready === 'ready') {
-        const whole = await this.get(r.stream, r.rendition, r.file);
-        if (whole) return sendObject(x, r, whole);
+        const whole = await this.get(r);
+        if (whole) return sendObject(x, whole);
         const open = await this.d.media.getOpenEntry(r.stream, r.rendition);
         if (open && open.msn === r.msn && open.parts.length > 0) await writeParts(open.parts.length - 1);
         for (;;) {
@@ -144,7 +175,7 @@ export class MediaObjects {
           if (ev.t === 'manifest') continue;
           if (ev.t === 'part' && ev.msn === r.msn) await writeParts(ev.i);
           else if (ev.t === 'seg' && ev.msn === r.msn) {
-            const seg = await this.get(r.stream, r.rendition, r.file);
+            const seg = await this.bytesOf(r, r.file);
             if (!seg) throw new ReaderError('SEGMENT_INCOMPLETE', `segment ${r.msn} vanished`);
             start();
             x.res.end(seg.subarray(written));
@@ -163,18 +194,21 @@ export class MediaObjects {
   }
 }
 
-function sendObject(x: Exchange, r: ObjectRoute, buf: Buffer): void {
-  const etag = `"${buf.length.toString(16)}-${r.file}"`;
+/** A whole object from its prepared answer (304 on a matching If-None-Match); a Range request is cut here. */
+function sendObject(x: Exchange, o: CachedObject): void {
+  const range = x.req.headers.range;
+  if (range === undefined) return sendPrepared(x, o.answer);
+  const { body, etag } = o.answer;
   x.res.setHeader('ETag', etag);
   x.res.setHeader('Accept-Ranges', 'bytes');
-  if (x.req.headers['if-none-match'] === etag) return sendEmpty(x, { status: 304, cls: 'media' });
-  const type = contentType(r.file, r.rendition);
-  const range = parseRange(x.req.headers.range, buf.length);
-  if (range === 'unsatisfiable')
-    throw new ReaderError('RANGE_NOT_SATISFIABLE', undefined, { 'Content-Range': `bytes */${buf.length}` });
-  if (range) {
-    x.res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${buf.length}`);
-    return send(x, { status: 206, cls: 'media', type, body: buf.subarray(range.start, range.end + 1) });
+  if (x.req.headers['if-none-match'] === etag) return sendPrepared(x, o.answer);
+  const r = parseRange(range, body.length);
+  if (r === 'unsatisfiable')
+    throw new ReaderError('RANGE_NOT_SATISFIABLE', undefined, { 'Content-Range': `bytes */${body.length}` });
+  const { type } = o;
+  if (r) {
+    x.res.setHeader('Content-Range', `bytes ${r.start}-${r.end}/${body.length}`);
+    return send(x, { status: 206, cls: 'media', type, body: body.subarray(r.start, r.end + 1) });
   }
-  send(x, { cls: 'media', type, body: buf });
+  send(x, { cls: 'media', type, body });
 }

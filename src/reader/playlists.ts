@@ -2,24 +2,55 @@
  * Playlists and MPDs: served as stored (versioned, with ETag and Last-Modified), and LL-HLS blocking reloads
  * (RFC 8216bis 6.2.5.2) held until the manifest worker announces a render that contains the requested part.
  *
+ * Every stored render is prepared once (its bytes, ETag and header list per cache class, respond.ts): reads
+ * that return the same render return the same object (ManifestReads interns them), so a request costs a store
+ * read and one writeHead + end, and a 304 costs the comparison. With `manifestCacheMs` > 0 a plain playlist
+ * request does not even read the store: the render read last is kept until the stream's next manifest event
+ * (or manifestCacheMs, whichever comes first; decision 016).
+ *
  * The release path is built for a thousand viewers waiting on one part: held reloads of a stream wait in one
  * waiting room (one event listener, not one per request); a manifest event that satisfies some of them is
  * answered by one store read per manifest name and one synchronous loop that writes the same prepared Buffer
- * and headers to every satisfied response (no per-request promise chain, copy, timer or date formatting).
+ * and header list to every satisfied response (no per-request promise chain, copy, timer or date formatting).
  */
-import { Histogram } from 'prom-client';
 import { blockingTimeoutMs } from '../core/index.js';
-import type { Metrics } from '../metrics.js';
 import type { EventBus, ManifestStore, MediaEvent, StoredManifest, Subscription } from '../store/ports.js';
 import { ReaderError } from './errors.js';
 import { type ObjectClass, contentType } from './http-policy.js';
-import { type Exchange, send, sendEmpty } from './respond.js';
+import { type Exchange, type PreparedBody, prepareBody, sendPrepared } from './respond.js';
 import type { Directives } from './routes.js';
 
-/** Concurrent reads of one manifest share one store round trip (a fan-out of held requests wakes at once). */
+/** Renders remembered for interning (one per stream and manifest name; the oldest forgotten first). */
+const INTERNED_MAX = 4096;
+/** A stream's cache subscription is closed after this long without a request. */
+const WATCH_IDLE_MS = 30_000;
+
+/** One stream's manifest cache: live while subscribed, emptied by every manifest event of the stream. */
+interface StreamWatch {
+  sub: Subscription;
+  ready: boolean;
+  /** Manifest events heard so far: a read started before the last one must not be kept. */
+  gen: number;
+  usedAt: number;
+  entries: Map<string, { m: StoredManifest; at: number }>;
+  loading: Map<string, { gen: number; p: Promise<StoredManifest | undefined> }>;
+}
+
+/**
+ * Manifest reads. Concurrent reads of one manifest share one store round trip (a fan-out of held requests wakes
+ * at once); a read that returns the render already known returns the same object, so what was prepared for it
+ * is reused. `current` may answer from the per-stream cache (manifestCacheMs > 0).
+ */
 export class ManifestReads {
   private readonly inflight = new Map<string, Promise<StoredManifest | undefined>>();
-  constructor(private readonly manifests: ManifestStore) {}
+  private readonly interned = new Map<string, StoredManifest>();
+  private readonly watches = new Map<string, StreamWatch>();
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly manifests: ManifestStore,
+    private readonly cache: { events?: EventBus; maxAgeMs?: number } = {},
+  ) {}
 
   read(stream: string, name: string): Promise<StoredManifest | undefined> {
     const key = `${stream}/${name}`;
@@ -35,11 +66,33 @@ export class ManifestReads {
   }
 
   private start(key: string, stream: string, name: string): Promise<StoredManifest | undefined> {
-    const p = this.manifests.read(stream, name).finally(() => {
-      if (this.inflight.get(key) === p) this.inflight.delete(key);
-    });
+    const p = this.manifests
+      .read(stream, name)
+      .then((m) => (m ? this.intern(key, m) : m))
+      .finally(() => {
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+      });
     this.inflight.set(key, p);
     return p;
+  }
+
+  /** The object already known for this render, or this one remembered as the render of its name. */
+  private intern(key: string, m: StoredManifest): StoredManifest {
+    const known = this.interned.get(key);
+    if (
+      known &&
+      known.version === m.version &&
+      known.renderedAt === m.renderedAt &&
+      known.msn === m.msn &&
+      known.part === m.part &&
+      known.targetSec === m.targetSec &&
+      known.body === m.body
+    )
+      return known;
+    this.interned.delete(key);
+    this.interned.set(key, m);
+    if (this.interned.size > INTERNED_MAX) this.interned.delete(this.interned.keys().next().value!);
+    return m;
   }
 
   /** As read, but a missing manifest is a 404. */
@@ -47,6 +100,92 @@ export class ManifestReads {
     const m = await this.read(stream, name);
     if (!m) throw new ReaderError('NOT_FOUND');
     return m;
+  }
+
+  /**
+   * The manifest for a plain (non-blocking) request: the cached render when the cache is on, the stream's
+   * subscription is live, no manifest event came since it was read and it is younger than maxAgeMs; else a read
+   * (kept for the next request when no event came while it ran). A missing manifest is a 404.
+   */
+  async current(stream: string, name: string): Promise<StoredManifest> {
+    const maxAgeMs = this.cache.maxAgeMs ?? 0;
+    if (maxAgeMs <= 0 || !this.cache.events) return this.require(stream, name);
+    const now = performance.now();
+    const w = this.watch(stream, now);
+    const e = w.entries.get(name);
+    if (e && now - e.at < maxAgeMs) return e.m;
+    let l = w.loading.get(name);
+    if (!l || l.gen !== w.gen) {
+      const gen = w.gen;
+      const ready = w.ready;
+      const at = now;
+      const p = this.fresh(stream, name).then((m) => {
+        if (w.loading.get(name)?.p === p) w.loading.delete(name);
+        // Kept only when the subscription was live before the read began and no event came since.
+        if (m && ready && w.gen === gen && this.watches.get(stream) === w) w.entries.set(name, { m, at });
+        return m;
+      });
+      l = { gen, p };
+      w.loading.set(name, l);
+    }
+    const m = await l.p;
+    if (!m) throw new ReaderError('NOT_FOUND');
+    return m;
+  }
+
+  private watch(stream: string, now: number): StreamWatch {
+    const w = this.watches.get(stream);
+    if (w) {
+      w.usedAt = now;
+      return w;
+    }
+    const nw: StreamWatch = {
+      sub: undefined as unknown as Subscription,
+      ready: false,
+      gen: 0,
+      usedAt: now,
+      entries: new Map(),
+      loading: new Map(),
+    };
+    nw.sub = this.cache.events!.subscribe(stream, (ev: MediaEvent) => {
+      if (ev.t !== 'manifest') return;
+      nw.gen++;
+      nw.entries.clear();
+    });
+    nw.sub.ready.then(
+      () => (nw.ready = true),
+      () => this.unwatch(stream, nw),
+    );
+    this.watches.set(stream, nw);
+    this.sweep ??= setInterval(() => this.sweepIdle(), WATCH_IDLE_MS / 3).unref();
+    return nw;
+  }
+
+  private unwatch(stream: string, w: StreamWatch): void {
+    if (this.watches.get(stream) === w) this.watches.delete(stream);
+    w.entries.clear();
+    w.gen++;
+    w.sub.close();
+  }
+
+  private sweepIdle(): void {
+    const now = performance.now();
+    for (const [stream, w] of this.watches) if (now - w.usedAt > WATCH_IDLE_MS) this.unwatch(stream, w);
+    if (this.watches.size === 0 && this.sweep) {
+      clearInterval(this.sweep);
+      this.sweep = undefined;
+    }
+  }
+
+  /** Streams whose manifests are cached (tests, metrics). */
+  get watched(): number {
+    return this.watches.size;
+  }
+
+  close(): void {
+    for (const [stream, w] of this.watches) this.unwatch(stream, w);
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = undefined;
   }
 }
 
@@ -94,7 +233,7 @@ export class Playlists {
   constructor(private readonly d: PlaylistDeps) {}
 
   async serve(x: Exchange, stream: string, name: string, cls: ObjectClass): Promise<void> {
-    const m = await this.d.reads.require(stream, name);
+    const m = await this.d.reads.current(stream, name);
     sendManifest(x, name, m, cls);
   }
 
@@ -192,15 +331,16 @@ export class Playlists {
             for (const w of ws) w.settle({ error: new ReaderError('NOT_FOUND') });
             return;
           }
+          const p = prepared(name, m, 'blocking-playlist');
           let sent = 0;
           for (const w of ws) {
             // Still waiting, and the stored render does reach its part (an older one keeps it waiting).
             if (!w.pending || !satisfies(w, m)) continue;
             w.settle('sent');
-            sendManifest(w.x, name, m, 'blocking-playlist');
+            sendPrepared(w.x, p);
             sent++;
           }
-          if (sent > 0) releaseSeconds(ws[0]!.x.metrics).observe((performance.now() - heard) / 1000);
+          if (sent > 0) ws[0]!.x.metrics.blockingRelease.observe((performance.now() - heard) / 1000);
         },
         (error: unknown) => {
           for (const w of ws) w.settle({ error });
@@ -229,52 +369,29 @@ function waiter(x: Exchange, b: BlockingRequest): Waiter {
   return w;
 }
 
-/** What every answer from one stored manifest shares: the body as bytes, its validators. */
-interface Prepared {
-  body: Buffer;
-  etag: string;
-  lastModified: string | undefined;
-}
+/** The answers prepared for a stored render, per cache class (built on first use, kept as long as the render). */
+const preparedAnswers = new WeakMap<StoredManifest, Map<ObjectClass, PreparedBody>>();
 
-const prepared = new WeakMap<StoredManifest, Prepared>();
-
-function prepare(m: StoredManifest): Prepared {
-  let p = prepared.get(m);
+function prepared(name: string, m: StoredManifest, cls: ObjectClass): PreparedBody {
+  let byCls = preparedAnswers.get(m);
+  if (!byCls) preparedAnswers.set(m, (byCls = new Map()));
+  let p = byCls.get(cls);
   if (!p) {
-    p = {
-      body: Buffer.from(m.body),
+    // One Buffer per render, shared by its classes.
+    const body = byCls.values().next().value?.body ?? Buffer.from(m.body);
+    p = prepareBody({
+      body,
       etag: `"v${m.version}"`,
+      cls,
+      type: contentType(name),
+      targetSec: m.targetSec,
       lastModified: m.renderedAt ? new Date(m.renderedAt).toUTCString() : undefined,
-    };
-    prepared.set(m, p);
+    });
+    byCls.set(cls, p);
   }
   return p;
 }
 
 function sendManifest(x: Exchange, name: string, m: StoredManifest, cls: ObjectClass): void {
-  const p = prepare(m);
-  x.res.setHeader('ETag', p.etag);
-  if (p.lastModified) x.res.setHeader('Last-Modified', p.lastModified);
-  if (x.req.headers['if-none-match'] === p.etag)
-    return sendEmpty(x, { status: 304, cls, targetSec: m.targetSec });
-  send(x, { cls, type: contentType(name), body: p.body, targetSec: m.targetSec });
-}
-
-/**
- * wellspring_blocking_release_seconds: from a manifest event reaching this reader to the last held reload it
- * satisfied being written (one observation per release batch). Registered on the reader's own registry.
- */
-const releaseHistograms = new WeakMap<Metrics, Histogram>();
-function releaseSeconds(metrics: Metrics): Histogram {
-  let h = releaseHistograms.get(metrics);
-  if (!h) {
-    h = new Histogram({
-      name: 'wellspring_blocking_release_seconds',
-      help: 'Manifest event heard -> every blocking reload it satisfied written (per release batch)',
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
-      registers: [metrics.registry],
-    });
-    releaseHistograms.set(metrics, h);
-  }
-  return h;
+  sendPrepared(x, prepared(name, m, cls));
 }

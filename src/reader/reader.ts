@@ -22,11 +22,10 @@ import type {
 } from '../store/ports.js';
 import type { ReaderAccess } from './access.js';
 import { ReaderError, toReaderError } from './errors.js';
-import { CORS_HEADERS } from './http-policy.js';
 import { MediaObjects } from './media.js';
 import { serveOps } from './ops.js';
 import { ManifestReads, Playlists } from './playlists.js';
-import { type Exchange, sendEmpty, sendError } from './respond.js';
+import { type Exchange, applyCors, sendEmpty, sendError } from './respond.js';
 import { type Route, directives, route } from './routes.js';
 import { serveStoredObject } from './stored-objects.js';
 import { TimeShift } from './timeshift.js';
@@ -49,8 +48,13 @@ export interface ReaderDeps {
   events: EventBus;
   metrics: Metrics;
   log: Logger;
-  /** In-process cache for immutable media, bytes. */
+  /** In-process cache for immutable media, bytes (config reader.mediaCacheBytes). */
   cacheBytes?: number;
+  /**
+   * Longest a plain playlist request may be answered from the render read last, ms; a manifest event of the
+   * stream ends it sooner (config reader.manifestCacheMs; 0: every request reads the store; decision 016).
+   */
+  manifestCacheMs?: number;
   /** The control API under /api/v1 (issue #12). */
   api?: ControlApi;
   /** Streams an operator disabled answer 403/404 (issue #12). */
@@ -75,6 +79,9 @@ export interface Reader {
 }
 
 const MAX_URL = 2048;
+
+/** Routes answered through respond.ts, which sets CORS itself (prepared header lists or applyCors). */
+const PREPARED_KINDS: ReadonlySet<Route['kind']> = new Set(['master', 'mpd', 'media-playlist', 'object']);
 
 /**
  * The HTTP server's limits (config `http.*`). The header and request timeouts bound the time a client takes to
@@ -106,7 +113,10 @@ const redactUrl = (u: string | undefined): string | undefined => u?.replace(/^\/
 export function createReader(deps: ReaderDeps): Reader {
   const log = deps.log.child({ component: 'reader' });
   const outage = new OutageLog(log, 'store (reader)');
-  const reads = new ManifestReads(deps.store.manifests);
+  const reads = new ManifestReads(deps.store.manifests, {
+    events: deps.events,
+    maxAgeMs: deps.manifestCacheMs ?? 0,
+  });
   const playlists = new Playlists({ reads, events: deps.events });
   const media = new MediaObjects({
     media: deps.store.media,
@@ -124,7 +134,9 @@ export function createReader(deps: ReaderDeps): Reader {
 
   async function serve(x: Exchange): Promise<Route | undefined> {
     const { req } = x;
-    for (const [k, v] of Object.entries(CORS_HEADERS)) x.res.setHeader(k, v);
+    // Stream URLs may be answered by a prepared header list that carries CORS (respond.ts); the rest get it now.
+    if (req.url?.startsWith('/live/')) x.corsPending = true;
+    else applyCors(x);
     if (req.method === 'OPTIONS') {
       sendEmpty(x, { status: 204, cls: 'no-store' });
       return undefined;
@@ -159,6 +171,7 @@ export function createReader(deps: ReaderDeps): Reader {
       r = undefined; // undecodable path: not one of ours
     }
     if (!r) throw new ReaderError('NOT_FOUND');
+    if (!PREPARED_KINDS.has(r.kind)) applyCors(x);
     if (deps.disabled && 'stream' in r) await deps.disabled.check(r.stream);
     if (deps.access && 'stream' in r) await deps.access.authorize(x, r.stream, token);
     else if (token !== undefined) throw new ReaderError('NOT_FOUND'); // /s/{token}/ only prefixes stream URLs
@@ -272,6 +285,7 @@ export function createReader(deps: ReaderDeps): Reader {
       return bound;
     },
     async close() {
+      reads.close();
       const s = server;
       if (!s) return;
       server = undefined;

@@ -1,17 +1,92 @@
 /**
  * Writing answers: every response goes through here, with its cache class (http-policy.ts) and one count in
  * wellspring_http_requests_total. Options objects, not positional lists.
+ *
+ * The hot path (playlists, MPDs, media objects) answers from a `PreparedBody`: the bytes, the ETag and the whole
+ * header list built once per stored object or manifest render, written with one writeHead(status, rawHeaders)
+ * and one end(buffer) — no per-request setHeader calls, string formatting or copies. CORS headers are part of
+ * that list; for other answers they are set when the answer starts (`applyCors`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import type { ReaderError } from './errors.js';
-import { type ObjectClass, cacheControl } from './http-policy.js';
+import { CORS_HEADERS, type ObjectClass, cacheControl } from './http-policy.js';
 
 /** One request and what answering it needs. */
 export interface Exchange {
   req: IncomingMessage;
   res: ServerResponse;
   metrics: Metrics;
+  /** CORS headers not set yet: the answer sets them (a prepared answer carries them in its header list). */
+  corsPending?: boolean;
+}
+
+const CORS_RAW: string[] = Object.entries(CORS_HEADERS).flat();
+
+/** Sets the CORS headers now unless already set. */
+export function applyCors(x: Exchange): void {
+  if (x.corsPending === false) return;
+  x.corsPending = false;
+  for (const [k, v] of Object.entries(CORS_HEADERS)) x.res.setHeader(k, v);
+}
+
+/** A body and everything its answers share, built once (per stored object, per manifest render and class). */
+export interface PreparedBody {
+  readonly body: Buffer;
+  readonly etag: string;
+  readonly cls: ObjectClass;
+  /** writeHead's raw list for a 200 (CORS, type, cache policy, validators, length). */
+  readonly ok: readonly string[];
+  /** writeHead's raw list for a 304 (the same validators and cache policy, no body headers). */
+  readonly notModified: readonly string[];
+}
+
+export function prepareBody(o: {
+  body: Buffer;
+  etag: string;
+  cls: ObjectClass;
+  type: string;
+  targetSec?: number;
+  lastModified?: string;
+  acceptRanges?: boolean;
+}): PreparedBody {
+  const cache = cacheControl(o.cls, o.targetSec);
+  const validators = ['ETag', o.etag];
+  if (o.lastModified) validators.push('Last-Modified', o.lastModified);
+  if (o.acceptRanges) validators.push('Accept-Ranges', 'bytes');
+  return {
+    body: o.body,
+    etag: o.etag,
+    cls: o.cls,
+    ok: [
+      ...CORS_RAW,
+      'Content-Type',
+      o.type,
+      'Cache-Control',
+      cache,
+      ...validators,
+      'Content-Length',
+      String(o.body.length),
+    ],
+    notModified: [...CORS_RAW, 'Cache-Control', cache, ...validators],
+  };
+}
+
+/**
+ * A prepared answer in full: 304 when If-None-Match names its ETag, else 200 (no body on HEAD). Headers set
+ * before (by a hook) stay unless the list names them.
+ */
+export function sendPrepared(x: Exchange, p: PreparedBody): void {
+  x.corsPending = false;
+  if (x.req.headers['if-none-match'] === p.etag) {
+    x.res.writeHead(304, p.notModified as string[]);
+    count(x, p.cls, 304);
+    x.res.end();
+    return;
+  }
+  x.res.writeHead(200, p.ok as string[]);
+  count(x, p.cls, 200);
+  x.res.end(x.req.method === 'HEAD' ? undefined : p.body);
 }
 
 export interface BodyAnswer {
@@ -29,14 +104,23 @@ export interface EmptyAnswer {
   targetSec?: number;
 }
 
+/** The counter's child per (class, status), looked up once: prom-client hashes the labels on every inc(). */
+const counters = new WeakMap<Metrics, Map<string, { inc(): void }>>();
+
 function count(x: Exchange, cls: ObjectClass, status: number): void {
-  x.metrics.httpRequests.inc({ class: cls, status });
+  let byKey = counters.get(x.metrics);
+  if (!byKey) counters.set(x.metrics, (byKey = new Map()));
+  const key = `${cls} ${status}`;
+  let c = byKey.get(key);
+  if (!c) byKey.set(key, (c = x.metrics.httpRequests.labels({ class: cls, status })));
+  c.inc();
 }
 
 /** A complete body (omitted on HEAD, with the Content-Length it would have). */
 export function send(x: Exchange, o: BodyAnswer): void {
   const status = o.status ?? 200;
   const body = typeof o.body === 'string' ? Buffer.from(o.body) : o.body;
+  applyCors(x);
   x.res.statusCode = status;
   x.res.setHeader('Content-Type', o.type);
   x.res.setHeader('Cache-Control', cacheControl(o.cls, o.targetSec));
@@ -47,6 +131,7 @@ export function send(x: Exchange, o: BodyAnswer): void {
 
 /** 204 / 304: headers only. */
 export function sendEmpty(x: Exchange, o: EmptyAnswer): void {
+  applyCors(x);
   x.res.statusCode = o.status;
   x.res.setHeader('Cache-Control', cacheControl(o.cls, o.targetSec));
   count(x, o.cls, o.status);
@@ -55,6 +140,7 @@ export function sendEmpty(x: Exchange, o: EmptyAnswer): void {
 
 /** Starts a body of unknown length (chunked): the caller writes and ends it. */
 export function startStream(x: Exchange, o: { cls: ObjectClass; type: string }): void {
+  applyCors(x);
   x.res.writeHead(200, { 'Content-Type': o.type, 'Cache-Control': cacheControl(o.cls) });
   x.res.flushHeaders();
   count(x, o.cls, 200);
@@ -63,6 +149,7 @@ export function startStream(x: Exchange, o: { cls: ObjectClass; type: string }):
 /** An error from the catalogue: its status, cache class, Retry-After and a one-line text body "CODE: message". */
 export function sendError(x: Exchange, e: ReaderError): void {
   const { res } = x;
+  applyCors(x);
   if (e.status >= 500) {
     // Validators describe a representation; an error is none.
     res.removeHeader('ETag');
