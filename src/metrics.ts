@@ -89,14 +89,59 @@ export function createMetrics() {
       labelNames: ['class', 'status'],
       registers: [registry],
     }),
-    /**
-     * Blocking-reload fan-out inside the reader: from a manifest event reaching it to the last held reload that
-     * event satisfied being written (one observation per release batch: one manifest name of one stream).
-     */
-    blockingRelease: new Histogram({
-      name: 'wellspring_blocking_release_seconds',
-      help: 'Manifest event heard -> every blocking reload it satisfied written (per release batch)',
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+    /** Issue #11: the cold tier (decision 013). */
+    coldBacklogItems: new Gauge({
+      name: 'wellspring_cold_backlog_items',
+      help: 'Cold-tier writes queued behind the live path (grows while the cold tier is down)',
+      registers: [registry],
+    }),
+    coldBacklogBytes: new Gauge({
+      name: 'wellspring_cold_backlog_bytes',
+      help: 'Bytes of the cold-tier writes queued behind the live path',
+      registers: [registry],
+    }),
+    coldWrites: new Counter({
+      name: 'wellspring_cold_writes_total',
+      help: 'Cold-tier writes by result: ok, failed (gave up), dropped (backlog past its bound)',
+      labelNames: ['result', 'kind'],
+      registers: [registry],
+    }),
+    coldWriteLag: new Histogram({
+      name: 'wellspring_cold_write_lag_seconds',
+      help: 'Segment stored in Redis -> stored in the cold tier and recorded in the archive',
+      buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    coldReads: new Counter({
+      name: 'wellspring_cold_reads_total',
+      help: 'Reader lookups in the cold tier after a Redis miss: hit, miss, error',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    coldCacheHits: new Counter({
+      name: 'wellspring_cold_cache_hits_total',
+      help: 'Cold objects answered from the reader process cache',
+      registers: [registry],
+    }),
+    coldCacheBytes: new Gauge({
+      name: 'wellspring_cold_cache_bytes',
+      help: 'Bytes of cold objects in the reader process cache',
+      registers: [registry],
+    }),
+    coldPromotions: new Counter({
+      name: 'wellspring_cold_promotions_total',
+      help: 'Cold objects copied into Redis because they were read often',
+      registers: [registry],
+    }),
+    coldSweeps: new Counter({
+      name: 'wellspring_cold_sweeps_total',
+      help: 'Retention sweeps by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    coldSwept: new Counter({
+      name: 'wellspring_cold_swept_objects_total',
+      help: 'Cold segments deleted by retention sweeps (asked for: deleting a missing one is no error)',
       registers: [registry],
     }),
   };

@@ -23,6 +23,12 @@ import { createControlApi } from '../src/api/router.js';
 import { DisabledStreams } from '../src/api/disabled.js';
 import { ApiTokens } from '../src/api/auth.js';
 import { startWebhooks } from '../src/queue/webhooks.js';
+import { ColdArchiver } from '../src/store/cold/archiver.js';
+import { ArchivingMediaStore } from '../src/store/cold/archiving-media.js';
+import { openColdTier as openLiveColdTier } from '../src/store/cold/registry.js';
+import { ColdSweeper } from '../src/store/cold/sweeper.js';
+import { TieredMediaStore } from '../src/store/tiered/index.js';
+import type { ColdTier as LiveColdTier } from '../src/store/ports.js';
 
 export type Role = 'ingest' | 'manifest' | 'reader';
 
@@ -58,6 +64,18 @@ export async function startNode(
     return st;
   };
   const stops: Array<() => Promise<void>> = [];
+  // The cold tier of live media (issue #11, decision 013): opened once per node when cold.type is not none.
+  let liveCold: Promise<LiveColdTier | undefined> | undefined;
+  const liveColdTier = (): Promise<LiveColdTier | undefined> => {
+    liveCold ??= (async () => {
+      if (config.cold.type === 'none') return undefined;
+      const t = await openLiveColdTier(config.cold);
+      log.info({ kind: t.kind }, 'cold tier open');
+      stops.unshift(() => t.close());
+      return t;
+    })();
+    return liveCold;
+  };
   const handle: NodeHandle = {
     async stop() {
       for (const s of stops.reverse()) await s().catch((err: unknown) => log.error({ err }, 'stop failed'));
@@ -67,6 +85,35 @@ export async function startNode(
   try {
     if (roles.includes('manifest')) {
       const st = store('command');
+      // Cold-tier retention (issue #11): every manifest worker sweeps; the sweep is idempotent.
+      const sweepTier = await liveColdTier();
+      if (sweepTier) {
+        const keep = new Set(config.cold.keep);
+        const sweeper = new ColdSweeper({
+          tier: sweepTier,
+          archive: st.archive,
+          log: log.child({ component: 'cold-sweeper' }),
+          streams: async () => [
+            ...new Set([
+              ...config.streams.map((s) => s.name),
+              ...(await st.streams.list(10_000)).map((s) => s.name),
+            ]),
+          ],
+          retention: async (name) => {
+            if (keep.has(name)) return 'keep';
+            const stored = (await st.streams.readState(name)).settings?.dvrWindowSec;
+            return (
+              stored ??
+              config.streams.find((s) => s.name === name)?.dvrWindowSec ??
+              config.defaults.dvrWindowSec
+            );
+          },
+          intervalMs: config.cold.sweepIntervalSec * 1000,
+          metrics: { deleted: metrics.coldSwept, runs: metrics.coldSweeps },
+        });
+        sweeper.start();
+        stops.push(() => sweeper.close());
+      }
       const worker = startBullRenderWorker({
         target,
         prefix,
@@ -101,6 +148,27 @@ export async function startNode(
     if (roles.includes('reader')) {
       // Reader commands fail fast while Redis is unreachable: a quick 503, never a hang.
       const st = store('reader', true);
+      // Tiered read (issue #11): Redis first, then the cold tier, same URLs, ranges and ETags.
+      const readTier = await liveColdTier();
+      if (readTier) {
+        const c = config.cold;
+        st.media = new TieredMediaStore({
+          hot: st.media,
+          cold: readTier,
+          log: log.child({ component: 'tiered-read' }),
+          cacheBytes: c.cacheBytes,
+          promoteAfter: c.promotion.after,
+          promoteWindowMs: c.promotion.windowSec * 1000,
+          promoteTtlSec: c.promotion.ttlSec,
+          missTtlMs: c.missTtlMs,
+          metrics: {
+            coldReads: metrics.coldReads,
+            cacheHits: metrics.coldCacheHits,
+            promotions: metrics.coldPromotions,
+            cacheBytes: metrics.coldCacheBytes,
+          },
+        });
+      }
       // The CDN secret and signed playback (issue #12): open when auth.cdn / auth.playback configure nothing.
       const access = createReaderAccess({
         cdn: cdnGate(config.auth.cdn),
@@ -141,7 +209,28 @@ export async function startNode(
       // A command timeout turns a hung Redis into errors the publisher logs and retries (its writes are idempotent).
       // Who may publish (issue #12): config keys, JWT, the auth hook, the slow-down; open mode says so loudly.
       const publishAuth = createPublishAuthorizer(config, { log });
-      const ingest = new IngestService(config, { store: store('ingest'), queue, metrics, log, publishAuth });
+      // Every complete segment and init also goes to the cold tier, behind the live path (issue #11).
+      const ingestStore = store('ingest');
+      const archiveTier = await liveColdTier();
+      if (archiveTier) {
+        const q = config.cold.queue;
+        const archiver = new ColdArchiver({
+          tier: archiveTier,
+          archive: ingestStore.archive,
+          log: log.child({ component: 'cold-archiver' }),
+          ...q,
+          metrics: {
+            backlogItems: metrics.coldBacklogItems,
+            backlogBytes: metrics.coldBacklogBytes,
+            writes: metrics.coldWrites,
+            writeLag: metrics.coldWriteLag,
+          },
+        });
+        // Stops after the ingest (stops run in reverse): the last segments are queued before it drains.
+        stops.push(() => archiver.close());
+        ingestStore.media = new ArchivingMediaStore(ingestStore.media, archiver);
+      }
+      const ingest = new IngestService(config, { store: ingestStore, queue, metrics, log, publishAuth });
       await ingest.start();
       handle.ingest = ingest;
       handle.rtmpPort = ingest.rtmpPort;
