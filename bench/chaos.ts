@@ -13,9 +13,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../src/config.js';
+import { type Config, parseConfig, redisTarget } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
+import { BullRenderQueue } from '../src/queue/bullmq.js';
+import type { MediaEvent } from '../src/store/ports.js';
+import { createRedisStore } from '../src/store/redis/index.js';
+import { guardChild } from '../tools/process/guard.js';
 import { freePort, waitForListen } from '../tools/process/net.js';
 import { type EmbeddedRedis, startRedisServer } from '../tools/process/redis-server.js';
 import { type EmbeddedCdn, startVarnishCdn } from '../tools/process/varnish.js';
@@ -72,6 +76,7 @@ function encoder(url: string, seconds = 600): Encoder {
     ],
     { stdio: 'ignore' },
   );
+  guardChild(child); // gone with this process, even a SIGKILLed one
   const closed = new Promise<void>((r) => child.once('close', () => r()));
   return {
     child,
@@ -89,6 +94,7 @@ function run(role: 'ingest' | 'manifest' | 'reader', configPath: string, env: Re
     env: { ...process.env, WELLSPRING_CONFIG: configPath, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  guardChild(child);
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -103,6 +109,7 @@ function run(role: 'ingest' | 'manifest' | 'reader', configPath: string, env: Re
 }
 
 interface Env {
+  config: Config;
   redis: EmbeddedRedis;
   cdn: EmbeddedCdn;
   node: NodeHandle;
@@ -141,6 +148,7 @@ async function env(o: {
   const node = await startNode(config, o.roles, createLogger('silent'), createMetrics());
   const cdn = await startVarnishCdn([node.httpPort!, ...(o.extraReaders ?? [])], template);
   const e: Env = {
+    config,
     redis,
     cdn,
     node,
@@ -393,6 +401,77 @@ const scenarios: Record<string, Scenario> = {
         noErrors: true,
         maxStall: { ms: 1000, window: { from: kills[0]!, to: rep.endedAt } },
       });
+    } finally {
+      await e.close();
+    }
+  },
+
+  /**
+   * The worst moment to lose a manifest worker: just after it took a render (its lock in Redis, nobody renewing
+   * it). Right after a part is announced the child is frozen (SIGSTOP); if BullMQ says it holds a render it is
+   * SIGKILLed, otherwise it is let go and caught at a later part. The viewer must see no stall over 1 s.
+   */
+  async manifestHolding() {
+    const e = await env({ roles: ['ingest', 'manifest', 'reader'] });
+    const queue = new BullRenderQueue(redisTarget(e.config), e.config.keyPrefix);
+    const store = createRedisStore({
+      target: redisTarget(e.config),
+      prefix: e.config.keyPrefix,
+      role: 'command',
+      subscribe: true,
+    });
+    e.cleanup.push(async () => {
+      await queue.close();
+      await store.close();
+    });
+    try {
+      const enc = encoder(e.rtmpUrl);
+      e.cleanup.push(() => enc.stop());
+      let w = run('manifest', e.configPath);
+      e.cleanup.push(() => w.kill());
+      let waiters: Array<() => void> = [];
+      const sub = store.events.subscribe(STREAM, (ev: MediaEvent) => {
+        if (ev.t !== 'part') return;
+        for (const f of waiters) f();
+        waiters = [];
+      });
+      await sub.ready;
+      e.cleanup.push(async () => sub.close());
+      const nextPart = (): Promise<void> => new Promise((r) => waiters.push(r));
+      const v = await e.viewer();
+      const kills: number[] = [];
+      let tries = 0;
+      for (let i = 0; i < REPEATS; i++) {
+        await sleep(5000); // a child takes ~3 s to start; then renders
+        const pid = w.child.pid!;
+        for (const until = Date.now() + 60_000; Date.now() < until;) {
+          await nextPart();
+          await sleep(tries++ % 4);
+          process.kill(pid, 'SIGSTOP');
+          const at = Date.now();
+          if ((await queue.rendering()).some((r) => r.worker?.endsWith(`:${pid}`))) {
+            kills.push(v.mark('manifest worker B killed holding a render', at));
+            break;
+          }
+          process.kill(pid, 'SIGCONT');
+          await sleep(50);
+        }
+        await w.kill();
+        await sleep(2000);
+        w = run('manifest', e.configPath);
+      }
+      await sleep(2000);
+      const rep = await v.stop();
+      return outcome(
+        'one of two manifest workers killed holding a render',
+        { workers: 2, killsHoldingARender: kills.length, tries },
+        rep,
+        kills,
+        {
+          noErrors: true,
+          maxStall: { ms: 1000, window: { from: kills[0] ?? rep.endedAt, to: rep.endedAt } },
+        },
+      );
     } finally {
       await e.close();
     }

@@ -16,9 +16,9 @@ interface RenderJobData {
 
 const QUEUE = 'manifests';
 /** A render's lock (renewed every half of it while the render runs). */
-const LOCK_MS = 600;
+const LOCK_MS = 400;
 /** How often the fleet looks for renders whose worker died. */
-const STALLED_CHECK_MS = 200;
+const STALLED_CHECK_MS = 100;
 const JOB = 'render';
 
 /** BullMQ's key prefix: a hash tag so every key of the queue is on one slot. */
@@ -90,8 +90,10 @@ export function startBullRenderWorker(o: BullRenderWorkerOptions): RenderWorker 
       // runs (milliseconds) BullMQ renews its lock every lockDuration/2; a dead worker's lock lapses within
       // lockDuration, and the stalled check (every stalledInterval, one worker of the fleet runs it) hands the
       // job to another worker within two checks. Until then keepLastIfActive parks every new render of the
-      // stream behind the dead job, so this sum (≤ ~1 s) is the freeze. A worker stalled longer than
-      // lockDuration (not dead) loses its job to another worker: renders are idempotent (version re-check).
+      // stream behind the dead job, so this sum is the freeze: ≤ 400 + 2 x 100 ms, plus the part interval the
+      // viewer was already waiting (250 ms) — with 600/200 a kill just after a worker took a render showed the
+      // viewer 1.1-1.2 s without media (2 of 5 runs). A worker stalled longer than lockDuration (not dead) loses
+      // its job to another worker: renders are idempotent (version re-check).
       lockDuration: LOCK_MS,
       stalledInterval: STALLED_CHECK_MS,
       maxStalledCount: 3,
@@ -111,7 +113,11 @@ export function startBullRenderWorker(o: BullRenderWorkerOptions): RenderWorker 
   });
   worker.on('error', (err) => {
     // A render that outlived its lock (its worker stalled past lockDuration) was taken over by another worker.
-    if (/missing lock|lock mismatch|missing key for job|not in the active state/i.test(err.message))
+    if (
+      /missing lock|lock mismatch|missing key for job|not in the active state|could not renew lock/i.test(
+        err.message,
+      )
+    )
       log.warn({ err: err.message }, 'render lost its lock');
     else outage.failed(err);
   });

@@ -41,6 +41,8 @@ export interface LoadClientsResult {
   t: 'result';
   /** Status counts per request kind (0 = connection error, before any status). */
   statuses: Record<string, Record<string, number>>;
+  /** Failed requests per kind by cause: the error code for status 0 (ECONNRESET, timeout...), else "status reason". */
+  failures: Record<string, Record<string, number>>;
   requests: number;
   /** Blocking reloads held when their part was announced: response complete - announce heard, ms. */
   releaseMs: number[];
@@ -61,7 +63,11 @@ interface Got {
   status: number;
   body: Buffer;
   doneAt: number;
+  /** Why it failed: the error code for status 0, the status line's reason phrase otherwise. */
+  why?: string;
 }
+
+const errorCode = (err: Error & { code?: string }): string => err.code ?? err.message.slice(0, 40);
 
 /** A GET on a keep-alive agent; resolves on the last byte (status 0 on a connection error or timeout). */
 function get(agent: Agent, url: string, timeoutMs: number): Promise<Got> {
@@ -70,12 +76,21 @@ function get(agent: Agent, url: string, timeoutMs: number): Promise<Got> {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), doneAt: now() }),
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks),
+          doneAt: now(),
+          why: res.statusMessage,
+        }),
       );
-      res.on('error', () => resolve({ status: 0, body: Buffer.alloc(0), doneAt: now() }));
+      res.on('error', (err) =>
+        resolve({ status: 0, body: Buffer.alloc(0), doneAt: now(), why: `body ${errorCode(err)}` }),
+      );
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, body: Buffer.alloc(0), doneAt: now() }));
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    req.on('error', (err) =>
+      resolve({ status: 0, body: Buffer.alloc(0), doneAt: now(), why: errorCode(err) }),
+    );
     req.end();
   });
 }
@@ -121,10 +136,16 @@ export function runClients(o: LoadClientsOptions): {
   const statuses: Record<string, Record<string, number>> = {};
   let requests = 0;
   let mediaBytes = 0;
-  const count = (kind: string, status: number): void => {
+  const failures: Record<string, Record<string, number>> = {};
+  const count = (kind: string, status: number, why?: string): void => {
     requests++;
     const k = (statuses[kind] ??= {});
     k[status] = (k[status] ?? 0) + 1;
+    if (status === 0 || status >= 400) {
+      const f = (failures[kind] ??= {});
+      const cause = status === 0 ? (why ?? 'error') : `${status} ${why ?? ''}`.trim();
+      f[cause] = (f[cause] ?? 0) + 1;
+    }
   };
   const held: Array<{ msn: number; part: number; sentAt: number; doneAt: number }> = [];
   const hintHeldMs: number[] = [];
@@ -141,7 +162,7 @@ export function runClients(o: LoadClientsOptions): {
     let view: PlaylistView | undefined;
     while (running && !view) {
       const r = await get(agent, `${url}/index.m3u8`, 10_000);
-      count('playlist', r.status);
+      count('playlist', r.status, r.why);
       if (r.status === 200) view = readPlaylist(r.body.toString());
       else await sleep(500);
     }
@@ -150,7 +171,7 @@ export function runClients(o: LoadClientsOptions): {
       if (!hint) {
         await sleep(200);
         const r = await get(agent, `${url}/index.m3u8`, 10_000);
-        count('playlist', r.status);
+        count('playlist', r.status, r.why);
         if (r.status === 200) view = readPlaylist(r.body.toString());
         continue;
       }
@@ -159,7 +180,7 @@ export function runClients(o: LoadClientsOptions): {
         fetched.add(hint.uri);
         const sent = now();
         hintReq = get(agent, `${url}/${hint.uri}`, 15_000).then((r) => {
-          count('hinted-part', r.status);
+          count('hinted-part', r.status, r.why);
           mediaBytes += r.body.length;
           if (r.status === 200) hintHeldMs.push(r.doneAt - sent);
         });
@@ -167,14 +188,14 @@ export function runClients(o: LoadClientsOptions): {
       const q = `_HLS_msn=${hint.msn}&_HLS_part=${hint.part}${view.canSkip ? '&_HLS_skip=YES' : ''}`;
       const sentAt = now();
       const r = await get(agent, `${url}/index.m3u8?${q}`, 15_000);
-      count('blocking-reload', r.status);
+      count('blocking-reload', r.status, r.why);
       if (r.status !== 200) {
         await hintReq;
         if (!running) break;
         // Start over from a plain reload, as a player does after an error.
         await sleep(r.status === 0 ? 500 : 100);
         const p = await get(agent, `${url}/index.m3u8`, 10_000);
-        count('playlist', p.status);
+        count('playlist', p.status, p.why);
         if (p.status === 200) view = readPlaylist(p.body.toString());
         continue;
       }
@@ -187,7 +208,7 @@ export function runClients(o: LoadClientsOptions): {
         hintReq,
         ...missing.map((p) =>
           get(agent, `${url}/${p.uri}`, 10_000).then((g) => {
-            count('part', g.status);
+            count('part', g.status, g.why);
             mediaBytes += g.body.length;
           }),
         ),
@@ -209,7 +230,7 @@ export function runClients(o: LoadClientsOptions): {
     while (running) {
       const started = Date.now();
       const r = await get(agent, `${url}/index.m3u8`, 10_000);
-      count('classic-playlist', r.status);
+      count('classic-playlist', r.status, r.why);
       let targetSec = 2;
       if (r.status === 200) {
         const v = readPlaylist(r.body.toString());
@@ -218,7 +239,7 @@ export function runClients(o: LoadClientsOptions): {
         // A joining player starts with the newest segment; afterwards every new one.
         for (const s of newest < 0 ? fresh.slice(-1) : fresh) {
           const g = await get(agent, `${url}/${s.uri}`, 10_000);
-          count('segment', g.status);
+          count('segment', g.status, g.why);
           mediaBytes += g.body.length;
           newest = Math.max(newest, s.msn);
         }
@@ -264,6 +285,7 @@ export function runClients(o: LoadClientsOptions): {
       return {
         t: 'result',
         statuses,
+        failures,
         requests,
         releaseMs,
         notHeld,
