@@ -29,6 +29,18 @@ import { openColdTier as openLiveColdTier } from '../src/store/cold/registry.js'
 import { ColdSweeper } from '../src/store/cold/sweeper.js';
 import { TieredMediaStore } from '../src/store/tiered/index.js';
 import type { ColdTier as LiveColdTier } from '../src/store/ports.js';
+import { BullAssetJobQueue, startBullAssetWorker } from '../src/queue/bullmq-assets.js';
+import { openColdTier } from '../src/store/cold/registry.js';
+import type { ColdTierSettings } from '../src/store/cold/types.js';
+import type { ColdTier } from '../src/store/ports.js';
+import { VodAssets } from '../src/vod/assets.js';
+import { planHarvest } from '../src/vod/harvest.js';
+import { assetJobHandler } from '../src/vod/jobs.js';
+import { VodObjects } from '../src/reader/vod.js';
+import { vodUploadMount } from '../src/ingest/http/vod-upload.js';
+
+/** Largest VOD upload on the ingest listener (issue #11), bytes. */
+const VOD_MAX_UPLOAD_BYTES = 4 * 1024 * 1024 * 1024;
 
 export type Role = 'ingest' | 'manifest' | 'reader';
 
@@ -75,6 +87,18 @@ export async function startNode(
       return t;
     })();
     return liveCold;
+  };
+  // VOD (issue #11): one cold tier handle per node for assets, harvests and uploads, when the config has one.
+  let vodCold: Promise<ColdTier | undefined> | undefined;
+  const vodColdTier = (): Promise<ColdTier | undefined> => {
+    vodCold ??= (async () => {
+      const c = (config as { cold?: ColdTierSettings | { type: 'none' } }).cold;
+      if (!c || c.type === 'none') return undefined;
+      const t = await openColdTier(c);
+      stops.unshift(() => t.close());
+      return t;
+    })();
+    return vodCold;
   };
   const handle: NodeHandle = {
     async stop() {
@@ -129,6 +153,17 @@ export async function startNode(
         }),
       });
       stops.push(() => worker.close());
+      // Asset jobs (issue #11: harvests, VOD packaging) run beside the renders, when a cold tier is configured.
+      const cold = await vodColdTier();
+      if (cold) {
+        const assetWorker = startBullAssetWorker({
+          target,
+          prefix,
+          log,
+          handler: assetJobHandler({ config, store: st, cold, log }),
+        });
+        stops.push(() => assetWorker.close());
+      }
       if (config.api.webhooks.length > 0) {
         // Operations events POSTed to the configured URLs (issue #12), from every manifest worker (deduplicated).
         const hooks = startWebhooks({
@@ -176,12 +211,21 @@ export async function startNode(
         log,
       });
       // The control API and the disabled-stream switch (issue #12).
+      // Harvest API and /vod/ assets (issue #11), when a cold tier is configured.
+      const cold = await vodColdTier();
+      const assetJobs = cold ? new BullAssetJobQueue(target, prefix) : undefined;
+      if (assetJobs) stops.push(() => assetJobs.close());
+      const vodAssets = cold ? new VodAssets(cold) : undefined;
       const api = createControlApi({
         tokens: config.api.tokens,
         store: st,
         events: st.events,
         log,
         historySize: config.api.eventHistory,
+        assets:
+          assetJobs && vodAssets
+            ? { jobs: assetJobs, plan: (r) => planHarvest(st, r), exists: (a) => vodAssets.exists(a) }
+            : undefined,
       });
       const disabled = new DisabledStreams(st.controls, config.api.disabledStatus);
       const opsClosed = opsNeedToken(config);
@@ -199,6 +243,7 @@ export async function startNode(
         opsTokens,
         cacheBytes: config.reader.mediaCacheBytes,
         manifestCacheMs: config.reader.manifestCacheMs,
+        vod: vodAssets ? new VodObjects(vodAssets) : undefined,
       });
       handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;
@@ -242,6 +287,24 @@ export async function startNode(
         const hi = config.httpIngest;
         // Handlers mounted by path prefix (CMAF ingest at /ingest/); everything else is the object API.
         const mounts: HttpMount[] = [...ingest.httpMounts()];
+        // VOD uploads at /vod/ (issue #11), when a cold tier is configured.
+        const cold = await vodColdTier();
+        if (cold) {
+          const jobs = new BullAssetJobQueue(target, prefix);
+          stops.push(() => jobs.close());
+          mounts.push(
+            vodUploadMount({
+              cold,
+              assets: new VodAssets(cold),
+              jobs,
+              tokens: config.api.tokens,
+              ffmpegPath: config.ffmpegPath,
+              streams: config.streams.map((x) => x.name),
+              maxBytes: VOD_MAX_UPLOAD_BYTES,
+              log,
+            }),
+          );
+        }
         // The object API follows STREAMING uploads for GetObject: a store with a subscriber.
         const objectApi: HttpHandler = createObjectApi({
           store: store('ingest', true).objects,
