@@ -340,6 +340,10 @@ async function demoRun(): Promise<Record<string, unknown>> {
   }
 }
 
+/** The transcoder's filter graph for the default ladder (src/adapters/ffmpeg/args.ts). */
+const LADDER_GRAPH =
+  '[0:v]fps=30,split=3[v0][v1][v2];[v0]scale=-2:720:flags=bilinear,format=yuv420p[o0];[v1]scale=-2:480:flags=bilinear,format=yuv420p[o1];[v2]scale=-2:360:flags=bilinear,format=yuv420p[o2]';
+
 /** CPU seconds (user+sys) an ffmpeg run took, from the shell's `times` of its children. */
 async function ffmpegCpu(args: string[]): Promise<number> {
   const quoted = args.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
@@ -437,6 +441,32 @@ async function qualityRun(): Promise<Record<string, unknown>> {
         'ultrafast',
         src360,
       ]);
+      // Reference in the same run: decoding the lossless clip and scaling it three ways, nothing encoded.
+      const decodeCpu = await ffmpegCpu([
+        '-hide_banner',
+        '-threads',
+        '1',
+        '-i',
+        src,
+        '-filter_complex',
+        LADDER_GRAPH,
+        '-map',
+        '[o0]',
+        '-f',
+        'null',
+        '-',
+        '-map',
+        '[o1]',
+        '-f',
+        'null',
+        '-',
+        '-map',
+        '[o2]',
+        '-f',
+        'null',
+        '-',
+      ]);
+      out.push({ clip, preset: 'none (decode and scale only)', ladderCoresRealtime: r3(decodeCpu / 10) });
       for (const v of variants) {
         const gop = String(Math.round(v.keyframeSec * 30));
         const x264 = (kbps: number): string[] => [
@@ -478,7 +508,7 @@ async function qualityRun(): Promise<Record<string, unknown>> {
           '-i',
           src,
           '-filter_complex',
-          '[0:v]fps=30,split=3[v0][v1][v2];[v0]scale=-2:720:flags=bilinear,format=yuv420p[o0];[v1]scale=-2:480:flags=bilinear,format=yuv420p[o1];[v2]scale=-2:360:flags=bilinear,format=yuv420p[o2]',
+          LADDER_GRAPH,
           '-map',
           '[o0]',
           ...x264(2500),
@@ -533,7 +563,7 @@ const report: Record<string, unknown> = {
     source:
       "ffmpeg lavfi testsrc2 1280x720 30 fps + tone, x264 ultrafast zerolatency 4 Mbit/s, RTMP (one process per stream; reported apart, not part of a stream's cost)",
     ladders: {
-      default: `720p 2500k / 480p 1200k / 360p 700k, x264 ${PRESET ?? 'veryfast'} (config default), one thread per rung, keyframe every ${KEYFRAME_SEC ?? SEGMENT_SEC} s + AAC 128k`,
+      default: `720p 2500k / 480p 1200k / 360p 700k, x264 ${PRESET ?? 'superfast'} (DEFAULT_LADDER), one thread per rung, keyframe every ${KEYFRAME_SEC ?? SEGMENT_SEC} s + AAC 128k`,
       passthrough: 'one rung { passthrough: true }: source H.264 copied (-c:v copy), AAC 128k re-encoded',
     },
     segmentSec: SEGMENT_SEC,

@@ -63,7 +63,7 @@ const ONLY = process.env.BENCH_MODES?.split(',').map((x) => x.trim());
 
 const BASE: Variant = {
   name: 'baseline',
-  what: 'players at their defaults (hls.js lowLatencyMode; dash.js with its low-latency catch-up), default ladder (x264 veryfast, a keyframe per 2 s segment), 200 ms parts',
+  what: 'players at their defaults (hls.js lowLatencyMode; dash.js with its low-latency catch-up), default ladder (x264 superfast, a keyframe per 2 s segment), 200 ms parts',
   partSec: 0.2,
   hlsPlayer: 'defaults',
   dashPlayer: 'defaults',
@@ -293,7 +293,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
     lever: v.name,
     what: v.what,
     config: {
-      ladder: `720p/480p/360p + AAC, x264 ${v.preset ?? 'veryfast (default)'}, keyframe every ${v.keyframeSec ?? 2} s, 2 s segments, ${v.partSec * 1000} ms parts`,
+      ladder: `720p/480p/360p + AAC, x264 ${v.preset ?? 'superfast (default ladder)'}, keyframe every ${v.keyframeSec ?? 2} s, 2 s segments, ${v.partSec * 1000} ms parts`,
       hlsPlayer: v.hlsPlayer,
       dashPlayer: v.dashPlayer,
       dashTargetLatencyMs: config.targetLatencyMs,

@@ -195,10 +195,14 @@ const auth = z
   .strict()
   .prefault({});
 
+/**
+ * The default ladder at x264 superfast: on a 720p source it cost 24% less CPU than veryfast for the same PSNR
+ * (+-0.04 dB) on a test pattern and a hard clip (bench:cost quality, decision 017).
+ */
 export const DEFAULT_LADDER: z.input<typeof rung>[] = [
-  { name: '720p', height: 720, videoBitrateK: 2500 },
-  { name: '480p', height: 480, videoBitrateK: 1200 },
-  { name: '360p', height: 360, videoBitrateK: 700 },
+  { name: '720p', height: 720, videoBitrateK: 2500, preset: 'superfast' },
+  { name: '480p', height: 480, videoBitrateK: 1200, preset: 'superfast' },
+  { name: '360p', height: 360, videoBitrateK: 700, preset: 'superfast' },
 ];
 
 export const configSchema = z

@@ -35,6 +35,7 @@ describe('transcoder arguments', () => {
 
   it('gives every encoded rung its own x264 thread count (default 1) and low-delay settings', () => {
     expect(settings.ladder.map((r) => r.threads)).toEqual([1, 1, 1]);
+    expect(settings.ladder.map((r) => r.preset)).toEqual(['superfast', 'superfast', 'superfast']);
     const { args, outputs } = buildTranscodeArgs(spec(1));
     const perOutput = outputOptions(args);
     expect(perOutput).toHaveLength(outputs.length);
