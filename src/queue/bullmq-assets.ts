@@ -156,8 +156,8 @@ export function startBullAssetWorker(o: BullAssetWorkerOptions): AssetJobWorker 
   );
   worker.on('error', (err) => log.warn({ err: err.message }, 'asset worker error'));
   return {
-    async close() {
-      await worker.close();
+    async close(force = false) {
+      await worker.close(force);
       connection.disconnect();
     },
   };

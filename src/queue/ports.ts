@@ -85,5 +85,6 @@ export interface AssetJobQueue {
 }
 
 export interface AssetJobWorker {
-  close(): Promise<void>;
+  /** Stops taking jobs; waits for the running ones unless force (then their locks lapse and others take them). */
+  close(force?: boolean): Promise<void>;
 }
