@@ -1,8 +1,14 @@
 /**
  * npm run bench:origin — manifest job latency (part in Redis -> new playlist readable), and reader throughput
  * measured by a load generator in another process (wrk) on loopback for (a) the newest segment, (b) a live
- * playlist, with nginx serving the same bytes from disk as the reference, and (c) a blocking-reload fan-out of
- * 500 waiting clients released by one part. Prints JSON.
+ * playlist (the reader as configured by default, and a second reader with READER_MANIFEST_CACHE_MS), with nginx
+ * serving the same bytes from disk as the reference, each with its CPU time per request from /proc (a figure
+ * that holds when other work shares the cores, unlike requests/s), and (c) a blocking-reload fan-out of
+ * BENCH_FANOUT (default 1000) waiting clients released by one part: what the clients see (in their own process)
+ * and what the reader does (its wellspring_blocking_release_seconds for that release). Prints JSON.
+ *
+ * Env: BENCH_SECONDS (per wrk run, default 10), BENCH_FANOUT, BENCH_MANIFEST_CACHE_MS (second reader, default
+ * 250), BENCH_PROFILE_DIR (--cpu-prof for the default reader).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -12,6 +18,7 @@ import { join } from 'node:path';
 import { testSourceArgs } from '../tools/source/test-source.js';
 import { freePort, startRedisServer } from '../tools/process/redis-server.js';
 import { track } from '../src/adapters/process/children.js';
+import { treeCpuSeconds } from '../tools/load/observe.js';
 import { parseConfig, redisTarget } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
@@ -21,7 +28,12 @@ import { startNode } from '../workers/compose.js';
 import { summarize } from './stats.js';
 
 const WRK_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const FANOUT = Number(process.env.BENCH_FANOUT ?? 500);
+const FANOUT = Number(process.env.BENCH_FANOUT ?? 1000);
+const CACHE_MS = Number(process.env.BENCH_MANIFEST_CACHE_MS ?? 250);
+/** BENCH_PROFILE_DIR: the reader runs with --cpu-prof and writes its profile there when it stops. */
+const PROFILE_ARGS = process.env.BENCH_PROFILE_DIR
+  ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR]
+  : [];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 execFileSync('bash', [
@@ -35,20 +47,26 @@ const config = parseConfig({
   redisUrl: redis.url,
   rtmp: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
+  httpIngest: { host: '127.0.0.1', port: 0 },
   logLevel: 'error',
   defaults: { ladder },
 });
 const node = await startNode(config, ['ingest', 'manifest'], createLogger('error'), createMetrics());
 
-// The reader under test runs in its own process, as in production.
+// The readers under test run in their own processes, as in production: the default configuration, and one
+// that answers plain playlist requests from its manifest cache.
+const startReader = (port: number, env: Record<string, string>, args: string[] = []): ChildProcess =>
+  track(
+    spawn(process.execPath, [...args, '--import', 'tsx', 'workers/reader.ts'], {
+      env: { ...process.env, REDIS_URL: redis.url, HTTP_PORT: String(port), LOG_LEVEL: 'error', ...env },
+      stdio: 'ignore',
+      detached: true,
+    }),
+  );
 const readerPort = await freePort();
-const reader: ChildProcess = track(
-  spawn(process.execPath, ['--import', 'tsx', 'workers/reader.ts'], {
-    env: { ...process.env, REDIS_URL: redis.url, HTTP_PORT: String(readerPort), LOG_LEVEL: 'error' },
-    stdio: 'ignore',
-    detached: true,
-  }),
-);
+const reader = startReader(readerPort, { READER_MANIFEST_CACHE_MS: '0' }, PROFILE_ARGS);
+const cachedPort = await freePort();
+const cachedReader = startReader(cachedPort, { READER_MANIFEST_CACHE_MS: String(CACHE_MS) });
 const source = track(
   spawn(
     'ffmpeg',
@@ -99,7 +117,9 @@ measuring = false;
 // Load generators run as async child processes: this process hosts the ingest, which must keep running.
 const run = promisify(execFile);
 
-async function wrk(url: string): Promise<Record<string, number>> {
+async function wrk(url: string, pid?: number): Promise<Record<string, number>> {
+  // The whole process tree: nginx's master forks the worker that serves.
+  const cpu0 = pid ? treeCpuSeconds(pid) : NaN;
   const { stdout: out } = await run('wrk', ['-t1', '-c32', `-d${WRK_SECONDS}s`, '--latency', url], {
     encoding: 'utf8',
   });
@@ -117,8 +137,12 @@ async function wrk(url: string): Promise<Record<string, number>> {
   const mb = transfer
     ? Number(transfer[1]) * ({ B: 1e-6, KB: 1e-3, MB: 1, GB: 1e3 }[transfer[2]!] ?? 1)
     : NaN;
+  const requestsPerSec = num(/Requests\/sec:\s+([\d.]+)/);
+  const cpu = pid ? treeCpuSeconds(pid) - cpu0 : NaN;
   return {
-    requestsPerSec: num(/Requests\/sec:\s+([\d.]+)/),
+    requestsPerSec,
+    cpuUsPerRequest: Math.round((cpu / (requestsPerSec * WRK_SECONDS)) * 1e7) / 10,
+    cpuCores: Math.round((cpu / WRK_SECONDS) * 100) / 100,
     mbPerSec: Math.round(mb * 10) / 10,
     p50Ms: lat('50'),
     p90Ms: lat('90'),
@@ -151,24 +175,50 @@ const nginx = track(
 );
 await sleep(500);
 
+for (let i = 0; i < 100; i++) {
+  if ((await fetch(`http://127.0.0.1:${cachedPort}/healthz`).catch(() => undefined))?.status === 200) break;
+  await sleep(200);
+}
+const ratio = (a: Record<string, number>, b: Record<string, number>): number =>
+  Math.round((a.requestsPerSec! / b.requestsPerSec!) * 100) / 100;
+const load0 = os.loadavg();
+const seg = {
+  bytes: segBytes.length,
+  reader: await wrk(`${base}/360p/${newestSeg}`, reader.pid),
+  nginxFromDisk: await wrk(`http://127.0.0.1:${nginxPort}/${newestSeg}`, nginx.pid),
+};
+const plReader = await wrk(`${base}/360p/index.m3u8`, reader.pid);
+const plCached = await wrk(`http://127.0.0.1:${cachedPort}/live/b/360p/index.m3u8`, cachedReader.pid);
+const plNginx = await wrk(`http://127.0.0.1:${nginxPort}/index.m3u8`, nginx.pid);
 const results = {
-  newestSegment: {
-    bytes: segBytes.length,
-    reader: await wrk(`${base}/360p/${newestSeg}`),
-    nginxFromDisk: await wrk(`http://127.0.0.1:${nginxPort}/${newestSeg}`),
-  },
+  newestSegment: { ...seg, readerToNginx: ratio(seg.reader, seg.nginxFromDisk) },
   livePlaylist: {
     bytes: Buffer.byteLength(playlistText),
-    reader: await wrk(`${base}/360p/index.m3u8`),
-    nginxFromDisk: await wrk(`http://127.0.0.1:${nginxPort}/index.m3u8`),
+    reader: plReader,
+    [`readerManifestCache${CACHE_MS}ms`]: plCached,
+    nginxFromDisk: plNginx,
+    readerToNginx: ratio(plReader, plNginx),
+    cachedReaderToNginx: ratio(plCached, plNginx),
   },
 };
+const load1 = os.loadavg();
 
-// (c) 500 clients hold a blocking reload for the next part; measure their release after the part lands.
+/** The reader's wellspring_blocking_release_seconds: count and sum. */
+async function releaseTotals(): Promise<{ count: number; sum: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${readerPort}/metrics`)).text();
+  const v = (n: string): number =>
+    Number(new RegExp(`^wellspring_blocking_release_seconds_${n} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { count: v('count'), sum: v('sum') };
+}
+
+// (c) FANOUT clients hold a blocking reload for the next part; measure their release after the part lands.
+const rel0 = await releaseTotals();
 const live = await (await fetch(`${base}/360p/index.m3u8`)).text();
 const hint = /PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.(\d+)\.m4s"/.exec(live)!;
 const [msn, part] = [Number(hint[1]), Number(hint[2])];
-const fanUrl = `${base}/360p/index.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`;
+// One segment after the hinted part: the clients have a segment's time to connect and be held before it lands
+// (the hinted part itself often lands before a thousand connections are even accepted on 2 busy cores).
+const fanUrl = `${base}/360p/index.m3u8?_HLS_msn=${msn + 1}&_HLS_part=${part}`;
 const { stdout: out } = await run(
   process.execPath,
   ['--import', 'tsx', 'bench/fanout-client.ts', fanUrl, String(FANOUT)],
@@ -181,6 +231,7 @@ const fan = JSON.parse(out) as {
   sentAt: number;
   results: Array<{ status: number; doneAtMs: number; bytes: number }>;
 };
+const rel1 = await releaseTotals();
 const releaseAt = fan.results.filter((r) => r.status === 200).map((r) => r.doneAtMs);
 const first = Math.min(...releaseAt);
 const fanout = {
@@ -191,12 +242,18 @@ const fanout = {
     {},
   ),
   heldMs: summarize(releaseAt.map((t) => t - fan.sentAt)),
-  releaseSpreadAfterFirstMs: summarize(releaseAt.map((t) => t - first)),
+  clientsSeeReleaseSpreadAfterFirstMs: summarize(releaseAt.map((t) => t - first)),
+  readerRelease: {
+    batches: rel1.count - rel0.count,
+    meanMs: Math.round(((rel1.sum - rel0.sum) / Math.max(1, rel1.count - rel0.count)) * 1e5) / 100,
+    what: 'inside the reader: manifest event heard -> the last held reload it satisfied written (store read included)',
+  },
   mbSent: Math.round(fan.results.reduce((n, r) => n + r.bytes, 0) / 1e4) / 100,
 };
 
 source.kill('SIGINT');
 reader.kill('SIGTERM');
+cachedReader.kill('SIGTERM');
 nginx.kill('SIGQUIT');
 subscription.close();
 await events.close();
@@ -207,10 +264,16 @@ console.log(
     {
       bench: 'origin',
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+      loadAverage1m: {
+        beforeWrk: Math.round(load0[0]! * 100) / 100,
+        afterWrk: Math.round(load1[0]! * 100) / 100,
+      },
+      niceness: os.getPriority(),
       config: {
         source: '640x360 30 fps RTMP, ladder 360p (x264 veryfast) + AAC, 2 s segments, 200 ms parts',
         loadGenerator: `wrk -t1 -c32 -d${WRK_SECONDS}s, separate process, loopback`,
-        readerProcess: 'workers/reader.ts, its own process',
+        readerProcess: `workers/reader.ts, its own process (default config; a second one with READER_MANIFEST_CACHE_MS=${CACHE_MS})`,
+        cpu: 'cpuUsPerRequest: user+system CPU of the server process over the wrk run / requests (from /proc)',
         reference: 'nginx 1.22 serving the same bytes from disk (sendfile)',
       },
       manifestJobLatencyMs: summarize(jobLatency),
