@@ -14,6 +14,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openColdTier } from '../../src/store/cold/registry.js';
+import type { S3ColdSettings } from '../../src/store/cold/types.js';
+import { ColdTierUnavailableError } from '../../src/store/errors.js';
 import { type S3Server, startS3Server } from '../../tools/process/s3-server.js';
 
 let s3: S3Server;
@@ -105,5 +108,72 @@ describe('s3rver as the S3 API the cold tier uses', () => {
     await s3.start();
     const back = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key }));
     expect((await body(back)).equals(bytes)).toBe(true);
+  });
+});
+
+describe('the S3 cold tier adapter (src/store/cold/s3) on s3rver', () => {
+  const settings = (): S3ColdSettings => ({
+    endpoint: s3.endpoint,
+    bucket: s3.bucket,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+    prefix: 'adapter',
+  });
+
+  it('implements the ColdTier port: put, get whole and by range, head, list after a key, delete many', async () => {
+    const tier = await openColdTier({ type: 's3', ...settings() });
+    try {
+      const bytes = randomBytes(100_000);
+      const keys = Array.from({ length: 5 }, (_, i) => `live/cam/360p/seg-${10 + i}.m4s`);
+      for (const k of keys) await tier.put(k, bytes, 'video/iso.segment');
+      const whole = await tier.get(keys[0]!);
+      expect(whole!.bytes.equals(bytes)).toBe(true);
+      expect(whole!.meta).toMatchObject({ byteLength: bytes.length, contentType: 'video/iso.segment' });
+      const part = await tier.get(keys[0]!, { start: 99_000, end: 99_999 });
+      expect(part!.bytes.equals(bytes.subarray(99_000))).toBe(true);
+      expect(part!.meta.byteLength).toBe(bytes.length);
+      expect(part!.meta.etag).toBe(whole!.meta.etag);
+      expect(await tier.head(keys[0]!)).toMatchObject({ byteLength: bytes.length, etag: whole!.meta.etag });
+      expect(await tier.get('live/cam/360p/seg-999.m4s')).toBeNull();
+      expect(await tier.head('live/cam/360p/seg-999.m4s')).toBeNull();
+
+      const first = await tier.list('live/cam/', 3);
+      expect(first).toEqual({ keys: keys.slice(0, 3), more: true });
+      expect(await tier.list('live/cam/', 3, first.keys.at(-1))).toEqual({
+        keys: keys.slice(3),
+        more: false,
+      });
+
+      expect(await tier.deleteMany([...keys.slice(0, 4), 'live/cam/360p/never.m4s'])).toBeGreaterThanOrEqual(
+        4,
+      );
+      expect((await tier.list('live/cam/', 10)).keys).toEqual(keys.slice(4));
+    } finally {
+      await tier.close();
+    }
+  });
+
+  it('a stopped server is ColdTierUnavailableError (queue and retry), not a missing object; back after a restart', async () => {
+    const tier = await openColdTier({ type: 's3', ...settings() });
+    try {
+      const bytes = randomBytes(2048);
+      await tier.put('live/cam/360p/init-0.mp4', bytes, 'video/mp4');
+      await s3.stop();
+      await expect(tier.put('live/cam/360p/seg-1.m4s', bytes, 'video/iso.segment')).rejects.toBeInstanceOf(
+        ColdTierUnavailableError,
+      );
+      await expect(tier.get('live/cam/360p/init-0.mp4')).rejects.toBeInstanceOf(ColdTierUnavailableError);
+      await expect(tier.head('live/cam/360p/init-0.mp4')).rejects.toBeInstanceOf(ColdTierUnavailableError);
+      await expect(tier.list('live/', 10)).rejects.toBeInstanceOf(ColdTierUnavailableError);
+      await expect(tier.deleteMany(['live/cam/360p/init-0.mp4'])).rejects.toBeInstanceOf(
+        ColdTierUnavailableError,
+      );
+      await s3.start();
+      expect((await tier.get('live/cam/360p/init-0.mp4'))!.bytes.equals(bytes)).toBe(true);
+    } finally {
+      await tier.close();
+    }
   });
 });
