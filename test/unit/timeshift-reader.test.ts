@@ -12,7 +12,11 @@ import { parse as parseMpd } from 'mpd-parser';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DvrSegment, RenditionDescription, SegmentEntry } from '../../src/core/index.js';
+import { cdnGate } from '../../src/auth/cdn/index.js';
+import { playbackPolicy } from '../../src/auth/playback/index.js';
+import { signPlayback } from '../../src/auth/playback/token.js';
 import { createMetrics } from '../../src/metrics.js';
+import { createReaderAccess } from '../../src/reader/access.js';
 import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
 import type { StoredStreamSettings } from '../../src/store/ports.js';
@@ -275,5 +279,49 @@ describe('DVR playlists from the archive and the live timeline', () => {
     const m = m3u8((await get(`/live/${S}/360p/dvr.m3u8`)).text);
     expectSegments(m, inWindow([...ALL, segment(next)]));
     next++;
+  });
+});
+
+describe('time-shift URLs behind a playback token', () => {
+  it('keep working under the /s/{token}/ prefix, and not without it', async () => {
+    const KEY = { id: 'k1', secret: 'timeshift-test-key-0123456789' };
+    const log = pino({ level: 'silent' });
+    const reader = createReader({
+      store: {
+        media: store.media,
+        manifests: store.manifests,
+        streams: store.streams,
+        health: store.health,
+        archive: store.archive,
+      },
+      events: store.events,
+      metrics: createMetrics(),
+      log,
+      access: createReaderAccess({
+        cdn: cdnGate({ header: 'X-Wellspring-CDN-Secret', secrets: [] }),
+        playback: playbackPolicy({ keys: [KEY], protect: [S], edgeCacheSec: 10 }),
+        log,
+      }),
+    });
+    const signed = createServer(reader.handle);
+    await new Promise<void>((r) => signed.listen(0, '127.0.0.1', () => r()));
+    try {
+      const at = `http://127.0.0.1:${(signed.address() as AddressInfo).port}`;
+      const token = signPlayback({ stream: S, expSec: Math.floor(Date.now() / 1000) + 600, key: KEY });
+      const q = `start=${encodeURIComponent(iso(ALL[1600]!.wallClockMs))}`;
+      const master = await fetch(`${at}/s/${token}/live/${S}/master.m3u8?${q}`);
+      expect(master.status).toBe(200);
+      const m = m3u8(await master.text());
+      const variant = m.playlists![0]!.uri;
+      expect(variant).toBe(`360p/index.m3u8?${q}`);
+      // The relative variant URI resolves under the token prefix, with the query.
+      const v = await fetch(new URL(variant, `${at}/s/${token}/live/${S}/master.m3u8`));
+      expect(v.status).toBe(200);
+      expect(m3u8(await v.text()).segments[0]!.uri).toBe('seg-1600.m4s');
+      expect((await fetch(`${at}/live/${S}/master.m3u8?${q}`)).status).toBe(403);
+    } finally {
+      signed.closeAllConnections();
+      await new Promise((r) => signed.close(r));
+    }
   });
 });
