@@ -99,6 +99,11 @@ export class DiskColdTier implements ColdTier {
       await rename(tmp, target);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
+      // ENOENT here: a directory could not be created (Node's recursive mkdir reports it on a read-only
+      // filesystem) or the root vanished (an unmounted disk): the tier cannot take writes now.
+      if (errno(err) === 'ENOENT') {
+        throw new ColdTierUnavailableError(`disk cold tier: put ${key}: ENOENT`, { cause: err });
+      }
       unavailable(err, `put ${key}`);
     }
     return {
