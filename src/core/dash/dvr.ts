@@ -2,7 +2,7 @@
  * The DVR MPD and time-shifted MPDs (issue #11): the classic MPD's model (buildMpd, number-based addressing for
  * the live period where the segments sit on the grid, decision 007) over the DVR window's segments (archive
  * records and the live timeline, hls/dvr.ts dvrRun) instead of the live window, with timeShiftBufferDepth = the
- * window. A finished catch-up range is a static MPD (every period with its exact SegmentTimeline).
+ * window. A finished catch-up range is a static MPD (every period with its exact SegmentTimeline, starting at the range's first segment).
  */
 import type { DvrSegment } from '../hls/dvr.js';
 import type { RenditionDescription } from '../manifest/set.js';
@@ -49,7 +49,7 @@ export function buildDvrMpd(tracks: readonly DvrTrack[], o: DvrMpdOptions): Mpd 
           timescale: r.timescale,
           segmentTargetTicks: r.segmentTargetTicks,
           partTargetTicks: t.partTargetTicks,
-          segments: t.segments.map((s) => ({ ...s, parts: [] })),
+          segments: (o.ended ? rebase(t.segments) : t.segments).map((s) => ({ ...s, parts: [] })),
           open: undefined,
           ended: o.ended,
         },
@@ -72,4 +72,18 @@ export function buildDvrMpd(tracks: readonly DvrTrack[], o: DvrMpdOptions): Mpd 
     utcTimingUrl: o.utcTimingUrl,
   });
   return { ...mpd, timeShiftBufferDepthMs: o.windowMs, ended: o.ended && renditions.length > 0 };
+}
+
+/**
+ * A finished range's periods start at its first segment (not at the period's anchor before the range), so a
+ * static MPD's presentation begins with media: each discontinuity sequence is re-anchored at its first listed
+ * segment (its own start and wall clock, exact to the ms).
+ */
+function rebase(segments: readonly DvrSegment[]): DvrSegment[] {
+  const anchors = new Map<number, DvrSegment>();
+  return segments.map((s) => {
+    let a = anchors.get(s.discontinuitySeq);
+    if (!a) anchors.set(s.discontinuitySeq, (a = s));
+    return { ...s, periodStartTicks: a.startTicks, periodWallClockMs: a.wallClockMs };
+  });
 }
