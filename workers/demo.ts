@@ -29,6 +29,8 @@ try {
   }
   throw err;
 }
+// The demo keeps a disk cold tier under the working directory (issue #11; git-ignored) unless the config names one.
+if (config.cold.type === 'none' && !env.WELLSPRING_CONFIG) config.cold.type = 'disk';
 // The operator dashboard at / sits behind a control API token: the demo makes one for this run when the config
 // names none, and prints it (nothing is written to disk).
 const demoToken = config.api.tokens.length === 0 ? randomBytes(16).toString('hex') : undefined;
