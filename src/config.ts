@@ -108,6 +108,11 @@ const stream = z
     key: safeKey.optional(),
     ingest: ingest.default({ type: 'rtmp' }),
     ...z.object(packagingFields).partial().shape,
+    /**
+     * Issue #11: when the publisher leaves, harvest the whole event (stream.live to stream.ended) into a VOD asset
+     * named <stream>-<start, UTC yyyymmddThhmmss> (needs a cold tier; the asset workers do it).
+     */
+    archiveOnEnd: z.boolean().default(false),
   })
   .strict();
 

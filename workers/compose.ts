@@ -2,7 +2,7 @@
  * Wires the roles of a Wellspring node: ingest, manifest worker, reader. Every entry point in workers/ uses
  * this, so one box (npm start) and separate processes (docker-compose) run exactly the same code.
  */
-import { type Config, opsNeedToken, redisTarget } from '../src/config.js';
+import { type Config, opsNeedToken, redisTarget, streamSettings } from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
 import { startIngestHttp } from '../src/ingest/http/listener.js';
 import { createObjectApi } from '../src/ingest/http/objects/service.js';
@@ -36,6 +36,7 @@ import type { ColdTier } from '../src/store/ports.js';
 import { VodAssets } from '../src/vod/assets.js';
 import { planHarvest } from '../src/vod/harvest.js';
 import { assetJobHandler } from '../src/vod/jobs.js';
+import { startAutoArchive } from '../src/vod/auto-archive.js';
 import { VodObjects } from '../src/reader/vod.js';
 import { vodUploadMount } from '../src/ingest/http/vod-upload.js';
 
@@ -163,6 +164,20 @@ export async function startNode(
           handler: assetJobHandler({ config, store: st, cold, log }),
         });
         stops.push(() => assetWorker.close());
+        // archiveOnEnd streams: a harvest of the whole event when the publisher leaves.
+        const archived = new Map(
+          config.streams
+            .filter((x) => x.archiveOnEnd)
+            .map((x) => [x.name, { dvrWindowSec: streamSettings(config, x.name, x).dvrWindowSec }]),
+        );
+        if (archived.size > 0) {
+          const jobs = new BullAssetJobQueue(target, prefix);
+          const sub = startAutoArchive({ events: st.eventLog, jobs, streams: archived, log });
+          stops.push(async () => {
+            sub.close();
+            await jobs.close();
+          });
+        }
       }
       if (config.api.webhooks.length > 0) {
         // Operations events POSTed to the configured URLs (issue #12), from every manifest worker (deduplicated).
