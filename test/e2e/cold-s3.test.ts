@@ -12,12 +12,22 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/metrics.js';
 import { openColdTier } from '../../src/store/cold/registry.js';
 import type { S3ColdSettings } from '../../src/store/cold/types.js';
 import { ColdTierUnavailableError } from '../../src/store/errors.js';
+import { StreamKeys } from '../../src/store/redis/index.js';
 import { type S3Server, startS3Server } from '../../tools/process/s3-server.js';
+import { startNode } from '../../workers/compose.js';
+import { captureLogger, rtmpEncoder, testConfig, waitFor } from '../support/harness.js';
+
+/** A command straight to the test's redis-server (only the store talks to Redis through ioredis). */
+const redisCli = async (url: string, ...args: string[]): Promise<string> =>
+  (await promisify(execFile)('redis-cli', ['-u', url, ...args])).stdout.trim();
 
 let s3: S3Server;
 let client: S3Client;
@@ -37,6 +47,16 @@ afterAll(async () => {
   if (process.env.S3_DEBUG) console.log(s3?.output());
   client?.destroy();
   await s3?.close();
+});
+
+const settings = (): S3ColdSettings => ({
+  endpoint: s3.endpoint,
+  bucket: s3.bucket,
+  region: s3.region,
+  accessKeyId: s3.accessKeyId,
+  secretAccessKey: s3.secretAccessKey,
+  forcePathStyle: true,
+  prefix: 'adapter',
 });
 
 const body = async (r: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> =>
@@ -112,16 +132,6 @@ describe('s3rver as the S3 API the cold tier uses', () => {
 });
 
 describe('the S3 cold tier adapter (src/store/cold/s3) on s3rver', () => {
-  const settings = (): S3ColdSettings => ({
-    endpoint: s3.endpoint,
-    bucket: s3.bucket,
-    region: s3.region,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-    forcePathStyle: true,
-    prefix: 'adapter',
-  });
-
   it('implements the ColdTier port: put, get whole and by range, head, list after a key, delete many', async () => {
     const tier = await openColdTier({ type: 's3', ...settings() });
     try {
@@ -173,6 +183,83 @@ describe('the S3 cold tier adapter (src/store/cold/s3) on s3rver', () => {
       await s3.start();
       expect((await tier.get('live/cam/360p/init-0.mp4'))!.bytes.equals(bytes)).toBe(true);
     } finally {
+      await tier.close();
+    }
+  });
+});
+
+describe('a live stream with the S3 cold tier (compose wiring, s3rver)', () => {
+  it('segments that left Redis are served from S3 with the bytes, ETag and ranges of the hot copy', async () => {
+    const STREAM = 's3cam';
+    const KEY = 's3cam-publish-key-0123';
+    const R = '360p';
+    const { log } = captureLogger();
+    const config = testConfig({
+      streams: [{ name: STREAM, key: KEY, ingest: { type: 'rtmp' } }],
+      cold: {
+        type: 's3',
+        s3: {
+          endpoint: s3.endpoint,
+          bucket: s3.bucket,
+          region: s3.region,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+          forcePathStyle: true,
+          prefix: 'pipeline',
+        },
+        // Every read from cold in this test stays a cold read (no promotion into Redis).
+        promotion: { after: 1000 },
+        missTtlMs: 0,
+      },
+    });
+    const node = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
+    const enc = rtmpEncoder(`rtmp://127.0.0.1:${node.rtmpPort}/live/${KEY}`, 60);
+    const base = `http://127.0.0.1:${node.httpPort}/live/${STREAM}/${R}`;
+    const tier = await openColdTier({ type: 's3', ...settings(), prefix: 'pipeline' });
+    try {
+      // Six segments of the rendition in S3 (and recorded), then read their hot copies at the reader.
+      const inCold = async (): Promise<string[]> =>
+        (await tier.list(`live/${STREAM}/${R}/seg-`, 100)).keys.map((k) => k.split('/').at(-1)!);
+      const names = await waitFor(
+        async () => {
+          const k = await inCold();
+          return k.length >= 6 ? k.slice(0, 6) : undefined;
+        },
+        60_000,
+        'six segments in S3',
+      );
+      const hot = new Map<string, { bytes: Buffer; etag: string | null; range: Buffer }>();
+      for (const n of names) {
+        const whole = await fetch(`${base}/${n}`);
+        expect(whole.status, n).toBe(200);
+        const range = await fetch(`${base}/${n}`, { headers: { range: 'bytes=100-1099' } });
+        expect(range.status).toBe(206);
+        hot.set(n, {
+          bytes: Buffer.from(await whole.arrayBuffer()),
+          etag: whole.headers.get('etag'),
+          range: Buffer.from(await range.arrayBuffer()),
+        });
+      }
+      // They leave Redis, as their TTL would make them.
+      const k = new StreamKeys(config.keyPrefix, STREAM);
+      for (const n of names) await redisCli(config.redisUrl, 'DEL', k.object(R, n));
+      expect(await redisCli(config.redisUrl, 'EXISTS', k.object(R, names[0]!))).toBe('0');
+      for (const n of names) {
+        const h = hot.get(n)!;
+        const whole = await fetch(`${base}/${n}`);
+        expect(whole.status, n).toBe(200);
+        expect(Buffer.from(await whole.arrayBuffer()).equals(h.bytes), `${n} bytes`).toBe(true);
+        expect(whole.headers.get('etag'), `${n} ETag`).toBe(h.etag);
+        const cond = await fetch(`${base}/${n}`, { headers: { 'if-none-match': h.etag! } });
+        expect(cond.status, `${n} If-None-Match`).toBe(304);
+        const range = await fetch(`${base}/${n}`, { headers: { range: 'bytes=100-1099' } });
+        expect(range.status).toBe(206);
+        expect(range.headers.get('content-range')).toBe(`bytes 100-1099/${h.bytes.length}`);
+        expect(Buffer.from(await range.arrayBuffer()).equals(h.range), `${n} range`).toBe(true);
+      }
+    } finally {
+      await enc.stop();
+      await node.stop();
       await tier.close();
     }
   });
