@@ -115,10 +115,11 @@ export class TimeShift {
 
   /** Whether this request is a DVR or time-shift one (served here, not from the stored manifests). */
   wants(r: Route, q: URLSearchParams): boolean {
-    if (r.kind === 'media-playlist') return r.file === 'dvr.m3u8' || q.has('start') || q.has('end');
-    if (r.kind === 'mpd') return r.file === DVR_MPD || q.has('start') || q.has('end');
-    if (r.kind === 'master') return q.has('start') || q.has('end');
-    return false;
+    if (q.has('start') || q.has('end'))
+      return r.kind === 'media-playlist' || r.kind === 'mpd' || r.kind === 'master';
+    // Without an archive, the manifest worker's stored dvr.m3u8 (the Redis timeline) is the DVR window.
+    if (r.kind === 'media-playlist') return r.file === 'dvr.m3u8' && this.d.archive !== undefined;
+    return r.kind === 'mpd' && r.file === DVR_MPD;
   }
 
   async serve(x: Exchange, r: Route, q: URLSearchParams): Promise<void> {
