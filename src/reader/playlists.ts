@@ -119,12 +119,19 @@ export class ManifestReads {
       const gen = w.gen;
       const ready = w.ready;
       const at = now;
-      const p = this.fresh(stream, name).then((m) => {
-        if (w.loading.get(name)?.p === p) w.loading.delete(name);
-        // Kept only when the subscription was live before the read began and no event came since.
-        if (m && ready && w.gen === gen && this.watches.get(stream) === w) w.entries.set(name, { m, at });
-        return m;
-      });
+      const p: Promise<StoredManifest | undefined> = this.fresh(stream, name).then(
+        (m) => {
+          if (w.loading.get(name)?.p === p) w.loading.delete(name);
+          // Kept only when the subscription was live before the read began and no event came since.
+          if (m && ready && w.gen === gen && this.watches.get(stream) === w) w.entries.set(name, { m, at });
+          return m;
+        },
+        (err: unknown) => {
+          // A failed read is never joined by later requests: the next one asks the store again.
+          if (w.loading.get(name)?.p === p) w.loading.delete(name);
+          throw err;
+        },
+      );
       l = { gen, p };
       w.loading.set(name, l);
     }

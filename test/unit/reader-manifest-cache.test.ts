@@ -89,3 +89,24 @@ describe('ManifestReads', () => {
     reads.close();
   });
 });
+
+describe('ManifestReads with a failing store', () => {
+  it('a failed read is not shared with the requests after it', async () => {
+    const store = new MemoryStore();
+    await store.manifests.store('s', [write(1)], 60);
+    let fail = true;
+    const manifests = {
+      read: (stream: string, name: string) =>
+        fail ? Promise.reject(new Error('store down')) : store.manifests.read(stream, name),
+      store: store.manifests.store.bind(store.manifests),
+    };
+    const reads = new ManifestReads(manifests, { events: store.events, maxAgeMs: 60_000 });
+    try {
+      await expect(reads.current('s', NAME)).rejects.toThrow('store down');
+      fail = false;
+      expect((await reads.current('s', NAME)).version).toBe(1);
+    } finally {
+      reads.close();
+    }
+  });
+});
