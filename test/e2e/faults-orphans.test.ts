@@ -4,7 +4,7 @@
  * process group when its parent's pipe closes (tools/process/guard.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { waitFor } from '../support/harness.js';
 
@@ -26,7 +26,7 @@ afterAll(() => {
   for (const p of pids) if (alive(p)) process.kill(p, 'SIGKILL');
 });
 
-it('a SIGKILLed parent takes its redis-server and varnishd (manager and worker) with it', async () => {
+it('a SIGKILLed parent takes its redis-server and varnishd (manager and worker) and their temp dirs with it', async () => {
   parent = spawn(process.execPath, ['--import', 'tsx', 'test/support/orphan-parent.ts'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -37,12 +37,16 @@ it('a SIGKILLed parent takes its redis-server and varnishd (manager and worker) 
     redis: number;
     varnish: number;
     varnishGroup: number[];
+    dirs: string[];
   };
   pids = [started.redis, started.varnish, ...started.varnishGroup];
   expect(started.varnishGroup.length).toBeGreaterThanOrEqual(2); // manager and its cache worker
   expect(pids.every(alive)).toBe(true);
+  expect(started.dirs.map((d) => existsSync(d))).toEqual([true, true]);
 
   parent.kill('SIGKILL');
   await waitFor(() => pids.every((p) => !alive(p)), 10_000, 'the children to be gone');
   expect(pids.filter(alive)).toEqual([]);
+  // ...and their private temp dirs (the parent's cleanup never ran).
+  await waitFor(() => started.dirs.every((d) => !existsSync(d)), 10_000, 'the temp dirs to be removed');
 });

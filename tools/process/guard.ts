@@ -10,13 +10,23 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 
-/** Guards `child` (spawned with `detached: true`); returns it. */
-export function guardChild(child: ChildProcess): ChildProcess {
+/**
+ * Guards `child` (spawned with `detached: true`); returns it. `dirs` (the child's private temp dirs) are removed
+ * too when the parent dies, since the parent's own cleanup never runs then.
+ */
+export function guardChild(child: ChildProcess, dirs: string[] = []): ChildProcess {
   const pgid = child.pid;
   if (pgid === undefined || child.exitCode !== null || child.signalCode !== null) return child;
   const dog = spawn(
     'sh',
-    ['-c', `cat >/dev/null 2>&1; kill -s KILL -- -${pgid} 2>/dev/null; kill -s KILL ${pgid} 2>/dev/null`],
+    [
+      '-c',
+      `cat >/dev/null 2>&1; kill -s KILL -- -${pgid} 2>/dev/null; kill -s KILL ${pgid} 2>/dev/null; ` +
+        // the dirs are "$@"; give the killed processes a moment to let go of their files
+        `[ $# -gt 0 ] && sleep 1 && rm -rf -- "$@"`,
+      'guard',
+      ...dirs,
+    ],
     { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
   );
   dog.on('error', () => undefined);

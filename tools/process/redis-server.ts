@@ -65,7 +65,7 @@ export async function spawnRedisServer(o: {
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   track(child);
-  guardChild(child); // gone with this process, even a SIGKILLed one
+  guardChild(child, o.dir ? [] : [dir]); // gone with this process, even a SIGKILLed one (and its private dir)
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));

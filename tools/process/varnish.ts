@@ -79,7 +79,7 @@ export async function startVarnishCdn(
   ];
   const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
-  guardChild(child); // manager and worker go with this process, even a SIGKILLed one
+  guardChild(child, [dir]); // manager, worker and work dir go with this process, even a SIGKILLed one
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   let exited: Error | undefined;
