@@ -7,7 +7,9 @@
  * noise (|slope| > 3 standard errors). At the end the stream stops and the clients leave: what the reader still
  * holds then (handles, held requests' listeners, series naming the stream) is reported too. Prints JSON.
  *
- * Env: BENCH_SECONDS (default 3600), BENCH_CLIENTS (default 100), BENCH_SAMPLE_SECONDS (default 10).
+ * Env: BENCH_SECONDS (default 3600), BENCH_CLIENTS (default 100), BENCH_SAMPLE_SECONDS (default 10);
+ * READER_MEDIA_CACHE_MB (read by the reader itself) makes the media cache small enough to fill early, so growth
+ * beyond it can be told apart from the cache filling.
  */
 import os from 'node:os';
 import { findDescendant, redisInfo, rssBytes, slope } from '../tools/load/observe.js';
@@ -126,6 +128,7 @@ console.log(
         seconds: SECONDS,
         clients: `${Math.ceil(CLIENTS / 2)} LL-HLS (blocking reloads, preload hints, parts) + ${Math.floor(CLIENTS / 2)} classic HLS, one child process, straight at the reader`,
         sampleEverySeconds: EVERY,
+        readerMediaCacheMb: process.env.READER_MEDIA_CACHE_MB ?? 'default (128 MiB)',
         samples: times.length,
         slope:
           'least squares over all samples and over the second half; beyondNoise = |slope| > 3 x its standard error',
