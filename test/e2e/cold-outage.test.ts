@@ -40,9 +40,10 @@ const playlistPath = `/live/${STREAM}/${RENDITION}/index.m3u8`;
 const MAX_ITEMS = 40;
 
 const cleanups: Array<() => Promise<void>> = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-});
+async function cleanUp(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+}
+afterAll(cleanUp);
 
 interface Rig {
   node: NodeHandle;
@@ -148,6 +149,8 @@ async function outage(
 }
 
 describe('S3 cold tier stopped mid-stream', () => {
+  // One pipeline at a time on a 2-core machine.
+  afterAll(cleanUp);
   let s3: S3Server;
   let r: Rig;
   let settings: ColdTierSettings;
