@@ -155,7 +155,9 @@ export async function runHarvest(
     for (const [order, x] of plan.renditions.entries()) {
       let desc = x.description;
       const kept: VodSegment[] = [];
-      const inits = new Map<number, InitInfo>();
+      // Per init id: its description (parsed only when the stream's description left the hot tier), null when
+      // present but not parsed, undefined when missing.
+      const inits = new Map<number, InitInfo | null | undefined>();
       for (const seg of x.segments) {
         if (!inits.has(seg.initId)) {
           const init = await readObject(d, r.stream, x.name, objectName.init(seg.initId));
@@ -164,19 +166,21 @@ export async function runHarvest(
               { rendition: x.name, initId: seg.initId },
               'harvest: init segment missing, its segments skipped',
             );
-            inits.set(seg.initId, undefined as never);
+            inits.set(seg.initId, undefined);
           } else {
-            inits.set(seg.initId, parseInit(init));
+            inits.set(seg.initId, desc ? null : parseInit(init));
             await d.assets.putMedia(r.asset, `${x.name}/${objectName.init(seg.initId)}`, init, writes);
           }
         }
         const info = inits.get(seg.initId);
-        const bytes = info ? await readObject(d, r.stream, x.name, objectName.segment(seg.msn)) : null;
-        if (info && bytes) {
+        const bytes =
+          info !== undefined ? await readObject(d, r.stream, x.name, objectName.segment(seg.msn)) : null;
+        if (info !== undefined && bytes) {
           await d.assets.putMedia(r.asset, `${x.name}/${objectName.segment(seg.msn)}`, bytes, writes);
           kept.push(seg);
-          desc ??= describeFromInit(x.name, info, order, seg);
-        } else if (info) log.warn({ rendition: x.name, msn: seg.msn }, 'harvest: segment bytes missing');
+          if (info) desc ??= describeFromInit(x.name, info, order, seg);
+        } else if (info !== undefined)
+          log.warn({ rendition: x.name, msn: seg.msn }, 'harvest: segment bytes missing');
         done++;
         if (done % 10 === 0 || done === total) await onProgress(done, total);
       }
