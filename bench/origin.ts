@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { testSourceArgs } from '../tools/source/test-source.js';
@@ -284,4 +284,5 @@ console.log(
     2,
   ),
 );
+rmSync(www, { recursive: true, force: true }); // the reference's files, config and logs
 process.exit(0);
