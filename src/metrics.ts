@@ -89,6 +89,16 @@ export function createMetrics() {
       labelNames: ['class', 'status'],
       registers: [registry],
     }),
+    /**
+     * Blocking-reload fan-out inside the reader: from a manifest event reaching it to the last held reload that
+     * event satisfied being written (one observation per release batch: one manifest name of one stream).
+     */
+    blockingRelease: new Histogram({
+      name: 'wellspring_blocking_release_seconds',
+      help: 'Manifest event heard -> every blocking reload it satisfied written (per release batch)',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+      registers: [registry],
+    }),
     /** Issue #11: the cold tier (decision 013). */
     coldBacklogItems: new Gauge({
       name: 'wellspring_cold_backlog_items',
