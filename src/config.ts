@@ -9,6 +9,8 @@ import { SAFE_NAME, SAFE_NAME_RULE } from './core/names/index.js';
 
 const safeName = z.string().regex(SAFE_NAME, SAFE_NAME_RULE);
 const HOST_PORT = z.string().regex(/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/, 'must be host:port');
+/** The longest DVR window Redis alone may hold (no cold tier). */
+const MAX_HOT_DVR_SEC = 86_400;
 const safeKey = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be 8-128 characters of A-Z a-z 0-9 _ -');
 
 const rung = z
@@ -557,6 +559,11 @@ export const configSchema = z
         sweepIntervalSec: z.number().int().min(1).max(86_400).default(60),
         /** Streams whose cold objects are never swept. */
         keep: z.array(safeName).default([]),
+        /**
+         * How much of each DVR window Redis also keeps (segment TTLs, hot timeline), s; older segments are listed
+         * from the SegmentArchive and read from the cold tier.
+         */
+        hotWindowSec: z.number().int().min(6).max(86_400).default(300),
       })
       .strict()
       .refine((c) => c.type !== 's3' || c.s3.bucket !== undefined, {
@@ -631,6 +638,23 @@ export const configSchema = z
           message: 'partSec must not exceed segmentSec',
         });
     });
+    // Without a cold tier the whole DVR window lives in Redis: more than a day of it is a memory bill, not a DVR.
+    if (c.cold.type === 'none') {
+      if (c.defaults.dvrWindowSec > MAX_HOT_DVR_SEC)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaults', 'dvrWindowSec'],
+          message: `a DVR window over ${MAX_HOT_DVR_SEC} s needs a cold tier (cold.type disk or s3)`,
+        });
+      c.streams.forEach((s, i) => {
+        if ((s.dvrWindowSec ?? 0) > MAX_HOT_DVR_SEC)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['streams', i, 'dvrWindowSec'],
+            message: `a DVR window over ${MAX_HOT_DVR_SEC} s needs a cold tier (cold.type disk or s3)`,
+          });
+      });
+    }
     if (c.defaults.partSec > c.defaults.segmentSec) {
       ctx.addIssue({
         code: 'custom',
@@ -652,6 +676,8 @@ export interface StreamSettings {
   partSec: number;
   windowSec: number;
   dvrWindowSec: number;
+  /** The part of the DVR window Redis keeps: all of it without a cold tier, else cold.hotWindowSec (#11). */
+  hotDvrWindowSec: number;
   fps: number;
   audioBitrateK: number;
   ladder: Rung[];
@@ -659,12 +685,18 @@ export interface StreamSettings {
 
 export function streamSettings(config: Config, name: string, stream?: StreamConfig): StreamSettings {
   const d = config.defaults;
+  const windowSec = stream?.windowSec ?? d.windowSec;
+  const dvrWindowSec = Math.max(stream?.dvrWindowSec ?? d.dvrWindowSec, windowSec);
   return {
     name,
     segmentSec: stream?.segmentSec ?? d.segmentSec,
     partSec: stream?.partSec ?? d.partSec,
-    windowSec: stream?.windowSec ?? d.windowSec,
-    dvrWindowSec: Math.max(stream?.dvrWindowSec ?? d.dvrWindowSec, stream?.windowSec ?? d.windowSec),
+    windowSec,
+    dvrWindowSec,
+    hotDvrWindowSec:
+      config.cold.type === 'none'
+        ? dvrWindowSec
+        : Math.min(dvrWindowSec, Math.max(config.cold.hotWindowSec, windowSec)),
     fps: stream?.fps ?? d.fps,
     audioBitrateK: stream?.audioBitrateK ?? d.audioBitrateK,
     ladder: (stream?.ladder ?? d.ladder ?? DEFAULT_LADDER.map((r) => rung.parse(r))) as Rung[],

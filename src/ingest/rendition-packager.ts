@@ -11,6 +11,7 @@ import {
   type TimelineEvent,
   type TimelineResume,
   concat,
+  hotDvrSec,
 } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { MediaStore, RenditionInfo } from '../store/ports.js';
@@ -33,6 +34,7 @@ export interface PackagerSettings {
   segmentSec: number;
   partSec: number;
   dvrWindowSec: number;
+  hotDvrWindowSec?: number;
   windowSec: number;
   ttls: ObjectTtls;
   /** Complete segments the timeline keeps (retention().segmentsKept). */
@@ -106,7 +108,7 @@ export class RenditionPackager {
           timescale: info.timescale,
           segmentTargetTicks: Math.round(s.segmentSec * info.timescale),
           partTargetTicks: Math.round(s.partSec * info.timescale),
-          dvrWindowTicks: Math.round(s.dvrWindowSec * info.timescale),
+          dvrWindowTicks: Math.round(hotDvrSec(s) * info.timescale),
           partRetentionSegments: PART_SEGMENTS,
           eagerSegmentClose: this.spec.alignedKeyframes,
         },

@@ -417,6 +417,7 @@ export class StreamSession {
       partSec: s.partSec,
       windowSec: s.windowSec,
       dvrWindowSec: s.dvrWindowSec,
+      hotDvrWindowSec: s.hotDvrWindowSec,
       // Every output has its packager from start(), before any init can mark the stream live.
       // Packaged input: also the tracks expected but not yet arrived.
       renditions: [...new Set([...(this.options.packagedTracks ?? []), ...this.packagers.keys()])],

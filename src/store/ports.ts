@@ -21,6 +21,8 @@ export interface StoredStreamSettings {
   partSec: number;
   windowSec: number;
   dvrWindowSec: number;
+  /** The part of the DVR window Redis keeps when a cold tier holds the rest (issue #11); absent: all of it. */
+  hotDvrWindowSec?: number;
   /**
    * The renditions the publisher's ladder makes (names), recorded when the stream is marked live: the renderer
    * publishes the multivariant playlist and the MPDs only once each of them has media. Absent: no such wait.

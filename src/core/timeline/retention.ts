@@ -2,7 +2,7 @@
  * How much of a stream is kept and listed, derived from its windows, in one place: the store trims with it, the
  * ingest and the renderer read with it, the reader times out with the target duration.
  */
-import { type ObjectTtls, type WindowSettings, objectTtls } from './ttl.js';
+import { type ObjectTtls, type WindowSettings, hotDvrSec, objectTtls } from './ttl.js';
 
 /**
  * Segments whose part lists are kept: enough for the parts listed within three target durations of the
@@ -11,7 +11,10 @@ import { type ObjectTtls, type WindowSettings, objectTtls } from './ttl.js';
 export const PART_SEGMENTS = 5;
 
 export interface Retention {
-  /** Complete segments kept in the timeline (the DVR window plus the one filling and one of margin). */
+  /**
+   * Complete segments kept in the hot timeline (the hot part of the DVR window plus the one filling and one of
+   * margin; a cold tier's SegmentArchive lists the rest).
+   */
   segmentsKept: number;
   /** Segments that keep their part lists. */
   partSegmentsKept: number;
@@ -23,7 +26,7 @@ export interface Retention {
 }
 
 export function retention(s: WindowSettings): Retention {
-  const segmentsKept = Math.ceil(s.dvrWindowSec / s.segmentSec) + 2;
+  const segmentsKept = Math.ceil(hotDvrSec(s) / s.segmentSec) + 2;
   return {
     segmentsKept,
     partSegmentsKept: PART_SEGMENTS,

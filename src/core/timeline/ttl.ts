@@ -4,6 +4,16 @@ export interface WindowSettings {
   partSec: number;
   windowSec: number;
   dvrWindowSec: number;
+  /**
+   * The part of the DVR window the hot tier keeps (Redis TTLs, timeline length) when a cold tier holds the rest
+   * (issue #11); absent: the whole DVR window is hot.
+   */
+  hotDvrWindowSec?: number;
+}
+
+/** The DVR seconds the hot tier keeps: the whole window without a cold tier. */
+export function hotDvrSec(s: WindowSettings): number {
+  return Math.min(s.dvrWindowSec, s.hotDvrWindowSec ?? s.dvrWindowSec);
 }
 
 /** How long each object class stays readable in the hot tier, in whole seconds. */
@@ -33,8 +43,9 @@ export const PART_LISTING_TARGET_DURATIONS = 3;
  */
 export function objectTtls(s: WindowSettings): ObjectTtls {
   const target = Math.ceil(s.segmentSec);
-  const listedSec = Math.max(s.windowSec, s.dvrWindowSec) + target;
-  const segmentSec = Math.ceil(listedSec + Math.max(s.windowSec, s.dvrWindowSec) + target);
+  const dvr = hotDvrSec(s);
+  const listedSec = Math.max(s.windowSec, dvr) + target;
+  const segmentSec = Math.ceil(listedSec + Math.max(s.windowSec, dvr) + target);
   const partListed = (PART_LISTING_TARGET_DURATIONS + 1) * target;
   const partSec = Math.ceil(partListed + 3 * target + target);
   return { segmentSec, partSec, initSec: segmentSec + target, openSec: partSec };
