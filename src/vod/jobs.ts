@@ -52,6 +52,7 @@ export function assetJobHandler(d: AssetJobDeps): AssetJobHandler {
         const s = streamSettings(d.config as Config, spec.stream ?? 'vod', stream);
         await ctx.progress({ percent: 0, stage: 'encoding' });
         let last = 0;
+        let reported = 0;
         const r = await packageFile({
           file,
           name: spec.asset,
@@ -61,11 +62,14 @@ export function assetJobHandler(d: AssetJobDeps): AssetJobHandler {
           log: d.log,
           sourceLabel: spec.sourceName,
           onProgress: (p) => {
-            if (performance.now() - last < 1000) return;
+            // At most one report a second, except the first one past 0 (a short file may finish within a second).
+            const percent = Math.floor(p.fraction * 99);
+            if (percent === 0 || (performance.now() - last < 1000 && reported > 0)) return;
+            reported = percent;
             last = performance.now();
             void ctx
               .progress({
-                percent: Math.floor(p.fraction * 99),
+                percent,
                 stage: 'encoding',
                 speed: Number(p.speed.toFixed(2)),
                 ...(p.etaSec !== undefined ? { etaSec: Math.round(p.etaSec) } : {}),

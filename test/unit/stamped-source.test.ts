@@ -19,11 +19,18 @@ describe('StampedSource', () => {
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGSTOP');
     try {
-      const end = Date.now() + 15_000;
-      while (s.droppedFrames < 30 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      expect(s.droppedFrames).toBeGreaterThanOrEqual(30);
-      // At most the bound plus one frame (the write that crossed it) waits in the pipe's user-space queue.
-      expect(s.queuedBytes).toBeLessThanOrEqual(9 * ((320 * 180 * 3) / 2));
+      const waitDrops = async (n: number): Promise<void> => {
+        const end = Date.now() + 15_000;
+        while (s.droppedFrames < n && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+        expect(s.droppedFrames).toBeGreaterThanOrEqual(n);
+      };
+      await waitDrops(1);
+      const queued = s.queuedBytes;
+      // A pipe's worth of audio plus the bound of video waits: about a second of 320x180 frames at most.
+      expect(queued).toBeLessThanOrEqual(60 * ((320 * 180 * 3) / 2));
+      await waitDrops(30);
+      // Dropping, not queueing: the queue did not grow while 30 more frames were due.
+      expect(s.queuedBytes).toBe(queued);
     } finally {
       process.kill(pid, 'SIGCONT');
       await s.stop();

@@ -165,6 +165,7 @@ export class StampedSource {
     audio.on('error', () => undefined);
     const maker = new FrameMaker(width, height);
     const frameMs = 1000 / fps;
+    const audioFrameBytes = audioFor(0, fps).length;
     const total = this.o.durationSec ? Math.round(this.o.durationSec * fps) : Number.POSITIVE_INFINITY;
     const t0 = performance.now();
     const tick = (): void => {
@@ -176,7 +177,13 @@ export class StampedSource {
       // An encoder that falls behind (a loaded machine) must not make this process buffer frames without bound
       // (the demo grew to 1.3-1.8 GB RSS that way): like a camera, drop the frame (video and audio together, so
       // they stay in step) while more than MAX_QUEUED_FRAMES are waiting in the pipe.
-      if (video.writableLength > MAX_QUEUED_FRAMES * maker.frameBytes) this.droppedFrames++;
+      // Only when both pipes back up: ffmpeg opening its inputs reads the audio pipe while the video one waits,
+      // and a source that then held back audio too would never start it.
+      if (
+        video.writableLength > MAX_QUEUED_FRAMES * maker.frameBytes &&
+        audio.writableLength > MAX_QUEUED_FRAMES * audioFrameBytes
+      )
+        this.droppedFrames++;
       else {
         // The stamp is the moment this frame is handed to the encoder.
         video.write(maker.frame(this.frames, Date.now()));

@@ -153,7 +153,8 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
     '-progress',
     'pipe:1',
     '-stats_period',
-    '1',
+    // A file runs faster than real time: report four times a second, so a short file's job shows progress.
+    spec.input.kind === 'file' ? '0.25' : '1',
   ];
   if (spec.input.kind.endsWith('-stdin')) args.splice(args.indexOf('-nostdin'), 1);
   args.push(...inputArgs(spec.input, spec.decoderThreads));
