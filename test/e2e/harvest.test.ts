@@ -6,8 +6,6 @@
  * through the reader from start to end with no decode error, and its duration matches the range within one
  * segment.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +30,9 @@ import {
   testConfig,
   waitFor,
 } from '../support/harness.js';
+import { decodeErrors, probedDurationSec } from '../support/ffmpeg-read.js';
 
 /** Async: the reader runs in this process, a synchronous child would block it. */
-const run = promisify(execFile);
 
 const RANGE_MS = 10_000;
 const SEGMENT_SEC = 1;
@@ -154,29 +152,8 @@ describe('live-to-VOD harvest', () => {
     const base = `http://127.0.0.1:${await reader.listen(0, '127.0.0.1')}`;
     const media = await (await fetch(`${base}/vod/clip/360p/index.m3u8`)).text();
     expect(media).toContain('#EXT-X-PLAYLIST-TYPE:VOD');
-    const { stderr } = await run(
-      'ffmpeg',
-      ['-hide_banner', '-v', 'error', '-i', `${base}/vod/clip/master.m3u8`, '-map', '0', '-f', 'null', '-'],
-      { encoding: 'utf8' },
-    );
-    expect(stderr).toBe('');
-    const durationSec = Number(
-      (
-        await run(
-          'ffprobe',
-          [
-            '-v',
-            'error',
-            '-show_entries',
-            'format=duration',
-            '-of',
-            'csv=p=0',
-            `${base}/vod/clip/360p/index.m3u8`,
-          ],
-          { encoding: 'utf8' },
-        )
-      ).stdout.trim(),
-    );
+    expect(await decodeErrors(`${base}/vod/clip/master.m3u8`)).toBe('');
+    const durationSec = await probedDurationSec(`${base}/vod/clip/360p/index.m3u8`);
     expect(Math.abs(durationSec - RANGE_MS / 1000)).toBeLessThanOrEqual(SEGMENT_SEC);
   }, 150_000);
 });

@@ -5,8 +5,7 @@
  * ffmpeg from start to end, and played by hls.js (master.m3u8) and dash.js (manifest.mpd) in Chromium. A
  * non-media and a truncated upload are refused with a clear reason and leave nothing in the cold tier.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,9 +27,9 @@ import { planHarvest } from '../../src/vod/harvest.js';
 import { assetJobHandler } from '../../src/vod/jobs.js';
 import { servePlayerPages, watchPlayback, withChromium } from '../support/browser.js';
 import { captureLogger, testConfig, waitFor } from '../support/harness.js';
+import { decodeErrors, probedDurationSec } from '../support/ffmpeg-read.js';
 
 /** Async: the reader runs in this process, a synchronous child would block it. */
-const run = promisify(execFile);
 
 const SOURCE_SEC = 8;
 const TOKEN = 'admin-token-0123456789';
@@ -186,40 +185,8 @@ describe('VOD upload', () => {
     expect(media).toContain('#EXT-X-PLAYLIST-TYPE:VOD');
     expect(media).toContain('#EXT-X-ENDLIST');
     // ffmpeg reads every rendition through the reader: no decode error, the whole duration.
-    const { stderr } = await run(
-      'ffmpeg',
-      [
-        '-hide_banner',
-        '-v',
-        'error',
-        '-i',
-        `${readerBase}/vod/film/master.m3u8`,
-        '-map',
-        '0',
-        '-f',
-        'null',
-        '-',
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(stderr).toBe('');
-    const probed = Number(
-      (
-        await run(
-          'ffprobe',
-          [
-            '-v',
-            'error',
-            '-show_entries',
-            'format=duration',
-            '-of',
-            'csv=p=0',
-            `${readerBase}/vod/film/360p/index.m3u8`,
-          ],
-          { encoding: 'utf8' },
-        )
-      ).stdout.trim(),
-    );
+    expect(await decodeErrors(`${readerBase}/vod/film/master.m3u8`)).toBe('');
+    const probed = await probedDurationSec(`${readerBase}/vod/film/360p/index.m3u8`);
     expect(Math.abs(probed - SOURCE_SEC)).toBeLessThan(1);
     // A second upload under the same name: assets are immutable.
     expect((await upload('film', readFileSync(join(dir, 'in.mp4')))).status).toBe(409);

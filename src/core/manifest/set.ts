@@ -282,23 +282,30 @@ function summaries(
   renditions: RenditionDescription[],
   live: ReadonlyMap<string, TimelineSnapshot>,
 ): RenditionSummary[] {
-  return renditions.map((r) => {
-    const rate = measureBitrate(snapOf(live, r.name));
-    return {
-      name: r.name,
-      kind: r.kind,
-      codec: r.codec,
-      uri: manifestName.media(r.name),
-      peakBitrate: rate?.peak ?? r.nominalBitrate,
-      averageBitrate: rate?.average ?? r.nominalBitrate,
-      width: r.width,
-      height: r.height,
-      frameRate: r.frameRate,
-      channelCount: r.channelCount,
-      ...(r.kind === 'audio' ? { language: r.language } : {}),
-      ...(r.kind === 'video' ? { closedCaptions: r.closedCaptions, captionsLanguage: r.language } : {}),
-    };
-  });
+  return renditions.map((r) => renditionSummary(r, snapOf(live, r.name), manifestName.media(r.name)));
+}
+
+/** A rendition as the multivariant playlist lists it: bitrates measured over its timeline, else nominal. */
+export function renditionSummary(
+  r: RenditionDescription,
+  snap: TimelineSnapshot,
+  uri: string,
+): RenditionSummary {
+  const rate = measureBitrate(snap);
+  return {
+    name: r.name,
+    kind: r.kind,
+    codec: r.codec,
+    uri,
+    peakBitrate: rate?.peak ?? r.nominalBitrate,
+    averageBitrate: rate?.average ?? r.nominalBitrate,
+    width: r.width,
+    height: r.height,
+    frameRate: r.frameRate,
+    channelCount: r.channelCount,
+    ...(r.kind === 'audio' ? { language: r.language } : {}),
+    ...(r.kind === 'video' ? { closedCaptions: r.closedCaptions, captionsLanguage: r.language } : {}),
+  };
 }
 
 function dashRenditions(

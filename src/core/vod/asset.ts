@@ -10,7 +10,7 @@ import { isoDurationMs } from '../format.js';
 import { buildMediaPlaylist } from '../hls/media.js';
 import { buildMultivariant, type RenditionSummary } from '../hls/multivariant.js';
 import { type HlsTag, marshalPlaylist } from '../hls/tags.js';
-import type { RenditionDescription } from '../manifest/set.js';
+import { type RenditionDescription, renditionSummary } from '../manifest/set.js';
 import { manifestName, objectName } from '../names/names.js';
 import { measureBitrate } from '../timeline/bitrate.js';
 import type { SegmentEntry, TimelineSnapshot } from '../timeline/types.js';
@@ -151,22 +151,7 @@ export function buildVodMediaPlaylist(r: VodRendition, programDateTime: boolean)
 }
 
 function summary(r: VodRendition): RenditionSummary {
-  const d = r.description;
-  const rate = measureBitrate(snapshotOf(r));
-  return {
-    name: d.name,
-    kind: d.kind,
-    codec: d.codec,
-    uri: vodPath.media(d.name),
-    peakBitrate: rate?.peak ?? d.nominalBitrate,
-    averageBitrate: rate?.average ?? d.nominalBitrate,
-    width: d.width,
-    height: d.height,
-    frameRate: d.frameRate,
-    channelCount: d.channelCount,
-    ...(d.kind === 'audio' ? { language: d.language } : {}),
-    ...(d.kind === 'video' ? { closedCaptions: d.closedCaptions, captionsLanguage: d.language } : {}),
-  };
+  return renditionSummary(r.description, snapshotOf(r), vodPath.media(r.description.name));
 }
 
 /**

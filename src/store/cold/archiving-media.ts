@@ -4,24 +4,23 @@
  * publisher as before); once the hot write succeeded, the same bytes are handed to the archiver, which is never
  * awaited. Not a second write path: the ingest code does not know the cold tier exists.
  */
-import type { PartEntry, SegmentEntry } from '../../core/index.js';
-import type { MediaStore, RenditionInfo, SegmentWrite, StreamState } from '../ports.js';
+import type { SegmentEntry } from '../../core/index.js';
+import { ForwardingMediaStore } from '../forwarding-media.js';
+import type { MediaStore, RenditionInfo, SegmentWrite } from '../ports.js';
 import type { ColdArchiver } from './archiver.js';
 
-export class ArchivingMediaStore implements MediaStore {
+export class ArchivingMediaStore extends ForwardingMediaStore {
   /** The init last handed over per stream/rendition: a republished init (same id, same bytes) is not copied again. */
   private readonly lastInit = new Map<string, string>();
 
   constructor(
-    private readonly hot: MediaStore,
+    hot: MediaStore,
     private readonly archiver: ColdArchiver,
-  ) {}
-
-  readResume(stream: string, rendition: string) {
-    return this.hot.readResume(stream, rendition);
+  ) {
+    super(hot);
   }
 
-  async publishInit(
+  override async publishInit(
     stream: string,
     info: RenditionInfo,
     initId: number,
@@ -38,18 +37,7 @@ export class ArchivingMediaStore implements MediaStore {
     return v;
   }
 
-  publishPart(
-    stream: string,
-    rendition: string,
-    part: PartEntry,
-    open: SegmentEntry,
-    bytes: Uint8Array,
-    ttl: { partSec: number; openSec: number },
-  ): Promise<number> {
-    return this.hot.publishPart(stream, rendition, part, open, bytes, ttl);
-  }
-
-  async publishSegment(
+  override async publishSegment(
     stream: string,
     rendition: string,
     segment: SegmentEntry,
@@ -60,28 +48,5 @@ export class ArchivingMediaStore implements MediaStore {
     // Negative: the store lost the init or settings and the writer publishes them and this segment again.
     if (v >= 0) this.archiver.enqueueSegment(stream, rendition, segment, bytes);
     return v;
-  }
-
-  getObject(stream: string, rendition: string, file: string) {
-    return this.hot.getObject(stream, rendition, file);
-  }
-
-  putObject(
-    stream: string,
-    rendition: string,
-    file: string,
-    bytes: Uint8Array,
-    ttlSec: number,
-  ): Promise<void> {
-    if (!this.hot.putObject) return Promise.reject(new Error('the hot tier cannot store objects alone'));
-    return this.hot.putObject(stream, rendition, file, bytes, ttlSec);
-  }
-
-  getOpenEntry(stream: string, rendition: string) {
-    return this.hot.getOpenEntry(stream, rendition);
-  }
-
-  loadTimelines(stream: string, state: StreamState, maxSegments: number, partSegments: number) {
-    return this.hot.loadTimelines(stream, state, maxSegments, partSegments);
   }
 }

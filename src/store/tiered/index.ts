@@ -15,9 +15,8 @@
 import { coldKey, parseObjectName } from '../../core/index.js';
 import type { Logger } from '../../log.js';
 import { ColdTierUnavailableError, StoreUnavailableError, isStoreUnavailable } from '../errors.js';
-import type { ColdTier, MediaStore, StreamState } from '../ports.js';
-import type { PartEntry, SegmentEntry } from '../../core/index.js';
-import type { RenditionInfo, SegmentWrite } from '../ports.js';
+import { ForwardingMediaStore } from '../forwarding-media.js';
+import type { ColdTier, MediaStore } from '../ports.js';
 import { BufferLru } from './lru.js';
 
 export interface TieredMetrics {
@@ -48,21 +47,20 @@ export interface TieredOptions {
 /** Read counts per object in the current window, bounded (the oldest windows go first). */
 const MAX_TRACKED = 10_000;
 
-export class TieredMediaStore implements MediaStore {
+export class TieredMediaStore extends ForwardingMediaStore {
   private readonly lru: BufferLru;
   private readonly reads = new Map<string, { count: number; since: number; promoted: boolean }>();
   private readonly misses = new Map<string, number>();
   private readonly now: () => number;
-  private readonly hot: MediaStore;
   readonly stats = { coldHits: 0, coldMisses: 0, cacheHits: 0, promotions: 0 };
 
   constructor(private readonly o: TieredOptions) {
-    this.hot = o.hot;
+    super(o.hot);
     this.now = o.now ?? Date.now;
     this.lru = new BufferLru(o.cacheBytes);
   }
 
-  async getObject(stream: string, rendition: string, file: string): Promise<Buffer | null> {
+  override async getObject(stream: string, rendition: string, file: string): Promise<Buffer | null> {
     let hotErr: unknown;
     try {
       const b = await this.hot.getObject(stream, rendition, file);
@@ -143,47 +141,5 @@ export class TieredMediaStore implements MediaStore {
         );
       },
     );
-  }
-
-  readResume(stream: string, rendition: string) {
-    return this.hot.readResume(stream, rendition);
-  }
-  publishInit(stream: string, info: RenditionInfo, initId: number, bytes: Uint8Array, ttlSec: number) {
-    return this.hot.publishInit(stream, info, initId, bytes, ttlSec);
-  }
-  publishPart(
-    stream: string,
-    rendition: string,
-    part: PartEntry,
-    open: SegmentEntry,
-    bytes: Uint8Array,
-    ttl: { partSec: number; openSec: number },
-  ) {
-    return this.hot.publishPart(stream, rendition, part, open, bytes, ttl);
-  }
-  publishSegment(
-    stream: string,
-    rendition: string,
-    segment: SegmentEntry,
-    bytes: Uint8Array,
-    o: SegmentWrite,
-  ) {
-    return this.hot.publishSegment(stream, rendition, segment, bytes, o);
-  }
-  putObject(
-    stream: string,
-    rendition: string,
-    file: string,
-    bytes: Uint8Array,
-    ttlSec: number,
-  ): Promise<void> {
-    if (!this.hot.putObject) return Promise.reject(new Error('the hot tier cannot store objects alone'));
-    return this.hot.putObject(stream, rendition, file, bytes, ttlSec);
-  }
-  getOpenEntry(stream: string, rendition: string) {
-    return this.hot.getOpenEntry(stream, rendition);
-  }
-  loadTimelines(stream: string, state: StreamState, maxSegments: number, partSegments: number) {
-    return this.hot.loadTimelines(stream, state, maxSegments, partSegments);
   }
 }
