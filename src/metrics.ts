@@ -122,6 +122,12 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    coldWriteErrors: new Counter({
+      name: 'wellspring_cold_write_errors_total',
+      help: 'Failed cold-tier write attempts (each retry counted): reason unavailable (full, read-only, unreachable) or error; code: errno (ENOSPC...) or other',
+      labelNames: ['reason', 'code'],
+      registers: [registry],
+    }),
     coldReads: new Counter({
       name: 'wellspring_cold_reads_total',
       help: 'Reader lookups in the cold tier after a Redis miss: hit, miss, error',

@@ -284,6 +284,7 @@ export async function startNode(
             backlogBytes: metrics.coldBacklogBytes,
             writes: metrics.coldWrites,
             writeLag: metrics.coldWriteLag,
+            writeErrors: metrics.coldWriteErrors,
           },
         });
         // Stops after the ingest (stops run in reverse): the last segments are queued before it drains.

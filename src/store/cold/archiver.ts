@@ -27,6 +27,21 @@ export interface ArchiverMetrics {
   writes?: { inc(labels: { result: 'ok' | 'failed' | 'dropped'; kind: 'init' | 'segment' }): void };
   /** Seconds from enqueue (the hot write) to the segment being in the cold tier and recorded. */
   writeLag?: { observe(sec: number): void };
+  /**
+   * Every failed write attempt (retried or not). reason: unavailable (the tier or the archive's store cannot
+   * take writes now: full, read-only, unreachable) | error (anything else); code: the errno (ENOSPC, ENOTDIR, ...)
+   * when the cause has one, else "other".
+   */
+  writeErrors?: { inc(labels: { reason: 'unavailable' | 'error'; code: string }): void };
+}
+
+/** The errno-like code of an error or of its cause ("ENOSPC"), else "other": a bounded label value. */
+function errorCode(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    const c = (e as { code?: unknown }).code;
+    if (typeof c === 'string' && /^E[A-Z0-9]{1,15}$/.test(c)) return c;
+  }
+  return 'other';
 }
 
 export interface ArchiverOptions {
@@ -286,7 +301,9 @@ export class ColdArchiver {
       }
       if (i.segment && this.o.archive) await this.o.archive.record(i.stream, i.rendition, i.segment);
     } catch (err) {
-      if (err instanceof ColdTierUnavailableError || isStoreUnavailable(err)) {
+      const outage = err instanceof ColdTierUnavailableError || isStoreUnavailable(err);
+      this.o.metrics?.writeErrors?.inc({ reason: outage ? 'unavailable' : 'error', code: errorCode(err) });
+      if (outage) {
         if (!this.outage.down) this.stats.outages++;
         this.outage.failed(err, { ...ctx, backlogItems: this.queue.length, backlogBytes: this.bytes });
         const backoff = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** this.consecutiveOutageFailures);
