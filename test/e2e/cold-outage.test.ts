@@ -11,15 +11,13 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createMetrics } from '../../src/metrics.js';
 import { openColdTier } from '../../src/store/cold/registry.js';
 import type { ColdTierSettings } from '../../src/store/cold/types.js';
 import { type S3Server, startS3Server } from '../../tools/process/s3-server.js';
-import { type EmbeddedCdn, startVarnishCdn } from '../../tools/process/varnish.js';
-import { acceptance, longestGap, summary, Viewer } from '../../tools/viewer/viewer.js';
-import { type NodeHandle, startNode } from '../../workers/compose.js';
+import type { EmbeddedCdn } from '../../tools/process/varnish.js';
+import { summary } from '../../tools/viewer/viewer.js';
+import type { NodeHandle } from '../../workers/compose.js';
 import {
   captureLogger,
   type Encoder,
@@ -29,9 +27,9 @@ import {
   testConfig,
   waitFor,
 } from '../support/harness.js';
+import { startCdnNode, viewThroughFault } from '../support/outage.js';
 import { get } from '../support/player.js';
 
-const template = fileURLToPath(new URL('../../deploy/varnish/wellspring.vcl.template', import.meta.url));
 const STREAM = 'coldcam';
 const KEY = 'cold-outage-publish-key';
 const RENDITION = TEST_LADDER[0]!.name;
@@ -58,14 +56,12 @@ async function rig(cold: Record<string, unknown>): Promise<Rig> {
     streams: [{ name: STREAM, key: KEY, ingest: { type: 'rtmp' } }],
     cold: { ...cold, queue: { maxItems: MAX_ITEMS, retryBaseMs: 100, retryMaxMs: 500 } },
   });
-  const node = await startNode(config, ['ingest', 'manifest', 'reader'], log, createMetrics());
-  cleanups.push(() => node.stop());
-  const cdn = await startVarnishCdn([node.httpPort!], template);
-  cleanups.push(() => cdn.stop());
+  const { node, cdn, origin, stop } = await startCdnNode(config, log);
+  cleanups.push(stop);
   const enc: Encoder = rtmpEncoder(`rtmp://127.0.0.1:${node.rtmpPort}/live/${KEY}`, 150);
   cleanups.push(async () => void (await enc.stop()));
   await waitFor(async () => (await get(`${cdn.url}${playlistPath}`)).status === 200, 40_000, 'live via CDN');
-  return { node, cdn, lines, origin: `http://127.0.0.1:${node.httpPort}` };
+  return { node, cdn, lines, origin };
 }
 
 /** One sample of a metric (summed over its labels when `labels` is not given) from the reader's /metrics. */
@@ -110,39 +106,33 @@ async function outage(
   up: () => Promise<void>,
   outageMs: number,
 ): Promise<{ peakBacklog: number; dropped: number }> {
-  const v = new Viewer({ url: `${r.cdn.url}${playlistPath}` }).start();
-  cleanups.push(async () => void (await v.stop()));
-  const baseFrom = await v.waitForMedia(0, 30_000);
-  await sleep(4000);
-  const droppedBefore = await metric(r.origin, 'wellspring_cold_writes_total', 'result="dropped"');
-  const downAt = v.mark('cold tier down');
-  await down();
+  let droppedBefore = 0;
   let peakBacklog = 0;
-  const until = Date.now() + outageMs;
-  while (Date.now() < until) {
-    peakBacklog = Math.max(peakBacklog, await metric(r.origin, 'wellspring_cold_backlog_items'));
-    await sleep(250);
-  }
-  v.mark('cold tier back');
-  await up();
-  await waitFor(
-    async () => (await metric(r.origin, 'wellspring_cold_backlog_items')) === 0,
-    60_000,
-    'the cold backlog drained',
+  const run = await viewThroughFault(
+    `${r.cdn.url}${playlistPath}`,
+    { baselineMs: 4000, label: 'cold tier down' },
+    async (v) => {
+      droppedBefore = await metric(r.origin, 'wellspring_cold_writes_total', 'result="dropped"');
+      await down();
+      const until = Date.now() + outageMs;
+      while (Date.now() < until) {
+        peakBacklog = Math.max(peakBacklog, await metric(r.origin, 'wellspring_cold_backlog_items'));
+        await sleep(250);
+      }
+      v.mark('cold tier back');
+      await up();
+      await waitFor(
+        async () => (await metric(r.origin, 'wellspring_cold_backlog_items')) === 0,
+        60_000,
+        'the cold backlog drained',
+      );
+    },
   );
-  await sleep(1000);
-  const rep = await v.stop();
-  const baseline = longestGap(rep.mediaArrivals, baseFrom, downAt).ms;
   console.log(
-    `cold outage ${outageMs} ms: peak backlog ${peakBacklog} items, baseline stall ${baseline} ms; viewer:`,
-    JSON.stringify(summary(rep)),
+    `cold outage ${outageMs} ms: peak backlog ${peakBacklog} items, baseline stall ${run.baselineMs} ms; viewer:`,
+    JSON.stringify(summary(run.report)),
   );
-  expect(
-    acceptance(rep, {
-      noErrors: true,
-      maxStall: { ms: baseline + 1000, window: { from: downAt, to: rep.endedAt } },
-    }),
-  ).toEqual([]);
+  expect(run.violations).toEqual([]);
   const dropped =
     (await metric(r.origin, 'wellspring_cold_writes_total', 'result="dropped"')) - droppedBefore;
   return { peakBacklog, dropped };
