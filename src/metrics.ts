@@ -1,6 +1,11 @@
 /** Prometheus metrics (prom-client), one registry per process, exposed at /metrics. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Release times, s: fine around the 20 ms target (issue #15), wide enough for a loaded machine. */
+const RELEASE_BUCKETS = [
+  0.0005, 0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2, 5,
+];
+
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -97,6 +102,22 @@ export function createMetrics() {
       name: 'wellspring_blocking_release_seconds',
       help: 'Manifest event heard -> every blocking reload it satisfied written (per release batch)',
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+      registers: [registry],
+    }),
+    /**
+     * Issues #13/#15, measured in the reader (src/reader/release.ts): per held blocking reload released by a
+     * manifest event, event heard -> that reload's answer written to its socket.
+     */
+    readerRelease: new Histogram({
+      name: 'wellspring_reader_release_seconds',
+      help: 'Manifest event heard by the reader -> a held blocking reload it released written to its socket (one per reload)',
+      buckets: RELEASE_BUCKETS,
+      registers: [registry],
+    }),
+    readerReleaseSpread: new Histogram({
+      name: 'wellspring_reader_release_spread_seconds',
+      help: 'Per release batch (one manifest name of one stream): first -> last held blocking reload written',
+      buckets: RELEASE_BUCKETS,
       registers: [registry],
     }),
     /** Issue #11: the cold tier (decision 013). */

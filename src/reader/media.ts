@@ -33,6 +33,8 @@ interface CachedObject {
 
 export class MediaObjects {
   private readonly lru: ByteLru<CachedObject>;
+  /** Store reads in flight, by object, with when each started (performance.now()): see get(). */
+  private readonly flights = new Map<string, { at: number; p: Promise<CachedObject | undefined> }>();
 
   constructor(private readonly d: MediaDeps) {
     this.lru = new ByteLru<CachedObject>(d.cacheBytes);
@@ -52,11 +54,29 @@ export class MediaObjects {
     return this.inProgressSegment(x, r, m);
   }
 
-  /** The object with its prepared answer: from the cache, or read from the store once and prepared once. */
-  private async get(r: ObjectRoute): Promise<CachedObject | undefined> {
+  /**
+   * The object with its prepared answer: from the cache, or read from the store once and prepared once. A read
+   * already in flight is shared when it started at or after `since` (default: now, i.e. never an older one), so
+   * it cannot answer "missing" for an object that landed before the caller's moment: a thousand requests for
+   * the preload-hinted part, released by one event, cost one store read, not a thousand (since = when each heard
+   * the event, all before the first read starts).
+   */
+  private get(r: ObjectRoute, since = performance.now()): Promise<CachedObject | undefined> {
     const key = `${r.stream}/${r.rendition}/${r.file}`;
     const hit = this.lru.get(key);
-    if (hit) return hit;
+    if (hit) return Promise.resolve(hit);
+    const f = this.flights.get(key);
+    if (f && f.at >= since) return f.p;
+    const flight = { at: performance.now(), p: this.load(key, r) };
+    this.flights.set(key, flight);
+    const forget = (): void => {
+      if (this.flights.get(key) === flight) this.flights.delete(key);
+    };
+    flight.p.then(forget, forget);
+    return flight.p;
+  }
+
+  private async load(key: string, r: ObjectRoute): Promise<CachedObject | undefined> {
     const b = await this.d.media.getObject(r.stream, r.rendition, r.file);
     if (!b) return undefined;
     const type = contentType(r.file, r.rendition);
@@ -113,7 +133,8 @@ export class MediaObjects {
         const ev = await w.next();
         if (ev === 'closed') return;
         timedOut = ev === 'timeout';
-        buf = await this.get(r);
+        // Released by an event: share one read with the others it released (started after it was heard).
+        buf = await this.get(r, ev === 'timeout' ? undefined : w.heardAt);
       }
       // Nothing showed the part will never come (the stream paused: encoder away, ingest restarting): not a
       // 404, which a CDN keeps for a second while the part may still land and be listed.

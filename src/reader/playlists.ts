@@ -18,6 +18,7 @@ import type { EventBus, ManifestStore, MediaEvent, StoredManifest, Subscription 
 import { ReaderError } from './errors.js';
 import { type ObjectClass, contentType } from './http-policy.js';
 import { type Exchange, type PreparedBody, prepareBody, sendPrepared } from './respond.js';
+import { ReleaseClock } from './release.js';
 import type { Directives } from './routes.js';
 
 /** Renders remembered for interning (one per stream and manifest name; the oldest forgotten first). */
@@ -340,13 +341,16 @@ export class Playlists {
           }
           const p = prepared(name, m, 'blocking-playlist');
           let sent = 0;
+          const clock = new ReleaseClock(ws[0]!.x.metrics, heard); // per-reload write times (release.ts)
           for (const w of ws) {
             // Still waiting, and the stored render does reach its part (an older one keeps it waiting).
             if (!w.pending || !satisfies(w, m)) continue;
             w.settle('sent');
             sendPrepared(w.x, p);
+            clock.written(w.x.res);
             sent++;
           }
+          clock.end();
           if (sent > 0) ws[0]!.x.metrics.blockingRelease.observe((performance.now() - heard) / 1000);
         },
         (error: unknown) => {

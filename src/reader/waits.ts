@@ -20,6 +20,12 @@ export interface EventWatch {
   ready(): Promise<'ready' | WaitEnd>;
   /** The next matching event (queued in arrival order), or why there is none. */
   next(): Promise<MediaEvent | WaitEnd>;
+  /**
+   * performance.now() when the event last returned by next() reached this watch (before any: when ready()
+   * resolved 'ready'; NaN until then). A store read started after it sees everything that event announced, so
+   * waiters released by one event may share one read started after their events were heard (media.ts).
+   */
+  readonly heardAt: number;
   /** Unsubscribes; idempotent. */
   close(): void;
 }
@@ -38,6 +44,9 @@ export interface WatchOptions {
 export function watchEvents(o: WatchOptions): EventWatch {
   const deadline = Date.now() + o.timeoutMs;
   const queue: MediaEvent[] = [];
+  /** When each queued event was heard (performance.now()), in step with `queue`. */
+  const heard: number[] = [];
+  let heardAt = NaN;
   let notify: (() => void) | undefined;
   let gone = o.res.destroyed || o.res.socket?.destroyed === true;
   let onGone: (() => void) | undefined;
@@ -51,42 +60,47 @@ export function watchEvents(o: WatchOptions): EventWatch {
   const sub = o.events.subscribe(o.stream, (ev) => {
     if (!o.match(ev)) return;
     queue.push(ev);
+    heard.push(performance.now());
     notify?.();
   });
   let done = false;
+  // One deadline timer for the whole watch (not one per wait): a thousand held requests, a thousand timers.
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), Math.max(0, o.timeoutMs));
+  });
 
   /** Races p against the deadline and the client going away. */
   const bounded = async <T>(p: Promise<T>): Promise<T | WaitEnd> => {
     if (gone) return 'closed';
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) return 'timeout';
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        p,
-        closed,
-        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), remaining))),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    if (deadline - Date.now() <= 0) return 'timeout';
+    return Promise.race([p, closed, expired]);
+  };
+  const take = (): MediaEvent => {
+    heardAt = heard.shift()!;
+    return queue.shift()!;
   };
 
   return {
-    ready() {
-      return bounded(sub.ready.then(() => 'ready' as const));
+    get heardAt() {
+      return heardAt;
+    },
+    async ready() {
+      const r = await bounded(sub.ready.then(() => 'ready' as const));
+      if (r === 'ready') heardAt = performance.now();
+      return r;
     },
     async next() {
-      const queued = queue.shift();
-      if (queued) return queued;
+      if (queue.length > 0) return take();
       const r = await bounded(new Promise<void>((w) => (notify = w)));
       notify = undefined;
       if (r === 'timeout' || r === 'closed') return r;
-      return queue.shift()!;
+      return take();
     },
     close() {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       sub.close();
       if (onGone) o.res.off('close', onGone);
       notify = undefined;
