@@ -21,9 +21,8 @@ import { promisify } from 'node:util';
 import { track } from '../src/adapters/process/children.js';
 import { DEFAULT_LADDER } from '../src/config.js';
 import { cpuSeconds, descendants, redisInfo, rssBytes } from '../tools/load/observe.js';
-import { freePort, waitForListen } from '../tools/process/net.js';
-import { startRedisServer } from '../tools/process/redis-server.js';
-import { testSourceArgs } from '../tools/source/test-source.js';
+import { startOrigin } from '../tools/load/stack.js';
+import { freePort } from '../tools/process/net.js';
 import { summarize } from './stats.js';
 
 const run = promisify(execFile);
@@ -48,16 +47,6 @@ function ladderFor(kind: string): unknown[] {
     ...(PRESET ? { preset: PRESET } : {}),
     ...(KEYFRAME_SEC ? { keyframeSec: KEYFRAME_SEC } : {}),
   }));
-}
-
-function worker(script: string, env: Record<string, string>): ChildProcess {
-  return track(
-    spawn(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-      detached: true,
-    }),
-  );
 }
 
 function stopGroup(c: ChildProcess, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -155,48 +144,22 @@ const rssStats = (xs: number[]): Record<string, number> => {
 };
 
 async function streamsRun(ladder: string, n: number): Promise<Record<string, unknown>> {
-  const redis = await startRedisServer();
-  const dir = mkdtempSync(join(os.tmpdir(), 'ws-cost-'));
-  const rtmpPort = await freePort();
-  const httpPort = await freePort();
-  const raw = {
-    redisUrl: redis.url,
+  // The load stack's origin processes (tools/load/stack.ts), with the config's window defaults.
+  const stack = await startOrigin({
+    segmentSec: SEGMENT_SEC,
+    partSec: PART_SEC,
+    ladder: ladderFor(ladder),
+    cdn: false,
     keyPrefix: 'cost',
-    logLevel: 'warn',
-    rtmp: { host: '127.0.0.1', port: rtmpPort },
-    http: { host: '127.0.0.1', port: httpPort },
-    httpIngest: { enabled: false },
-    defaults: { segmentSec: SEGMENT_SEC, partSec: PART_SEC, ladder: ladderFor(ladder) },
-  };
-  const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(raw));
-  const env = { WELLSPRING_CONFIG: configFile };
-  const ingest = worker('workers/ingest.ts', env);
-  const manifest = worker('workers/manifest.ts', env);
-  const reader = worker('workers/reader.ts', env);
-  const sources: ChildProcess[] = [];
+  });
+  const { redis, ingest, manifest, reader, sources } = stack;
   try {
-    await waitForListen(rtmpPort, 60_000, () => 'ingest did not listen');
-    await waitForListen(httpPort, 60_000, () => 'reader did not listen');
     const mem0 = Number((await redisInfo(redis.port)).used_memory);
-    for (let i = 0; i < n; i++)
-      sources.push(
-        track(
-          spawn('ffmpeg', testSourceArgs({ url: `rtmp://127.0.0.1:${rtmpPort}/live/c${i}` }), {
-            stdio: 'ignore',
-            detached: true,
-          }),
-        ),
-      );
+    for (let i = 0; i < n; i++) stack.addSource(`c${i}`, { width: 1280, height: 720 });
     const rendition = ladder === 'passthrough' ? 'source' : '360p';
-    const playlist = (i: number): string => `http://127.0.0.1:${httpPort}/live/c${i}/${rendition}/index.m3u8`;
-    for (let i = 0; i < n; i++)
-      for (let k = 0; ; k++) {
-        const r = await fetch(playlist(i)).catch(() => undefined);
-        if (r?.status === 200 && (await r.text()).includes('#EXTINF')) break;
-        if (k > 300) throw new Error(`stream c${i} never came up`);
-        await sleep(200);
-      }
+    const playlist = (i: number): string =>
+      `http://127.0.0.1:${stack.readerPort}/live/c${i}/${rendition}/index.m3u8`;
+    for (let i = 0; i < n; i++) await stack.waitForPlaylist(`c${i}`, rendition, '#EXTINF');
     await sleep(WARMUP_SEC * 1000);
     const ffmpegs = (): number[] =>
       descendants(ingest.pid!).filter((p) => /(^|\/)ffmpeg$/.test(cmdline(p).split(' ')[0]!));
@@ -263,10 +226,7 @@ async function streamsRun(ladder: string, n: number): Promise<Record<string, unk
       },
     };
   } finally {
-    await Promise.all(sources.map((s) => stopGroup(s, 'SIGINT')));
-    await Promise.all([reader, manifest, ingest].map((c) => stopGroup(c)));
-    await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

@@ -33,19 +33,47 @@ export interface StackOptions {
   cdn: boolean;
 }
 
-export interface Stack {
+/** The origin with one source publishing `stream`, live (the load and soak benchmarks). */
+export interface Stack extends Origin {
+  source: ChildProcess;
+  readerBase: string;
+  cdnBase?: string;
+  configDescription: Record<string, unknown>;
+}
+
+/** The origin processes of a stack with no source yet (bench:cost starts its sources itself). */
+export interface OriginOptions {
+  segmentSec: number;
+  partSec: number;
+  /** The `defaults.ladder` of the config (rungs as the config file takes them). */
+  ladder: readonly unknown[];
+  /** `defaults.windowSec` / `dvrWindowSec`; absent: the config's defaults. */
+  windowSec?: number;
+  dvrWindowSec?: number;
+  /** Start Varnish in front of the reader. */
+  cdn: boolean;
+  keyPrefix: string;
+  /** Subscribe the stack's store to the stream events (default false: no extra subscriber on Redis). */
+  subscribe?: boolean;
+}
+
+export interface Origin {
   redis: EmbeddedRedis;
   ingest: ChildProcess;
   manifest: ChildProcess;
   reader: ChildProcess;
-  source: ChildProcess;
   cdn?: EmbeddedCdn;
+  rtmpPort: number;
   readerPort: number;
-  readerBase: string;
-  cdnBase?: string;
-  /** The store as a subscriber sees it (announces are timed by its event listener). */
+  /** The stack's store; with `subscribe`, as a subscriber sees it (announces are timed by its event listener). */
   store: Store;
-  configDescription: Record<string, unknown>;
+  /** The synthetic sources started so far, in order. */
+  sources: ChildProcess[];
+  /** Starts a synthetic RTMP source (ffmpeg test pattern + tone, default 640x360) publishing `stream`. */
+  addSource(stream: string, size?: { width: number; height: number }): ChildProcess;
+  /** Waits (up to 60 s) until the reader's playlist of `stream`/`rendition` holds `marker`. */
+  waitForPlaylist(stream: string, rendition: string, marker: string): Promise<void>;
+  /** Stops the sources, then the workers, Varnish, the store and redis-server; removes the temp dir. */
   stop(): Promise<void>;
 }
 
@@ -64,13 +92,48 @@ function worker(script: string, env: Record<string, string>): ChildProcess {
 }
 
 export async function startStack(o: StackOptions): Promise<Stack> {
+  const origin = await startOrigin({
+    segmentSec: o.segmentSec,
+    partSec: o.partSec,
+    ladder: LOAD_LADDER,
+    windowSec: 12,
+    dvrWindowSec: 60,
+    cdn: o.cdn,
+    keyPrefix: 'load',
+    subscribe: true,
+  });
+  try {
+    const source = origin.addSource(o.stream);
+    await origin.waitForPlaylist(o.stream, LOAD_LADDER[0]!.name, 'PRELOAD-HINT');
+    return {
+      ...origin,
+      source,
+      readerBase: `http://127.0.0.1:${origin.readerPort}/live/${o.stream}`,
+      cdnBase: origin.cdn ? `${origin.cdn.url}/live/${o.stream}` : undefined,
+      configDescription: {
+        source: 'ffmpeg lavfi test pattern 640x360 30 fps + tone, x264 ultrafast, RTMP',
+        ladder: LOAD_LADDER.map((r) => `${r.name} ${r.videoBitrateK}k ${r.preset}`).join(', ') + ' + AAC',
+        segmentSec: o.segmentSec,
+        partSec: o.partSec,
+        processes:
+          'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
+      },
+    };
+  } catch (err) {
+    await origin.stop();
+    throw err;
+  }
+}
+
+/** redis-server, ingest, manifest worker and reader (each its own process), Varnish if asked; no source. */
+export async function startOrigin(o: OriginOptions): Promise<Origin> {
   const redis = await startRedisServer();
   const dir = mkdtempSync(join(os.tmpdir(), 'ws-load-'));
   const rtmpPort = await freePort();
   const readerPort = await freePort();
   const raw = {
     redisUrl: redis.url,
-    keyPrefix: 'load',
+    keyPrefix: o.keyPrefix,
     logLevel: 'warn',
     rtmp: { host: '127.0.0.1', port: rtmpPort },
     http: { host: '127.0.0.1', port: readerPort },
@@ -78,9 +141,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     defaults: {
       segmentSec: o.segmentSec,
       partSec: o.partSec,
-      windowSec: 12,
-      dvrWindowSec: 60,
-      ladder: LOAD_LADDER,
+      ...(o.windowSec !== undefined ? { windowSec: o.windowSec } : {}),
+      ...(o.dvrWindowSec !== undefined ? { dvrWindowSec: o.dvrWindowSec } : {}),
+      ladder: o.ladder,
     },
   };
   const config = parseConfig(raw);
@@ -90,33 +153,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const ingest = worker('workers/ingest.ts', env);
   const manifest = worker('workers/manifest.ts', env);
   const reader = worker('workers/reader.ts', env);
-  await waitForListen(rtmpPort, 30_000, () => 'ingest did not listen');
-  await waitForListen(readerPort, 30_000, () => 'reader did not listen');
-  const source = guardChild(
-    track(
-      spawn(
-        'ffmpeg',
-        testSourceArgs({ url: `rtmp://127.0.0.1:${rtmpPort}/live/${o.stream}`, width: 640, height: 360 }),
-        { stdio: 'ignore', detached: true },
-      ),
-    ),
-  );
-  const cdn = o.cdn
-    ? await startVarnishCdn([readerPort], 'deploy/varnish/wellspring.vcl.template')
-    : undefined;
-  const store = createRedisStore({
-    target: redisTarget(config),
-    prefix: config.keyPrefix,
-    role: 'command',
-    subscribe: true,
-  });
-  const readerBase = `http://127.0.0.1:${readerPort}/live/${o.stream}`;
-  for (let i = 0; ; i++) {
-    const r = await fetch(`${readerBase}/${LOAD_LADDER[0]!.name}/index.m3u8`).catch(() => undefined);
-    if (r?.status === 200 && (await r.text()).includes('PRELOAD-HINT')) break;
-    if (i > 300) throw new Error('the stream never came up');
-    await sleep(200);
-  }
+  const sources: ChildProcess[] = [];
+  let cdn: EmbeddedCdn | undefined;
+  let store: Store | undefined;
   const group = (c: ChildProcess, sig: NodeJS.Signals): void => {
     try {
       process.kill(-c.pid!, sig);
@@ -131,35 +170,62 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           c.once('exit', () => r());
           setTimeout(() => group(c, 'SIGKILL'), 5000).unref();
         });
+  const stop = async (): Promise<void> => {
+    for (const s of sources) group(s, 'SIGINT');
+    await Promise.all(sources.map(exited));
+    for (const c of [reader, manifest, ingest]) group(c, 'SIGTERM');
+    await Promise.all([reader, manifest, ingest].map(exited));
+    await cdn?.stop();
+    await store?.close();
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForListen(rtmpPort, 60_000, () => 'ingest did not listen');
+    await waitForListen(readerPort, 60_000, () => 'reader did not listen');
+    cdn = o.cdn ? await startVarnishCdn([readerPort], 'deploy/varnish/wellspring.vcl.template') : undefined;
+    store = createRedisStore({
+      target: redisTarget(config),
+      prefix: config.keyPrefix,
+      role: 'command',
+      subscribe: o.subscribe ?? false,
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   return {
     redis,
     ingest,
     manifest,
     reader,
-    source,
     cdn,
+    rtmpPort,
     readerPort,
-    readerBase,
-    cdnBase: cdn ? `${cdn.url}/live/${o.stream}` : undefined,
     store,
-    configDescription: {
-      source: 'ffmpeg lavfi test pattern 640x360 30 fps + tone, x264 ultrafast, RTMP',
-      ladder: LOAD_LADDER.map((r) => `${r.name} ${r.videoBitrateK}k ${r.preset}`).join(', ') + ' + AAC',
-      segmentSec: o.segmentSec,
-      partSec: o.partSec,
-      processes:
-        'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
+    sources,
+    addSource(stream, size = { width: 640, height: 360 }) {
+      const source = guardChild(
+        track(
+          spawn('ffmpeg', testSourceArgs({ url: `rtmp://127.0.0.1:${rtmpPort}/live/${stream}`, ...size }), {
+            stdio: 'ignore',
+            detached: true,
+          }),
+        ),
+      );
+      sources.push(source);
+      return source;
     },
-    async stop() {
-      group(source, 'SIGINT');
-      await exited(source);
-      for (const c of [reader, manifest, ingest]) group(c, 'SIGTERM');
-      await Promise.all([reader, manifest, ingest].map(exited));
-      await cdn?.stop();
-      await store.close();
-      await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
+    async waitForPlaylist(stream, rendition, marker) {
+      const url = `http://127.0.0.1:${readerPort}/live/${stream}/${rendition}/index.m3u8`;
+      for (let i = 0; ; i++) {
+        const r = await fetch(url).catch(() => undefined);
+        if (r?.status === 200 && (await r.text()).includes(marker)) return;
+        if (i > 300) throw new Error(`stream ${stream} never came up`);
+        await sleep(200);
+      }
     },
+    stop,
   };
 }
 
