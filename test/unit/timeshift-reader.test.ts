@@ -20,6 +20,7 @@ import { createReaderAccess } from '../../src/reader/access.js';
 import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
 import type { StoredStreamSettings } from '../../src/store/ports.js';
+import { type ArchiveShape, archiveSegment } from '../support/fixtures.js';
 import { waitFor } from '../support/harness.js';
 
 const S = 'cam';
@@ -46,25 +47,15 @@ const describe_ = (name: string, kind: 'video' | 'audio', order: number): Rendit
 });
 const RENDITIONS = [describe_('360p', 'video', 0), describe_('audio', 'audio', 1)];
 
-function segment(msn: number): SegmentEntry {
-  const disc = msn >= DISC;
-  const periodStartTicks = disc ? DISC * SEG : 0;
-  const periodWallClockMs = disc ? T0 + DISC * 2000 + 7500 : T0;
-  return {
-    msn,
-    discontinuitySeq: disc ? 1 : 0,
-    discontinuity: msn === DISC,
-    initId: disc ? 1 : 0,
-    startTicks: msn * SEG,
-    durationTicks: SEG,
-    independent: true,
-    byteLength: 1000 + msn,
-    wallClockMs: periodWallClockMs + ((msn * SEG - periodStartTicks) * 1000) / TS,
-    periodStartTicks,
-    periodWallClockMs,
-    parts: [],
-  };
-}
+const ARCHIVE: ArchiveShape = {
+  t0: T0,
+  timescale: TS,
+  segmentTicks: SEG,
+  disc: DISC,
+  gapMs: 7500,
+  byteLength: (msn) => 1000 + msn,
+};
+const segment = (msn: number): SegmentEntry => ({ ...archiveSegment(msn, ARCHIVE), parts: [] });
 const ALL = Array.from({ length: COUNT }, (_, i) => segment(i));
 const iso = (ms: number): string => new Date(ms).toISOString();
 /** The DVR window by wall clock: segments starting at most dvrWindowSec before the newest one's end. */
