@@ -10,21 +10,19 @@
  * Env: BENCH_SECONDS (per wrk run, default 10), BENCH_FANOUT, BENCH_MANIFEST_CACHE_MS (second reader, default
  * 250), BENCH_PROFILE_DIR (--cpu-prof for the default reader).
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import { testSourceArgs } from '../tools/source/test-source.js';
 import { freePort, startRedisServer } from '../tools/process/redis-server.js';
 import { track } from '../src/adapters/process/children.js';
-import { treeCpuSeconds } from '../tools/load/observe.js';
 import { parseConfig, redisTarget } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import type { MediaEvent } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 import { startNode } from '../workers/compose.js';
+import { ensureWrk, startNginxReference, throughputRatio, wrk as wrkRun } from './lib/reference.js';
 import { summarize } from './stats.js';
 
 const WRK_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -36,10 +34,7 @@ const PROFILE_ARGS = process.env.BENCH_PROFILE_DIR
   : [];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-execFileSync('bash', [
-  '-c',
-  'command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk >/dev/null)',
-]);
+ensureWrk();
 
 const redis = await startRedisServer();
 const ladder = [{ name: '360p', height: 360, videoBitrateK: 700, preset: 'veryfast' as const }];
@@ -117,70 +112,21 @@ measuring = false;
 // Load generators run as async child processes: this process hosts the ingest, which must keep running.
 const run = promisify(execFile);
 
-async function wrk(url: string, pid?: number): Promise<Record<string, number>> {
-  // The whole process tree: nginx's master forks the worker that serves.
-  const cpu0 = pid ? treeCpuSeconds(pid) : NaN;
-  const { stdout: out } = await run('wrk', ['-t1', '-c32', `-d${WRK_SECONDS}s`, '--latency', url], {
-    encoding: 'utf8',
-  });
-  const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
-  const ms = (s: string | undefined): number =>
-    !s
-      ? NaN
-      : s.endsWith('us')
-        ? Number.parseFloat(s) / 1000
-        : s.endsWith('ms')
-          ? Number.parseFloat(s)
-          : Number.parseFloat(s) * 1000;
-  const lat = (p: string): number => ms(new RegExp(`\\s${p}%\\s+([\\d.]+\\w+)`).exec(out)?.[1]);
-  const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out);
-  const mb = transfer
-    ? Number(transfer[1]) * ({ B: 1e-6, KB: 1e-3, MB: 1, GB: 1e3 }[transfer[2]!] ?? 1)
-    : NaN;
-  const requestsPerSec = num(/Requests\/sec:\s+([\d.]+)/);
-  const cpu = pid ? treeCpuSeconds(pid) - cpu0 : NaN;
-  return {
-    requestsPerSec,
-    cpuUsPerRequest: Math.round((cpu / (requestsPerSec * WRK_SECONDS)) * 1e7) / 10,
-    cpuCores: Math.round((cpu / WRK_SECONDS) * 100) / 100,
-    mbPerSec: Math.round(mb * 10) / 10,
-    p50Ms: lat('50'),
-    p90Ms: lat('90'),
-    p99Ms: lat('99'),
-    non2xx: num(/Non-2xx or 3xx responses:\s+(\d+)/) || 0,
-  };
-}
+const wrk = (url: string, pid?: number) => wrkRun(url, { seconds: WRK_SECONDS, pid });
 
 // nginx serving the same bytes from disk: the reference.
 const playlistText = await (await fetch(`${base}/360p/index.m3u8`)).text();
 const segs = [...playlistText.matchAll(/^(seg-\d+\.m4s)$/gm)].map((m) => m[1]!);
 const newestSeg = segs[segs.length - 1]!;
 const segBytes = Buffer.from(await (await fetch(`${base}/360p/${newestSeg}`)).arrayBuffer());
-const www = mkdtempSync(join(os.tmpdir(), 'ws-bench-www-'));
-chmodSync(www, 0o755); // nginx workers run as nobody
-writeFileSync(join(www, newestSeg), segBytes);
-writeFileSync(join(www, 'index.m3u8'), playlistText);
-const nginxPort = await freePort();
-writeFileSync(
-  join(www, 'nginx.conf'),
-  `worker_processes 1; pid ${www}/nginx.pid; error_log ${www}/error.log; events { worker_connections 1024; }
-http { access_log off; sendfile on; types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; }
-  server { listen 127.0.0.1:${nginxPort}; root ${www}; } }`,
-);
-const nginx = track(
-  spawn('/usr/sbin/nginx', ['-p', www, '-c', join(www, 'nginx.conf'), '-g', 'daemon off;'], {
-    stdio: 'ignore',
-    detached: true,
-  }),
-);
-await sleep(500);
+const nginx = await startNginxReference({ [newestSeg]: segBytes, 'index.m3u8': playlistText });
+const nginxPort = nginx.port;
 
 for (let i = 0; i < 100; i++) {
   if ((await fetch(`http://127.0.0.1:${cachedPort}/healthz`).catch(() => undefined))?.status === 200) break;
   await sleep(200);
 }
-const ratio = (a: Record<string, number>, b: Record<string, number>): number =>
-  Math.round((a.requestsPerSec! / b.requestsPerSec!) * 100) / 100;
+const ratio = throughputRatio;
 const load0 = os.loadavg();
 const seg = {
   bytes: segBytes.length,
@@ -254,7 +200,7 @@ const fanout = {
 source.kill('SIGINT');
 reader.kill('SIGTERM');
 cachedReader.kill('SIGTERM');
-nginx.kill('SIGQUIT');
+await nginx.stop(); // also removes the reference's files, config and logs
 subscription.close();
 await events.close();
 await node.stop();
@@ -284,5 +230,4 @@ console.log(
     2,
   ),
 );
-rmSync(www, { recursive: true, force: true }); // the reference's files, config and logs
 process.exit(0);
