@@ -7,21 +7,27 @@
  *   every new segment paid before (the reference);
  * - `incremental`: DvrPlaylistRenderer after one new segment (the window slides by one): what a request pays
  *   once the run changed;
- * - `dvrMpd`: the DVR MPD (buildDvrMpd + renderMpd) after one new segment.
+ * - `dvrMpdFromScratch`: the whole DVR MPD built from every segment (renderMpd(buildDvrMpd)), the cost every new
+ *   segment paid before DvrMpdRenderer (the reference);
+ * - `dvrMpdIncremental`: DvrMpdRenderer after one new segment (kept chunk summaries): what a dvr.mpd request pays
+ *   once the run changed.
  * Serve (a real redis-server, the SegmentArchive on Redis holding the window, the newest 20 segments in the live
  * timeline, the reader's handler behind a node:http server on a free port, requests over loopback):
  * - `firstRequest`: a reader that has never seen the stream (reads every archive record, renders everything);
  * - `unchanged`: back-to-back requests while no segment is added (refreshes from Redis every 500 ms included);
  * - `afterSegment`: the first request after a new segment was published and archived (refresh + render);
+ * - `afterSegmentMpd`: then the first dvr.mpd request (its render; the refresh was done by the request before);
  * - `archiveReadAll`: reading the whole window's records from Redis in one go (the reference for a refresh).
  * Prints one JSON object: per window, p50/p95/p99/max in ms, playlist bytes, heap growth of the reader's cache.
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { loadavg } from 'node:os';
 import pino from 'pino';
 import { parseConfig, redisTarget } from '../src/config.js';
 import {
   type DvrSegment,
+  DvrMpdRenderer,
   DvrPlaylistRenderer,
   buildDvrMpd,
   buildDvrPlaylist,
@@ -95,27 +101,47 @@ async function renderCosts(n: number): Promise<Record<string, unknown>> {
     bytes = renderer.render(p).length;
     incremental.push(performance.now() - t);
   }
-  const mpd: number[] = [];
-  for (let k = 1; k <= 60; k++) {
+  const mpdInput = (k: number) => {
     const segments = all.slice(k, k + n);
-    const t = performance.now();
-    renderMpd(
-      buildDvrMpd([{ description: RENDITION, partTargetTicks: 18_000, bandwidth: 2_600_000, segments }], {
+    return {
+      tracks: [{ description: RENDITION, partTargetTicks: 18_000, bandwidth: 2_600_000, segments }],
+      o: {
         publishTimeMs: segments[segments.length - 1]!.wallClockMs + 2500,
         windowMs: n * 2000,
         utcTimingUrl: '/time',
         ended: false,
-      }),
-    );
-    mpd.push(performance.now() - t);
+      },
+    };
+  };
+  // The reference is O(window): a few runs at 24 h already take seconds on a busy box.
+  const mpdFromScratch: number[] = [];
+  for (let k = 1; k <= 10; k++) {
+    const { tracks, o } = mpdInput(k);
+    const t = performance.now();
+    renderMpd(buildDvrMpd(tracks, o));
+    mpdFromScratch.push(performance.now() - t);
+  }
+  const mpdRenderer = new DvrMpdRenderer();
+  mpdRenderer.render(mpdInput(0).tracks, mpdInput(0).o);
+  const mpdIncremental: number[] = [];
+  let mpdBytes = 0;
+  for (let k = 1; k <= extra; k++) {
+    const { tracks, o } = mpdInput(k);
+    const t = performance.now();
+    mpdBytes = mpdRenderer.render(tracks, o).length;
+    mpdIncremental.push(performance.now() - t);
   }
   return {
     playlistBytes: bytes,
     fromScratchMs: summarize(fromScratch),
     incrementalMs: summarize(incremental),
-    dvrMpdMs: summarize(mpd),
     chunksRendered: renderer.rendered,
     chunksReused: renderer.reused,
+    dvrMpdBytes: mpdBytes,
+    dvrMpdFromScratchMs: summarize(mpdFromScratch),
+    dvrMpdIncrementalMs: summarize(mpdIncremental),
+    mpdChunksSummarized: mpdRenderer.rendered,
+    mpdChunksReused: mpdRenderer.reused,
   };
 }
 
@@ -176,13 +202,14 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
   const server: Server = createServer(reader.handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live/${stream}/${RENDITION.name}/dvr.m3u8`;
-  const request = async (): Promise<{ ms: number; bytes: number }> => {
+  const request = async (u = url): Promise<{ ms: number; bytes: number }> => {
     const t = performance.now();
-    const r = await fetch(url);
+    const r = await fetch(u);
     const body = await r.arrayBuffer();
-    if (r.status !== 200) throw new Error(`dvr.m3u8 answered ${r.status}`);
+    if (r.status !== 200) throw new Error(`${u} answered ${r.status}`);
     return { ms: performance.now() - t, bytes: body.byteLength };
   };
+  const mpdUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live/${stream}/dvr.mpd`;
   const first = await request();
   global.gc?.();
   const heapGrowthMB = Math.round(((process.memoryUsage().heapUsed - heap0) / 1048576) * 10) / 10;
@@ -191,12 +218,15 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
   const end = performance.now() + 3000;
   while (performance.now() < end) unchanged.push((await request()).ms);
 
+  const mpdFirst = await request(mpdUrl);
   const afterSegment: number[] = [];
+  const afterSegmentMpd: number[] = [];
   for (let msn = n; msn < n + 40; msn++) {
     await publish(msn);
     await store.archive.record(stream, RENDITION.name, seg(msn));
     await sleep(REFRESH_MS + 20);
     afterSegment.push((await request()).ms);
+    afterSegmentMpd.push((await request(mpdUrl)).ms);
   }
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
@@ -208,6 +238,9 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
     readerHeapGrowthMB: heapGrowthMB,
     unchangedMs: summarize(unchanged),
     afterSegmentMs: summarize(afterSegment),
+    mpdBytes: mpdFirst.bytes,
+    mpdFirstRequestMs: Math.round(mpdFirst.ms * 10) / 10,
+    afterSegmentMpdMs: summarize(afterSegmentMpd),
     archiveReadAllMs: summarize(archiveReadAll),
   };
 }
@@ -220,6 +253,7 @@ async function main(): Promise<void> {
   ];
   const out: Record<string, unknown> = {
     bench: 'dvr',
+    loadAverage1m: { before: Math.round(loadavg()[0]! * 100) / 100 } as Record<string, number>,
     config: {
       segmentSec: 2,
       renditions: 1,
@@ -240,6 +274,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop();
   }
+  (out.loadAverage1m as Record<string, number>).after = Math.round(loadavg()[0]! * 100) / 100;
   console.log(JSON.stringify(out, null, 2));
 }
 

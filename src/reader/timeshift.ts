@@ -15,19 +15,19 @@
  * stream and rendition this reader keeps the merged run in memory and extends it incrementally: a refresh (at
  * most every REFRESH_MS per stream, shared by concurrent requests) reads the stream state, the live timeline's
  * newest segments and the archive records after the newest one it has. Playlists are rendered by a
- * DvrPlaylistRenderer per rendition (full chunks of text kept), and the body of each view is kept until the run
- * changes: the cost of a request does not grow with the window (bench/dvr.ts; decision 014).
+ * DvrPlaylistRenderer per rendition (full chunks of text kept), MPDs by a DvrMpdRenderer per stream (full chunks'
+ * summaries kept), and the body of each view is kept until the run changes: the cost of a request does not grow
+ * with the window (bench/dvr.ts; decision 014).
  */
 import {
   type DvrSegment,
+  DvrMpdRenderer,
   DvrPlaylistRenderer,
-  buildDvrMpd,
-  dvrView,
+  dvrViewRange,
   firstAtOrAfter,
   isoDateTime,
   manifestName,
   measureBitrate,
-  renderMpd,
   renderMultivariant,
   retention,
   segmentEndMs,
@@ -88,6 +88,7 @@ interface StreamTimeline {
   loadedAt: number;
   /** Rendered MPDs by view key, with the newest msns they were rendered at. */
   mpds: Map<string, { at: string; body: string }>;
+  mpdRenderer: DvrMpdRenderer;
 }
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
@@ -162,14 +163,7 @@ export class TimeShift {
     const settings = t.state.settings!;
     const newest = track.served[track.served.length - 1];
     const streamEnded = t.live.get(rendition)?.ended === true;
-    const segments = range
-      ? dvrView(track.served, {
-          windowMs: 0,
-          timescale: desc.timescale,
-          fromMs: range.startMs,
-          toMs: range.endMs,
-        })
-      : dvrView(track.served, { windowMs: settings.dvrWindowSec * 1000, timescale: desc.timescale });
+    const view = viewOf(track.served, desc.timescale, settings.dvrWindowSec, range);
     // A catch-up range is over once the newest segment reaches its end (or the stream ended).
     const over =
       streamEnded ||
@@ -177,7 +171,7 @@ export class TimeShift {
         newest !== undefined &&
         segmentEndMs(newest, desc.timescale) >= range.endMs);
     const type = range ? (over ? ('VOD' as const) : ('EVENT' as const)) : undefined;
-    const key = `${segments[0]?.msn ?? -1}-${segments[segments.length - 1]?.msn ?? -1}-${over ? 'E' : ''}${type ?? ''}`;
+    const key = `${view.firstMsn}-${view.lastMsn}-${over ? 'E' : ''}${type ?? ''}`;
     if (track.bodiesAt !== (newest?.msn ?? -1)) {
       track.bodies.clear();
       track.bodiesAt = newest?.msn ?? -1;
@@ -187,7 +181,7 @@ export class TimeShift {
       body = track.renderer.render({
         timescale: desc.timescale,
         segmentTargetTicks: desc.segmentTargetTicks,
-        segments,
+        segments: track.served.slice(view.from, view.to),
         ended: over,
         playlistType: type,
       });
@@ -211,18 +205,10 @@ export class TimeShift {
     const settings = t.state.settings!;
     const views = t.state.renditions.map((desc) => {
       const track = t.tracks.get(desc.name)!;
-      const segments = range
-        ? dvrView(track.served, {
-            windowMs: 0,
-            timescale: desc.timescale,
-            fromMs: range.startMs,
-            toMs: range.endMs,
-          })
-        : dvrView(track.served, { windowMs: settings.dvrWindowSec * 1000, timescale: desc.timescale });
-      return { desc, track, segments };
+      return { desc, track, view: viewOf(track.served, desc.timescale, settings.dvrWindowSec, range) };
     });
     const streamEnded = t.state.renditions.every((d) => t.live.get(d.name)?.ended === true);
-    const ref = views.find((v) => v.segments.length > 0);
+    const ref = views.find((v) => v.view.to > v.view.from);
     const refNewest = ref?.track.served[ref.track.served.length - 1];
     const over =
       streamEnded ||
@@ -232,21 +218,19 @@ export class TimeShift {
     const windowMs =
       range?.startMs !== undefined ? Math.max(0, nowMs - range.startMs) : settings.dvrWindowSec * 1000;
     const key = `${range?.query ?? ''}|${over}`;
-    const at = views
-      .map((v) => `${v.segments[0]?.msn ?? -1}-${v.segments[v.segments.length - 1]?.msn ?? -1}`)
-      .join(',');
+    const at = views.map((v) => `${v.view.firstMsn}-${v.view.lastMsn}`).join(',');
     let cached = t.mpds.get(key);
     if (!cached || cached.at !== at) {
-      const mpd = buildDvrMpd(
+      const body = t.mpdRenderer.render(
         views.map((v) => ({
           description: v.desc,
           partTargetTicks: t.live.get(v.desc.name)?.partTargetTicks ?? v.desc.partTargetTicks,
           bandwidth: bitrateOf(t.live.get(v.desc.name)) ?? v.desc.nominalBitrate,
-          segments: v.segments,
+          segments: v.track.served.slice(v.view.from, v.view.to),
         })),
         { publishTimeMs: nowMs, windowMs, utcTimingUrl: this.d.utcTimingUrl ?? '/time', ended: over },
       );
-      cached = { at, body: renderMpd(mpd) };
+      cached = { at, body };
       if (t.mpds.size >= 32) t.mpds.clear();
       t.mpds.set(key, cached);
     }
@@ -270,6 +254,7 @@ export class TimeShift {
     const kept = retention(state.settings);
     const { snaps } = await this.d.media.loadTimelines(stream, state, kept.liveSegmentsLoaded, 0);
     const tracks = new Map<string, Track>();
+    const mpdRenderer = prev?.mpdRenderer ?? new DvrMpdRenderer();
     for (const desc of state.renditions) {
       const track: Track = prev?.tracks.get(desc.name) ?? {
         base: [],
@@ -290,6 +275,8 @@ export class TimeShift {
         if (track.served !== track.base) trimBefore(track.served, fromMs);
       }
       tracks.set(desc.name, track);
+      const oldest = Math.min(track.base[0]?.msn ?? Infinity, track.served[0]?.msn ?? Infinity);
+      if (Number.isFinite(oldest)) mpdRenderer.forgetBefore(desc.name, oldest);
     }
     const t: StreamTimeline = {
       state,
@@ -297,6 +284,7 @@ export class TimeShift {
       tracks,
       loadedAt: this.now(),
       mpds: prev?.mpds ?? new Map(),
+      mpdRenderer,
     };
     this.timelines.delete(stream);
     this.timelines.set(stream, t);
@@ -406,12 +394,31 @@ function windowOf(t: StreamTimeline): { fromMs: number; toMs: number } | undefin
   );
   for (const desc of ordered) {
     const served = t.tracks.get(desc.name)?.served ?? [];
-    const view = dvrView(served, { windowMs: settings.dvrWindowSec * 1000, timescale: desc.timescale });
-    const first = view[0];
-    const last = view[view.length - 1];
-    if (first && last) return { fromMs: first.wallClockMs, toMs: segmentEndMs(last, desc.timescale) };
+    const view = viewOf(served, desc.timescale, settings.dvrWindowSec);
+    const first = served[view.from];
+    const last = served[view.to - 1];
+    if (view.to > view.from && first && last)
+      return { fromMs: first.wallClockMs, toMs: segmentEndMs(last, desc.timescale) };
   }
   return undefined;
+}
+
+/** A view of a served run as indices [from, to) and its msns (-1: empty), without copying the run. */
+function viewOf(
+  served: readonly DvrSegment[],
+  timescale: number,
+  dvrWindowSec: number,
+  range?: Range,
+): { from: number; to: number; firstMsn: number; lastMsn: number } {
+  const { from, to } = range
+    ? dvrViewRange(served, { windowMs: 0, timescale, fromMs: range.startMs, toMs: range.endMs })
+    : dvrViewRange(served, { windowMs: dvrWindowSec * 1000, timescale });
+  return {
+    from,
+    to,
+    firstMsn: to > from ? served[from]!.msn : -1,
+    lastMsn: to > from ? served[to - 1]!.msn : -1,
+  };
 }
 
 /** start/end as given, for the variant URIs of a multivariant playlist. */

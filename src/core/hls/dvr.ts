@@ -76,14 +76,26 @@ export function dvrView(
   segments: readonly DvrSegment[],
   o: { windowMs: number; timescale: number; fromMs?: number; toMs?: number },
 ): DvrSegment[] {
+  const { from, to } = dvrViewRange(segments, o);
+  return segments.slice(from, to);
+}
+
+/** dvrView as indices [from, to) into segments (binary searches only: no copy of a day-long list per request). */
+export function dvrViewRange(
+  segments: readonly DvrSegment[],
+  o: { windowMs: number; timescale: number; fromMs?: number; toMs?: number },
+): { from: number; to: number } {
   if (o.fromMs !== undefined || o.toMs !== undefined) {
     const a = o.fromMs === undefined ? 0 : firstAtOrAfter(segments, o.fromMs);
     const b = o.toMs === undefined ? segments.length : firstAtOrAfter(segments, o.toMs);
-    return segments.slice(a, Math.max(a, b));
+    return { from: a, to: Math.max(a, b) };
   }
   const newest = segments[segments.length - 1];
-  if (!newest) return [];
-  return segments.slice(firstAtOrAfter(segments, segmentEndMs(newest, o.timescale) - o.windowMs));
+  if (!newest) return { from: 0, to: 0 };
+  return {
+    from: firstAtOrAfter(segments, segmentEndMs(newest, o.timescale) - o.windowMs),
+    to: segments.length,
+  };
 }
 
 /** The header tags: everything before the first segment. */
@@ -104,7 +116,9 @@ function headerTags(p: DvrPlaylist): HlsTag[] {
   return tags;
 }
 
-const chunkOf = (msn: number): number => Math.floor(msn / DVR_CHUNK_SEGMENTS);
+/** The chunk a media sequence number belongs to (DVR_CHUNK_SEGMENTS per chunk; the DVR MPD uses the same). */
+export const dvrChunkOf = (msn: number): number => Math.floor(msn / DVR_CHUNK_SEGMENTS);
+const chunkOf = dvrChunkOf;
 
 /**
  * Tags of consecutive segments. The playlist's first segment and every chunk's first segment carry EXT-X-MAP
