@@ -4,12 +4,20 @@
  * BENCH_SECONDS (default 300). Clients run in their own processes (tools/load/clients.ts). Prints JSON.
  *
  * Env: BENCH_SECONDS (per phase, default 300), BENCH_CLIENTS (N, default 1000), BENCH_CLIENT_PROCS (default 4),
- * BENCH_TARGETS (default "reader,varnish"), BENCH_PRELOAD_HINTS (default 1).
+ * BENCH_TARGETS (default "reader,varnish"), BENCH_PRELOAD_HINTS (default 1), and CPU pinning (tools/load/pin.ts):
+ * BENCH_READER_CPUS, BENCH_CLIENT_CPUS, BENCH_STACK_CPUS (taskset lists, e.g. reader "1", clients and stack "0"),
+ * so the reader's release is measured on a core the clients do not use.
+ *
+ * The reader's own release figures come from its /metrics, read before and after the measured window
+ * (wellspring_reader_release_seconds per released reload, wellspring_reader_release_spread_seconds per release):
+ * they do not depend on how busy the client processes are.
  */
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import type { LoadClientsResult } from '../tools/load/clients.js';
 import { cpuSeconds, redisInfo, rssBytes, treeCpuSeconds, varnishCounters } from '../tools/load/observe.js';
+import { affinity, pin, pinningFromEnv } from '../tools/load/pin.js';
+import { histDelta, quantiles, scrape } from '../tools/load/histograms.js';
 import { LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
 import { summarize } from './stats.js';
 
@@ -20,6 +28,7 @@ const TARGETS = (process.env.BENCH_TARGETS ?? 'reader,varnish').split(',').filte
 const HINTS = process.env.BENCH_PRELOAD_HINTS !== '0';
 const STREAM = 'load';
 const RENDITION = LOAD_LADDER[0]!.name;
+const PIN = pinningFromEnv();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const stack: Stack = await startStack({
@@ -28,6 +37,13 @@ const stack: Stack = await startStack({
   partSec: 0.25,
   cdn: TARGETS.includes('varnish'),
 });
+pin(stack.reader.pid, PIN.reader);
+for (const p of [stack.redis.pid, stack.ingest.pid, stack.manifest.pid, stack.source.pid, stack.cdn?.pid])
+  pin(p, PIN.stack);
+// This process forwards announces to the clients and times them: it measures, so it runs with them.
+pin(process.pid, PIN.clients, false);
+/** Where the reader and the rest run (read back after pinning). */
+const RUNS_ON = { reader: affinity(stack.reader.pid), ingest: affinity(stack.ingest.pid) };
 
 async function phase(target: string): Promise<Record<string, unknown>> {
   const base = target === 'varnish' ? stack.cdnBase! : stack.readerBase;
@@ -41,6 +57,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     rampMs,
     preloadHints: HINTS,
   });
+  for (const p of clients.pids) pin(p, PIN.clients);
+  const clientCpus = affinity(clients.pids[0]);
   await sleep(rampMs + 2000);
   const t0 = performance.now();
   const cpu0 = cpuSeconds(stack.reader.pid!);
@@ -48,7 +66,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const cdnCpu0 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs0 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
   const clientCpu0 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-  const hist0 = await releaseHistogram();
+  const hist0 = await scrapeReader();
   const rss: number[] = [];
   const opsSamples: number[] = [];
   const end = t0 + Math.max(1000, SECONDS * 1000 - rampMs - 2000);
@@ -64,7 +82,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const cdnCpu1 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs1 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
   const clientCpu1 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-  const hist1 = await releaseHistogram();
+  const hist1 = await scrapeReader();
   const results: LoadClientsResult[] = await clients.stop();
 
   const statuses: Record<string, Record<string, number>> = {};
@@ -111,7 +129,21 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       answeredWithoutHolding: results.reduce((n, r) => n + r.notHeld, 0),
       unmatched: results.reduce((n, r) => n + r.unmatched, 0),
     },
-    readerReleaseBatches: histogramDelta(hist0, hist1),
+    readerRelease: {
+      definition:
+        'measured inside the reader, per held blocking reload released by a manifest event: the event heard by the ' +
+        'reader -> that reload`s answer written to its socket (wellspring_reader_release_seconds); quantiles ' +
+        'interpolated within histogram buckets, with the bucket bounds that hold them',
+      ...quantiles(histDelta(hist0, hist1, 'wellspring_reader_release_seconds')),
+    },
+    readerReleaseSpread: {
+      definition:
+        'per release (one manifest name of one stream): first -> last held reload written (wellspring_reader_release_spread_seconds)',
+      ...quantiles(histDelta(hist0, hist1, 'wellspring_reader_release_spread_seconds')),
+    },
+    readerReleaseBatches: histogramDelta(
+      histDelta(hist0, hist1, 'wellspring_blocking_release_seconds').buckets,
+    ),
     preloadHintHeldMs: summarize(results.flatMap((r) => r.hintHeldMs)),
     reader: {
       cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
@@ -128,6 +160,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     cdn,
     loadClients: {
       processes: PROCS,
+      cpus: clientCpus,
       cores: Math.round(((clientCpu1 - clientCpu0) / elapsed) * 1000) / 1000,
       eventLoopDelayP99Ms: results.map((r) => r.loopDelayMs.p99),
       mediaMb: Math.round(results.reduce((n, r) => n + r.mediaBytes, 0) / 1e5) / 10,
@@ -135,19 +168,13 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   };
 }
 
-/** The reader's wellspring_blocking_release_seconds buckets (cumulative counts by upper bound, s). */
-async function releaseHistogram(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${stack.readerPort}/metrics`)).text().catch(() => '');
-  const out = new Map<string, number>();
-  for (const m of text.matchAll(/^wellspring_blocking_release_seconds_bucket\{le="([^"]+)"\} (\d+)/gm))
-    out.set(m[1]!, Number(m[2]));
-  return out;
-}
+/** The reader's /metrics text (empty if it does not answer). */
+const scrapeReader = (): Promise<string> => scrape(`http://127.0.0.1:${stack.readerPort}/metrics`);
 
 /** Batches per bucket over the window, and the bucket bounds (ms) holding the median and the 99th percentile. */
-function histogramDelta(a: Map<string, number>, b: Map<string, number>): Record<string, unknown> {
-  const les = [...b.keys()];
-  const counts = les.map((le) => (b.get(le) ?? 0) - (a.get(le) ?? 0));
+function histogramDelta(d: Map<string, number>): Record<string, unknown> {
+  const les = [...d.keys()];
+  const counts = les.map((le) => d.get(le) ?? 0);
   const total = counts[counts.length - 1] ?? 0;
   const at = (q: number): string => {
     const i = counts.findIndex((c) => c >= q * total);
@@ -196,6 +223,11 @@ console.log(
         classicClient: 'plain playlist reload once per target duration, each new segment fetched once',
         targets: TARGETS,
         measuredWindow: 'after the clients ramp up (spread over min(15 s, 10% of the phase)) and 2 s more',
+        cpuPinning: {
+          asked: PIN,
+          ...RUNS_ON,
+          note: 'taskset CPU lists (tools/load/pin.ts); unset: the scheduler places every process',
+        },
       },
       definitions: {
         blockingReloadRelease:

@@ -105,3 +105,16 @@ export function slope(xs: number[], ys: number[]): { slope: number; stderr: numb
   const se = Math.sqrt(sse / (n - 2) / sxx);
   return { slope: b, stderr: se, beyondNoise: Math.abs(b) > 3 * se };
 }
+
+/**
+ * A process's main thread from the scheduler (/proc/PID/schedstat, ns): time run on a CPU and time spent runnable
+ * but waiting for one. Over an interval, the second is what a busy machine adds to the first.
+ */
+export function schedstat(pid: number): { cpuNs: number; waitNs: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { cpuNs: run ?? NaN, waitNs: wait ?? NaN };
+  } catch {
+    return { cpuNs: NaN, waitNs: NaN };
+  }
+}

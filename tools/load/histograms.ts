@@ -1,0 +1,67 @@
+/**
+ * Prometheus histograms read from a process's /metrics text (the reader's release timing, issues #13/#15): the
+ * change between two scrapes and its quantiles, estimated as Prometheus' histogram_quantile does.
+ */
+
+/** A /metrics text (empty if the process does not answer). */
+export function scrape(url: string): Promise<string> {
+  return fetch(url)
+    .then((r) => r.text())
+    .catch(() => '');
+}
+
+export interface Hist {
+  /** Cumulative counts by upper bound (s, as written: "0.02", "+Inf"). */
+  buckets: Map<string, number>;
+  sum: number;
+  count: number;
+}
+
+/** One unlabelled histogram out of a scrape. */
+export function histogram(text: string, name: string): Hist {
+  const buckets = new Map<string, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)`, 'gm')))
+    buckets.set(m[1]!, Number(m[2]));
+  const one = (k: string): number => Number(new RegExp(`^${name}_${k} (\\S+)`, 'm').exec(text)?.[1] ?? 0);
+  return { buckets, sum: one('sum'), count: one('count') };
+}
+
+/** What a histogram gained between two scrapes. */
+export function histDelta(a: string, b: string, name: string): Hist {
+  const x = histogram(a, name);
+  const y = histogram(b, name);
+  const buckets = new Map<string, number>();
+  for (const [le, n] of y.buckets) buckets.set(le, n - (x.buckets.get(le) ?? 0));
+  return { buckets, sum: y.sum - x.sum, count: y.count - x.count };
+}
+
+/**
+ * p50/p99 estimated as Prometheus' histogram_quantile does (linear within the bucket that holds the rank), in ms,
+ * with that bucket's bounds; a rank in the +Inf bucket is reported as above the highest bound.
+ */
+export function quantiles(h: Hist): Record<string, unknown> {
+  const les = [...h.buckets.keys()];
+  const cum = les.map((le) => h.buckets.get(le) ?? 0);
+  const total = cum[cum.length - 1] ?? 0;
+  const ms = (s: number): number => Math.round(s * 1e6) / 1e3;
+  const at = (q: number): { ms: number | string; bucketMs: string } | 'n/a' => {
+    if (total === 0) return 'n/a';
+    const rank = q * total;
+    const i = cum.findIndex((c) => c >= rank);
+    const hi = les[i] === '+Inf' ? Infinity : Number(les[i]);
+    const lo = i > 0 ? Number(les[i - 1]) : 0;
+    if (hi === Infinity) return { ms: `> ${ms(lo)}`, bucketMs: `> ${ms(lo)}` };
+    const below = i > 0 ? cum[i - 1]! : 0;
+    const inBucket = cum[i]! - below;
+    const est = lo + (hi - lo) * (inBucket > 0 ? (rank - below) / inBucket : 1);
+    return { ms: ms(est), bucketMs: `${ms(lo)}-${ms(hi)}` };
+  };
+  return {
+    observations: h.count,
+    meanMs: h.count > 0 ? ms(h.sum / h.count) : 'n/a',
+    p50: at(0.5),
+    p99: at(0.99),
+    // "upper bound in ms:cumulative count", in bucket order (an object would list integer-like keys first).
+    cumulativeMs: les.map((le, i) => `${le === '+Inf' ? '+Inf' : ms(Number(le))}:${cum[i]}`).join(' '),
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * The blocking-reload release at N waiting clients, alone (issues #13, #15): one reader process
+ * (workers/reader.ts) over a private redis-server, N LL-HLS blocking reloads held on it for the next part by a
+ * client process, then one render stored and announced, as the manifest worker does. No encoder, no other
+ * traffic: the release is all the reader does. Repeated ROUNDS times on the same keep-alive connections.
+ *
+ * Reported per round and over all rounds: the reader's own figures from its /metrics (event heard -> each held
+ * reload's answer written, per reload; first -> last write, per release; wellspring_reader_release_*), which do
+ * not depend on the client process; and what the clients saw (announce -> last byte, wall clock across the two
+ * processes), which does.
+ *
+ *   N=1000 ROUNDS=5 READER_CPUS=1 CLIENT_CPUS=0 npx tsx tools/load/release-probe.ts
+ *
+ * Env: N (default 1000), ROUNDS (default 5), SETTLE_MS (default 1000: after every request is sent, time for the
+ * reader to take them in before the render is announced; a round whose reader figure counts fewer than N
+ * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients).
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { track } from '../../src/adapters/process/children.js';
+import { manifestName } from '../../src/core/index.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import { freePort, waitForListen } from '../process/net.js';
+import { startRedisServer } from '../process/redis-server.js';
+import { histDelta, quantiles, scrape } from './histograms.js';
+import { schedstat } from './observe.js';
+import { affinity, pin } from './pin.js';
+import { guardChild } from '../process/guard.js';
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+/** The reader role in a process (and process group) of its own, killed with this one even on SIGKILL. */
+function readerProcess(configFile: string): ChildProcess {
+  return guardChild(
+    track(
+      spawn(process.execPath, ['--import', 'tsx', 'workers/reader.ts'], {
+        env: { ...process.env, WELLSPRING_CONFIG: configFile, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+        detached: true,
+      }),
+    ),
+  );
+}
+
+type ToClient = { t: 'round'; url: string; n: number } | { t: 'stop' };
+type FromClient = { t: 'sent' } | { t: 'done'; doneAt: number[]; statuses: Record<string, number> };
+
+/** The client side, in its own process: N requests per round on one keep-alive agent. */
+function clientMain(): void {
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  process.on('message', (m: ToClient) => {
+    if (m.t === 'stop') {
+      agent.destroy();
+      process.exit(0);
+    }
+    let sent = 0;
+    let left = m.n;
+    const doneAt: number[] = [];
+    const statuses: Record<string, number> = {};
+    const finish = (status: number): void => {
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (--left === 0) process.send!({ t: 'done', doneAt, statuses } satisfies FromClient);
+    };
+    for (let i = 0; i < m.n; i++) {
+      const req = request(m.url, { agent, timeout: 30_000 }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => {
+          if (res.statusCode === 200) doneAt.push(now());
+          finish(res.statusCode ?? 0);
+        });
+      });
+      req.on('finish', () => {
+        if (++sent === m.n) process.send!({ t: 'sent' } satisfies FromClient);
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => finish(0));
+      req.end();
+    }
+  });
+}
+
+async function probeMain(): Promise<void> {
+  const N = Number(process.env.N ?? 1000);
+  const ROUNDS = Number(process.env.ROUNDS ?? 5);
+  const SETTLE_MS = Number(process.env.SETTLE_MS ?? 1000);
+  const STREAM = 'probe';
+  const R = '360p';
+  const NAME = manifestName.media(R);
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  const redis = await startRedisServer();
+  const dir = mkdtempSync(join(os.tmpdir(), 'ws-release-probe-'));
+  const port = await freePort();
+  const configFile = join(dir, 'config.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      redisUrl: redis.url,
+      keyPrefix: 'probe',
+      http: { host: '127.0.0.1', port },
+      httpIngest: { enabled: false },
+    }),
+  );
+  const reader = readerProcess(configFile);
+  const client: ChildProcess = track(
+    fork(new URL(import.meta.url).pathname, ['client'], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  );
+  const store = createRedisStore({
+    target: { kind: 'standalone', url: redis.url },
+    prefix: 'probe',
+    role: 'command',
+  });
+  const stopAll = async (): Promise<void> => {
+    if (client.connected) client.send({ t: 'stop' } satisfies ToClient);
+    try {
+      process.kill(-reader.pid!, 'SIGTERM');
+    } catch {
+      // gone
+    }
+    await store.close();
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForListen(port, 30_000, () => 'reader did not listen');
+    pin(reader.pid, process.env.READER_CPUS);
+    pin(client.pid, process.env.CLIENT_CPUS);
+    pin(process.pid, process.env.CLIENT_CPUS, false);
+    const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    const body = (msn: number, part: number): string =>
+      `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:${msn - 5}\n` +
+      // About the size of a live LL-HLS playlist (2-3 KB).
+      `${'#EXT-X-PART:DURATION=0.25000,URI="part-0.0.m4s",INDEPENDENT=YES\n'.repeat(40)}# at ${msn}.${part}\n`;
+    let version = 1;
+    const put = async (msn: number, part: number): Promise<void> => {
+      const v = version++;
+      await store.manifests.store(
+        STREAM,
+        [{ name: NAME, version: v, body: body(msn, part), msn, part, targetSec: 2, renderedAt: Date.now() }],
+        60,
+      );
+    };
+    const next = (t: FromClient['t']): Promise<FromClient> =>
+      new Promise((resolve, reject) => {
+        const on = (m: FromClient): void => {
+          if (m.t !== t) return;
+          client.off('message', on);
+          resolve(m);
+        };
+        client.on('message', on);
+        client.once('exit', () => reject(new Error('the client process exited')));
+      });
+
+    const rounds: Array<Record<string, unknown>> = [];
+    const all: number[] = [];
+    let first = '';
+    let last = '';
+    const msn = 10;
+    for (let k = 0; k < ROUNDS; k++) {
+      // Parts k..k+1 of segment 10 (four parts a segment; the probe only counts, the reader only compares).
+      await put(msn + Math.floor(k / 4), k % 4);
+      const want = k + 1;
+      const url = `http://127.0.0.1:${port}/live/${STREAM}/${R}/index.m3u8?_HLS_msn=${msn + Math.floor(want / 4)}&_HLS_part=${want % 4}`;
+      const sent = next('sent');
+      const done = next('done') as Promise<Extract<FromClient, { t: 'done' }>>;
+      client.send({ t: 'round', url, n: N } satisfies ToClient);
+      await sent;
+      await sleep(SETTLE_MS);
+      const before = await scrape(metricsUrl);
+      if (k === 0) first = before;
+      const v = version;
+      await put(msn + Math.floor(want / 4), want % 4);
+      const s0 = schedstat(reader.pid!);
+      const announcedAt = now();
+      await store.events.publish({
+        t: 'manifest',
+        s: STREAM,
+        v,
+        pos: { [R]: { msn: msn + Math.floor(want / 4), part: want % 4 } },
+      });
+      const d = await done;
+      const s1 = schedstat(reader.pid!);
+      const after = await scrape(metricsUrl);
+      last = after;
+      const seen = d.doneAt.map((t) => t - announcedAt).sort((a, b) => a - b);
+      all.push(...seen);
+      const q = (p: number): number =>
+        seen.length
+          ? Math.round(seen[Math.min(seen.length - 1, Math.floor(p * seen.length))]! * 1000) / 1000
+          : NaN;
+      rounds.push({
+        statuses: d.statuses,
+        reader: quantiles(histDelta(before, after, 'wellspring_reader_release_seconds')),
+        readerSpread: quantiles(histDelta(before, after, 'wellspring_reader_release_spread_seconds')),
+        clientsSawMs: { n: seen.length, p50: q(0.5), p99: q(0.99), max: q(1) },
+        readerMainThread: {
+          cpuMs: Math.round((s1.cpuNs - s0.cpuNs) / 1e4) / 100,
+          cpuUsPerReload: Math.round((s1.cpuNs - s0.cpuNs) / N / 10) / 100,
+          runnableWaitingMs: Math.round((s1.waitNs - s0.waitNs) / 1e4) / 100,
+        },
+      });
+    }
+    const sorted = all.sort((a, b) => a - b);
+    const q = (p: number): number =>
+      sorted.length
+        ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000) / 1000
+        : NaN;
+    console.log(
+      JSON.stringify(
+        {
+          tool: 'load/release-probe',
+          machine: { cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
+          config: {
+            waitingClients: N,
+            rounds: ROUNDS,
+            settleMs: SETTLE_MS,
+            readerCpus: affinity(reader.pid),
+            clientCpus: affinity(client.pid),
+            playlistBytes: Buffer.byteLength(body(10, 0)),
+          },
+          definitions: {
+            reader:
+              'wellspring_reader_release_seconds: the reader hears the manifest event -> each held reload`s answer written to its socket (ms; quantiles interpolated in buckets)',
+            readerSpread:
+              'wellspring_reader_release_spread_seconds: per release, first -> last answer written',
+            clientsSawMs:
+              'announce published by this process -> last byte at the client process (wall clock)',
+            readerMainThread:
+              'the reader`s main thread from just before the announce to the last client answer (/proc/PID/schedstat): ' +
+              'CPU time it ran (all its work in that interval, the release included), and time it was runnable but ' +
+              'waiting for a CPU (what other processes on the machine cost it)',
+          },
+          overall: {
+            reader: quantiles(histDelta(first, last, 'wellspring_reader_release_seconds')),
+            readerSpread: quantiles(histDelta(first, last, 'wellspring_reader_release_spread_seconds')),
+            clientsSawMs: { n: sorted.length, p50: q(0.5), p99: q(0.99), max: q(1) },
+          },
+          rounds,
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    await stopAll();
+  }
+  process.exit(0);
+}
+
+if (process.argv[2] === 'client') clientMain();
+else await probeMain();
