@@ -703,6 +703,17 @@ export function streamSettings(config: Config, name: string, stream?: StreamConf
   };
 }
 
+/**
+ * Who renders each rendition's dvr.m3u8 (issue #11, decision 014); both roles ask this, so they cannot disagree.
+ * With a cold tier, 'reader': each reader renders it on request from the SegmentArchive and the live timeline
+ * (src/reader/timeshift.ts) and the manifest worker does not render it. Without one, 'manifest': the manifest
+ * worker renders it from the Redis timeline (which then holds the whole window) once per segment and stores it,
+ * and the reader serves that stored copy.
+ */
+export function dvrPlaylistRenderer(config: Pick<Config, 'cold'>): 'reader' | 'manifest' {
+  return config.cold.type === 'none' ? 'manifest' : 'reader';
+}
+
 /** A configuration that breaks a rule: each issue names the key path and the rule. */
 export class ConfigError extends WellspringError {
   constructor(readonly issues: string[]) {

@@ -2,7 +2,13 @@
  * Wires the roles of a Wellspring node: ingest, manifest worker, reader. Every entry point in workers/ uses
  * this, so one box (npm start) and separate processes (docker-compose) run exactly the same code.
  */
-import { type Config, opsNeedToken, redisTarget, streamSettings } from '../src/config.js';
+import {
+  type Config,
+  dvrPlaylistRenderer,
+  opsNeedToken,
+  redisTarget,
+  streamSettings,
+} from '../src/config.js';
 import { IngestService } from '../src/ingest/ingest-service.js';
 import { startIngestHttp } from '../src/ingest/http/listener.js';
 import { createObjectApi } from '../src/ingest/http/objects/service.js';
@@ -148,6 +154,7 @@ export async function startNode(
             utcTimingUrl: config.utcTimingUrl,
             targetLatencyMs: config.targetLatencyMs,
             manifestTtlSec: MANIFEST_TTL_SEC,
+            dvrPlaylists: dvrPlaylistRenderer(config) === 'manifest',
           }),
           streams: st.streams,
           metrics,
@@ -248,7 +255,8 @@ export async function startNode(
         log.warn('api.opsAccess is token but no api.tokens are configured: /metrics and /streams answer 401');
       const opsTokens = opsClosed ? new ApiTokens(config.api.tokens) : undefined;
       const reader = createReader({
-        store: st,
+        // A reader with the SegmentArchive renders dvr.m3u8 itself; without it, serves the manifest worker's copy.
+        store: { ...st, archive: dvrPlaylistRenderer(config) === 'reader' ? st.archive : undefined },
         events: st.events,
         metrics,
         log,

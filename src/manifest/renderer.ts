@@ -35,6 +35,12 @@ export interface RenderOptions {
   targetLatencyMs: number;
   /** Stored manifests outlive an idle stream by this long. */
   manifestTtlSec: number;
+  /**
+   * Whether this worker renders and stores each rendition's dvr.m3u8 (from the Redis timeline, once per segment).
+   * Only when the readers serve that stored copy: with a cold tier they render it themselves from the archive
+   * (config dvrPlaylistRenderer, asked by both roles; decision 014). Default true.
+   */
+  dvrPlaylists?: boolean;
 }
 
 export interface RenderResult {
@@ -90,8 +96,11 @@ export class ManifestRenderer {
     const expectedRenditions = state.state === 'ended' ? undefined : settings.renditions;
     const base = { renditions: state.renditions, settings, live: snaps, nowMs, options, expectedRenditions };
     // The lifecycle is not an input of the render, but a state change re-renders everything all the same.
+    const dvrNames = new Set(state.renditions.map((r) => manifestName.dvr(r.name)));
     const deps = new Map(
-      [...manifestDependencies(base)].map(([name, key]) => [name, `${state.state}|${key}`] as const),
+      [...manifestDependencies(base)]
+        .filter(([name]) => this.o.dvrPlaylists !== false || !dvrNames.has(name))
+        .map(([name, key]) => [name, `${state.state}|${key}`] as const),
     );
     const last = this.memo.get(stream);
     const only = new Set<string>();

@@ -1,0 +1,141 @@
+/**
+ * Who renders dvr.m3u8 (issue #11, decision 014): dvrPlaylistRenderer(config) decides for both roles, as
+ * workers/compose.ts wires them. With a cold tier the reader (given the SegmentArchive) renders it on request and
+ * the manifest worker neither reads the DVR timeline nor stores the playlist; without one the worker stores it
+ * and the reader (no archive) serves that copy. Either way the playlist a viewer gets lists the stream's
+ * segments. ManifestRenderer and the reader over the memory store.
+ */
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Parser } from 'm3u8-parser';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dvrPlaylistRenderer, parseConfig } from '../../src/config.js';
+import { type RenditionDescription, manifestName, retention } from '../../src/core/index.js';
+import { ManifestRenderer } from '../../src/manifest/renderer.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createReader } from '../../src/reader/reader.js';
+import { ForwardingMediaStore } from '../../src/store/forwarding-media.js';
+import { MemoryStore } from '../../src/store/memory/index.js';
+import type { MediaStore, StoredStreamSettings } from '../../src/store/ports.js';
+import { StoreFeed } from '../support/scenario.js';
+
+const T0 = 1_763_755_200_000;
+const STREAM = 'dvrsrc';
+const VIDEO: RenditionDescription = {
+  name: '360p',
+  kind: 'video',
+  codec: 'avc1.64001e',
+  timescale: 90_000,
+  width: 640,
+  height: 360,
+  frameRate: 30,
+  nominalBitrate: 700_000,
+  segmentTargetTicks: 180_000,
+  partTargetTicks: 45_000,
+  order: 0,
+};
+const settings: StoredStreamSettings = { segmentSec: 2, partSec: 0.5, windowSec: 12, dvrWindowSec: 60 };
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+/** Counts the DVR timeline reads (loadTimelines of more than the live window's segments). */
+class CountingMedia extends ForwardingMediaStore {
+  dvrReads = 0;
+  constructor(
+    hot: MediaStore,
+    private readonly liveLoaded: number,
+  ) {
+    super(hot);
+  }
+  override loadTimelines(...args: Parameters<MediaStore['loadTimelines']>) {
+    if (args[2] > this.liveLoaded) this.dvrReads++;
+    return super.loadTimelines(...args);
+  }
+}
+
+async function node(coldType: 'none' | 'disk') {
+  const config = parseConfig(
+    coldType === 'none' ? {} : { cold: { type: 'disk', dir: '/nonexistent-unused' } },
+  );
+  const who = dvrPlaylistRenderer(config);
+  const store = new MemoryStore();
+  await store.streams.mark(STREAM, settings, 'live', T0);
+  const feed = new StoreFeed(store.media, STREAM, VIDEO, {
+    settings,
+    wallClockStartMs: T0,
+    partsPerSegment: 4,
+  });
+  const counted = new CountingMedia(store.media, retention(settings).liveSegmentsLoaded);
+  const renderer = new ManifestRenderer(
+    { media: counted, manifests: store.manifests, streams: store.streams, events: store.events },
+    {
+      utcTimingUrl: '/time',
+      targetLatencyMs: 1500,
+      manifestTtlSec: 3600,
+      dvrPlaylists: who === 'manifest',
+    },
+  );
+  const reader = createReader({
+    store: {
+      media: store.media,
+      manifests: store.manifests,
+      streams: store.streams,
+      health: store.health,
+      archive: who === 'reader' ? store.archive : undefined,
+    },
+    events: store.events,
+    metrics: createMetrics(),
+    log: pino({ level: 'silent' }),
+  });
+  const server = createServer(reader.handle);
+  servers.push(server);
+  const base = await new Promise<string>((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    ),
+  );
+  await feed.init();
+  for (let msn = 0; msn < 8; msn++) {
+    await feed.segment(msn);
+    await renderer.render(STREAM, T0 + (msn + 1) * 2000 + 100);
+  }
+  const storedDvr = await store.manifests.read(STREAM, manifestName.dvr(VIDEO.name));
+  const res = await fetch(`${base}/live/${STREAM}/${VIDEO.name}/dvr.m3u8`);
+  const p = new Parser();
+  p.push(await res.text());
+  p.end();
+  return { who, storedDvr, dvrReads: counted.dvrReads, status: res.status, manifest: p.manifest };
+}
+
+describe('dvr.m3u8: rendered by the manifest worker or by the reader, never both, never neither', () => {
+  it('without a cold tier: the worker stores it, the reader serves the stored copy', async () => {
+    const n = await node('none');
+    expect(n.who).toBe('manifest');
+    expect(n.storedDvr?.body).toContain('#EXTINF');
+    expect(n.dvrReads).toBeGreaterThan(0);
+    expect(n.status).toBe(200);
+    expect(n.manifest.mediaSequence).toBe(0);
+    expect(n.manifest.segments.map((s: { uri: string }) => s.uri)).toEqual(
+      Array.from({ length: 8 }, (_, i) => `seg-${i}.m4s`),
+    );
+  });
+
+  it('with a cold tier: the worker neither reads the DVR timeline nor stores the playlist; the reader renders it', async () => {
+    const n = await node('disk');
+    expect(n.who).toBe('reader');
+    expect(n.storedDvr).toBeUndefined();
+    expect(n.dvrReads).toBe(0);
+    expect(n.status).toBe(200);
+    expect(n.manifest.mediaSequence).toBe(0);
+    expect(n.manifest.segments.map((s: { uri: string }) => s.uri)).toEqual(
+      Array.from({ length: 8 }, (_, i) => `seg-${i}.m4s`),
+    );
+  });
+});
