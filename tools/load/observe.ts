@@ -118,3 +118,14 @@ export function schedstat(pid: number): { cpuNs: number; waitNs: number } {
     return { cpuNs: NaN, waitNs: NaN };
   }
 }
+
+/** User and system CPU seconds a process has used so far (/proc/PID/stat, 10 ms ticks); NaN once it is gone. */
+export function cpuSplit(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / TICK, system: Number(f[12]) / TICK };
+  } catch {
+    return { user: NaN, system: NaN };
+  }
+}

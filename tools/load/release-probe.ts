@@ -13,7 +13,8 @@
  *
  * Env: N (default 1000), ROUNDS (default 5), SETTLE_MS (default 1000: after every request is sent, time for the
  * reader to take them in before the render is announced; a round whose reader figure counts fewer than N
- * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients).
+ * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients),
+ * READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -26,17 +27,20 @@ import { createRedisStore } from '../../src/store/redis/index.js';
 import { freePort, waitForListen } from '../process/net.js';
 import { startRedisServer } from '../process/redis-server.js';
 import { histDelta, quantiles, scrape } from './histograms.js';
-import { schedstat } from './observe.js';
+import { cpuSplit, schedstat } from './observe.js';
 import { affinity, pin } from './pin.js';
 import { guardChild } from '../process/guard.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/** Extra node flags for the reader (READER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+const readerNodeArgs = (): string[] => (process.env.READER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 /** The reader role in a process (and process group) of its own, killed with this one even on SIGKILL. */
 function readerProcess(configFile: string): ChildProcess {
   return guardChild(
     track(
-      spawn(process.execPath, ['--import', 'tsx', 'workers/reader.ts'], {
+      spawn(process.execPath, [...readerNodeArgs(), '--import', 'tsx', 'workers/reader.ts'], {
         env: { ...process.env, WELLSPRING_CONFIG: configFile, LOG_LEVEL: 'warn' },
         stdio: ['ignore', 'ignore', 'inherit'],
         detached: true,
@@ -123,6 +127,12 @@ async function probeMain(): Promise<void> {
     } catch {
       // gone
     }
+    // Its orderly shutdown (a --cpu-prof profile is written at exit), at most 5 s.
+    await new Promise<void>((r) => {
+      if (reader.exitCode !== null || reader.signalCode !== null) return r();
+      reader.once('exit', () => r());
+      setTimeout(r, 5000).unref();
+    });
     await store.close();
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -177,6 +187,7 @@ async function probeMain(): Promise<void> {
       const v = version;
       await put(msn + Math.floor(want / 4), want % 4);
       const s0 = schedstat(reader.pid!);
+      const c0 = cpuSplit(reader.pid!);
       const announcedAt = now();
       await store.events.publish({
         t: 'manifest',
@@ -186,6 +197,7 @@ async function probeMain(): Promise<void> {
       });
       const d = await done;
       const s1 = schedstat(reader.pid!);
+      const c1 = cpuSplit(reader.pid!);
       const after = await scrape(metricsUrl);
       last = after;
       const seen = d.doneAt.map((t) => t - announcedAt).sort((a, b) => a - b);
@@ -203,6 +215,9 @@ async function probeMain(): Promise<void> {
           cpuMs: Math.round((s1.cpuNs - s0.cpuNs) / 1e4) / 100,
           cpuUsPerReload: Math.round((s1.cpuNs - s0.cpuNs) / N / 10) / 100,
           runnableWaitingMs: Math.round((s1.waitNs - s0.waitNs) / 1e4) / 100,
+          // The whole process (all threads), in 10 ms ticks: user (JS, Node) vs system (the kernel: socket writes).
+          processUserMs: Math.round((c1.user - c0.user) * 1000),
+          processSystemMs: Math.round((c1.system - c0.system) * 1000),
         },
       });
     }
