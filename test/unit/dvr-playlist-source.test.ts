@@ -7,6 +7,7 @@
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as HLS from 'hls-parser';
 import { Parser } from 'm3u8-parser';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -108,10 +109,21 @@ async function node(coldType: 'none' | 'disk') {
   }
   const storedDvr = await store.manifests.read(STREAM, manifestName.dvr(VIDEO.name));
   const res = await fetch(`${base}/live/${STREAM}/${VIDEO.name}/dvr.m3u8`);
+  const text = await res.text();
   const p = new Parser();
-  p.push(await res.text());
+  p.push(text);
   p.end();
-  return { who, storedDvr, dvrReads: counted.dvrReads, status: res.status, manifest: p.manifest };
+  return { who, storedDvr, dvrReads: counted.dvrReads, status: res.status, text, manifest: p.manifest };
+}
+
+/** hls-parser in strict mode, as the interop e2e reads the DVR playlist a composed node serves. */
+function strictMediaPlaylist(text: string): boolean {
+  HLS.setOptions({ strictMode: true, silent: true });
+  try {
+    return HLS.parse(text) instanceof HLS.types.MediaPlaylist;
+  } finally {
+    HLS.setOptions({ strictMode: false });
+  }
 }
 
 describe('dvr.m3u8: rendered by the manifest worker or by the reader, never both, never neither', () => {
@@ -121,6 +133,7 @@ describe('dvr.m3u8: rendered by the manifest worker or by the reader, never both
     expect(n.storedDvr?.body).toContain('#EXTINF');
     expect(n.dvrReads).toBeGreaterThan(0);
     expect(n.status).toBe(200);
+    expect(strictMediaPlaylist(n.text)).toBe(true);
     expect(n.manifest.mediaSequence).toBe(0);
     expect(n.manifest.segments.map((s: { uri: string }) => s.uri)).toEqual(
       Array.from({ length: 8 }, (_, i) => `seg-${i}.m4s`),
@@ -133,6 +146,7 @@ describe('dvr.m3u8: rendered by the manifest worker or by the reader, never both
     expect(n.storedDvr).toBeUndefined();
     expect(n.dvrReads).toBe(0);
     expect(n.status).toBe(200);
+    expect(strictMediaPlaylist(n.text)).toBe(true);
     expect(n.manifest.mediaSequence).toBe(0);
     expect(n.manifest.segments.map((s: { uri: string }) => s.uri)).toEqual(
       Array.from({ length: 8 }, (_, i) => `seg-${i}.m4s`),
