@@ -25,6 +25,15 @@ export class DisabledStreams {
     if (this.set.has(stream)) throw new ReaderError(this.status === 403 ? 'STREAM_DISABLED' : 'NOT_FOUND');
   }
 
+  /**
+   * check() without waiting, for the reader's synchronous fast lane: true when the set read last is fresh and
+   * does not name `stream`; undefined when check() would ask the store or refuse (the caller then uses check()).
+   */
+  passesNow(stream: string): true | undefined {
+    if (performance.now() - this.readAt > REFRESH_MS || this.set.has(stream)) return undefined;
+    return true;
+  }
+
   private refresh(): Promise<void> {
     this.pending ??= this.controls
       .disabled()

@@ -28,6 +28,11 @@ export interface ReaderAccess {
   gate(x: Exchange, pathname: string): Promise<{ pathname: string; token?: string } | undefined>;
   /** After routing, for a route of a stream: throws a 403 unless the stream is open or the token valid. */
   authorize(x: Exchange, stream: string, token: string | undefined): Promise<void>;
+  /**
+   * No CDN secret and no signed playback configured: gate() and authorize() let every request through as it
+   * is, so the reader's fast lane may skip them (a `/s/{token}/` path still takes the full path).
+   */
+  readonly open: boolean;
 }
 
 const REASON_CODE: Record<PlaybackRefusal, ErrorCode> = {
@@ -78,6 +83,7 @@ export function createReaderAccess(o: {
   }
 
   return {
+    open: o.cdn.open && !o.playback.enabled,
     async gate(x, pathname) {
       if (pathname !== '/healthz' && !o.cdn.passes(x.req.headers)) {
         // One line per 100 refusals: a scan of the origin around the CDN should not flood the log.

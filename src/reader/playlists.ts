@@ -108,9 +108,33 @@ export class ManifestReads {
    * subscription is live, no manifest event came since it was read and it is younger than maxAgeMs; else a read
    * (kept for the next request when no event came while it ran). A missing manifest is a 404.
    */
-  async current(stream: string, name: string): Promise<StoredManifest> {
+  /**
+   * The cached render of a plain request when it is current (cache on, subscription live before it was read,
+   * no manifest event of the stream since, younger than maxAgeMs), without waiting; else undefined (then
+   * `current`). The reader's fast lane answers from it synchronously.
+   */
+  peek(stream: string, name: string): StoredManifest | undefined {
     const maxAgeMs = this.cache.maxAgeMs ?? 0;
-    if (maxAgeMs <= 0 || !this.cache.events) return this.require(stream, name);
+    if (maxAgeMs <= 0) return undefined;
+    const w = this.watches.get(stream);
+    if (!w) return undefined;
+    const e = w.entries.get(name);
+    if (!e) return undefined;
+    const now = performance.now();
+    if (now - e.at >= maxAgeMs) return undefined;
+    w.usedAt = now;
+    return e.m;
+  }
+
+  current(stream: string, name: string): Promise<StoredManifest> {
+    const maxAgeMs = this.cache.maxAgeMs ?? 0;
+    if (maxAgeMs <= 0 || !this.cache.events)
+      // One promise step: a plain request on the uncached path shares the read in flight.
+      return this.read(stream, name).then(found);
+    return this.cached(stream, name, maxAgeMs);
+  }
+
+  private async cached(stream: string, name: string, maxAgeMs: number): Promise<StoredManifest> {
     const now = performance.now();
     const w = this.watch(stream, now);
     const e = w.entries.get(name);
@@ -241,8 +265,19 @@ export class Playlists {
   constructor(private readonly d: PlaylistDeps) {}
 
   async serve(x: Exchange, stream: string, name: string, cls: ObjectClass): Promise<void> {
-    const m = await this.d.reads.current(stream, name);
+    const m = this.d.reads.peek(stream, name) ?? (await this.d.reads.current(stream, name));
     sendManifest(x, name, m, cls);
+  }
+
+  /**
+   * A plain request answered now from the manifest cache, when it holds the current render (true); false
+   * when the render must be read (then `serve`).
+   */
+  serveNow(x: Exchange, stream: string, name: string, cls: ObjectClass): boolean {
+    const m = this.d.reads.peek(stream, name);
+    if (!m) return false;
+    sendManifest(x, name, m, cls);
+    return true;
   }
 
   /** Blocking reloads held right now (all streams). */
@@ -378,6 +413,12 @@ function waiter(x: Exchange, b: BlockingRequest): Waiter {
     },
   };
   return w;
+}
+
+/** A read's result for a request that needs the manifest: a missing one is a 404. */
+function found(m: StoredManifest | undefined): StoredManifest {
+  if (!m) throw new ReaderError('NOT_FOUND');
+  return m;
 }
 
 /** The answers prepared for a stored render, per cache class (built on first use, kept as long as the render). */

@@ -25,6 +25,7 @@ import { ReaderError, toReaderError } from './errors.js';
 import { MediaObjects } from './media.js';
 import { serveOps } from './ops.js';
 import { ManifestReads, Playlists } from './playlists.js';
+import type { ObjectClass } from './http-policy.js';
 import { type Exchange, applyCors, sendEmpty, sendError } from './respond.js';
 import { type Route, directives, route } from './routes.js';
 import { serveStoredObject } from './stored-objects.js';
@@ -106,6 +107,31 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   idleTimeoutMs: 120_000,
   maxConnections: 10_000,
 };
+
+/** A plain playlist or MPD request the fast lane answers: which manifest, with which cache class. */
+interface Lane {
+  stream: string;
+  name: string;
+  cls: ObjectClass;
+}
+
+/**
+ * URLs of only these characters (no query, no percent-escapes, no backslash) are their own WHATWG pathname; the
+ * route's name checks then exclude empty and dot segments.
+ */
+const PLAIN_URL = /^\/live\/[A-Za-z0-9._/-]+$/;
+/** Plain URLs remembered with their lane (cleared when full: any URL is routed again at worst). */
+const LANES_MAX = 1024;
+
+/** The lane of a route, when a request without a query is a plain read of a stored manifest (not DVR). */
+function laneOf(r: Route | undefined): Lane | undefined {
+  if (!r) return undefined;
+  if (r.kind === 'master') return { stream: r.stream, name: manifestName.master, cls: 'multivariant' };
+  if (r.kind === 'mpd' && r.file !== 'dvr.mpd') return { stream: r.stream, name: r.file, cls: 'mpd' };
+  if (r.kind === 'media-playlist' && r.file === 'index.m3u8')
+    return { stream: r.stream, name: manifestName.media(r.rendition), cls: 'live-playlist' };
+  return undefined;
+}
 
 /** A URL fit for a log line: a signed playback token (/s/{token}/) is not written. */
 const redactUrl = (u: string | undefined): string | undefined => u?.replace(/^\/s\/[^/]*/, '/s/-');
@@ -247,8 +273,44 @@ export function createReader(deps: ReaderDeps): Reader {
     sendError(x, e);
   }
 
+  const lanes = new Map<string, Lane>();
+
+  /**
+   * The fast lane: a GET/HEAD of a stream's live playlist, multivariant or MPD without a query, on a reader
+   * whose access is open, for a stream the disabled-stream set (read within the last second) does not name.
+   * Routed once per URL; what serve() would check for it is true by construction (no token, no directive, no
+   * DVR, no API), so it skips the URL parser and the async chain. Anything else takes serve().
+   */
+  function lane(req: IncomingMessage): Lane | undefined {
+    const u = req.url;
+    if (u === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return undefined;
+    if (!u.endsWith('.m3u8') && !u.endsWith('.mpd')) return undefined;
+    if (deps.access && !deps.access.open) return undefined;
+    let l = lanes.get(u);
+    if (!l) {
+      if (u.length > MAX_URL || !PLAIN_URL.test(u)) return undefined;
+      l = laneOf(route(u));
+      if (!l) return undefined;
+      if (lanes.size >= LANES_MAX) lanes.clear();
+      lanes.set(u, l);
+    }
+    if (deps.disabled && deps.disabled.passesNow(l.stream) !== true) return undefined;
+    return l;
+  }
+
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const x: Exchange = { req, res, metrics: deps.metrics };
+    const l = lane(req);
+    if (l) {
+      x.corsPending = true;
+      // The cached render when it is current (decision 016), written now; else one (shared) store read.
+      if (playlists.serveNow(x, l.stream, l.name, l.cls)) return outage.ok();
+      playlists.serve(x, l.stream, l.name, l.cls).then(
+        () => outage.ok(),
+        (err: unknown) => fail(x, err),
+      );
+      return;
+    }
     serve(x).then(
       (r) => {
         if (r && r.kind !== 'page' && r.kind !== 'vendor' && r.kind !== 'time' && r.kind !== 'healthz')
