@@ -150,6 +150,29 @@ describe('tiered read (memory hot, disk cold)', () => {
     expect((await tiered.getObject('s1', 'v', 'init-0.mp4'))!.toString()).toBe('init');
   });
 
+  it('the segment being filled is a hot miss, never a cold read, even with the cold tier down', async () => {
+    const mem = new MemoryColdTier();
+    const tiered = make({ cold: mem });
+    const open = { ...seg(7), parts: [] };
+    const part = {
+      msn: 7,
+      index: 0,
+      startTicks: 7 * 180000,
+      durationTicks: 45000,
+      independent: true,
+      byteLength: 4,
+    };
+    await hot.media.publishPart('s1', 'v', part, open, Buffer.from('part'), { partSec: 10, openSec: 10 });
+    mem.unavailable = true;
+    // in progress and the one after it: a miss the reader waits on, not a 503
+    expect(await tiered.getObject('s1', 'v', 'seg-7.m4s')).toBeNull();
+    expect(await tiered.getObject('s1', 'v', 'seg-8.m4s')).toBeNull();
+    expect(tiered.stats.coldMisses).toBe(0);
+    // an older segment the hot tier lost still needs the cold tier, and its outage is still a 503
+    const err = await tiered.getObject('s1', 'v', 'seg-6.m4s').catch((e: unknown) => e);
+    expect(isStoreUnavailable(err)).toBe(true);
+  });
+
   it('the hot tier unreachable: a cold copy is still served', async () => {
     await cold.put('live/s1/v/seg-2.m4s', Buffer.from('cold'), 'x');
     const tiered = make();

@@ -74,6 +74,10 @@ export class TieredMediaStore extends ForwardingMediaStore {
       if (hotErr) throw hotErr;
       return null;
     }
+    // The segment being filled (or a later one) was never archived: a hot miss the reader waits on. Asking the cold
+    // tier would put an S3 round trip in front of every in-progress segment at the live edge, and a cold outage
+    // would answer 503 for media the hot tier is about to hold.
+    if (!hotErr && ref.kind === 'segment' && (await this.atLiveEdge(stream, rendition, ref.msn))) return null;
     const key = coldKey.live(stream, rendition, file);
     const cached = this.lru.get(key);
     if (cached) {
@@ -112,6 +116,12 @@ export class TieredMediaStore extends ForwardingMediaStore {
     this.o.metrics?.cacheBytes?.set(this.lru.bytes);
     this.countRead(stream, rendition, file, key, got.bytes);
     return got.bytes;
+  }
+
+  /** At or past the rendition's open (being filled) segment. A hot tier that cannot say is not the live edge. */
+  private async atLiveEdge(stream: string, rendition: string, msn: number): Promise<boolean> {
+    const open = await this.hot.getOpenEntry(stream, rendition).catch(() => undefined);
+    return open !== undefined && msn >= open.msn;
   }
 
   /** Counts a read served from the cold copy; past the threshold, promotes it into the hot tier (once per window). */
