@@ -21,6 +21,7 @@ import { type Exchange, type PreparedBody, prepareBody, sendPrepared } from './r
 import { ReleaseClock } from './release.js';
 import type { Directives } from './routes.js';
 
+const DONE: Promise<void> = Promise.resolve();
 /** Renders remembered for interning (one per stream and manifest name; the oldest forgotten first). */
 const INTERNED_MAX = 4096;
 /** A stream's cache subscription is closed after this long without a request. */
@@ -264,9 +265,9 @@ export class Playlists {
 
   constructor(private readonly d: PlaylistDeps) {}
 
-  async serve(x: Exchange, stream: string, name: string, cls: ObjectClass): Promise<void> {
-    const m = this.d.reads.peek(stream, name) ?? (await this.d.reads.current(stream, name));
-    sendManifest(x, name, m, cls);
+  serve(x: Exchange, stream: string, name: string, cls: ObjectClass): Promise<void> {
+    if (this.serveNow(x, stream, name, cls)) return DONE;
+    return this.d.reads.current(stream, name).then((m) => sendManifest(x, name, m, cls));
   }
 
   /**

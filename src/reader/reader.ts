@@ -303,12 +303,16 @@ export function createReader(deps: ReaderDeps): Reader {
     const l = lane(req);
     if (l) {
       x.corsPending = true;
-      // The cached render when it is current (decision 016), written now; else one (shared) store read.
-      if (playlists.serveNow(x, l.stream, l.name, l.cls)) return outage.ok();
-      playlists.serve(x, l.stream, l.name, l.cls).then(
-        () => outage.ok(),
-        (err: unknown) => fail(x, err),
-      );
+      try {
+        // The cached render when it is current (decision 016), written now; else one (shared) store read.
+        if (playlists.serveNow(x, l.stream, l.name, l.cls)) return outage.ok();
+        playlists.serve(x, l.stream, l.name, l.cls).then(
+          () => outage.ok(),
+          (err: unknown) => fail(x, err),
+        );
+      } catch (err) {
+        fail(x, err);
+      }
       return;
     }
     serve(x).then(
