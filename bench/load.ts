@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import type { LoadClientsResult } from '../tools/load/clients.js';
 import { cpuSeconds, redisInfo, rssBytes, treeCpuSeconds, varnishCounters } from '../tools/load/observe.js';
 import { affinity, pin, pinningFromEnv } from '../tools/load/pin.js';
-import { histDelta, quantiles, scrape } from '../tools/load/histograms.js';
+import { histDelta, loopDelaySinceLastScrape, quantiles, scrape } from '../tools/load/histograms.js';
 import { LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
 import { summarize } from './stats.js';
 
@@ -147,6 +147,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     preloadHintHeldMs: summarize(results.flatMap((r) => r.hintHeldMs)),
     reader: {
       cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
+      // Over the window (the scrape before it reset prom-client's histogram): how long an event could wait.
+      eventLoopDelayMs: loopDelaySinceLastScrape(hist1),
       rssMb: {
         max: Math.round(Math.max(...rss) / 1e5) / 10,
         end: Math.round(rss[rss.length - 1]! / 1e5) / 10,

@@ -65,3 +65,21 @@ export function quantiles(h: Hist): Record<string, unknown> {
     cumulativeMs: les.map((le, i) => `${le === '+Inf' ? '+Inf' : ms(Number(le))}:${cum[i]}`).join(' '),
   };
 }
+
+/** An unlabelled gauge's value out of a scrape (NaN when absent). */
+export function gauge(text: string, name: string): number {
+  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+/**
+ * The process's event-loop delay since the previous scrape, ms (prom-client's nodejs_eventloop_lag_* gauges are
+ * computed from a histogram it resets at every scrape): how long an event could wait before the loop took it.
+ */
+export function loopDelaySinceLastScrape(text: string): { p50: number; p99: number; max: number } {
+  const ms = (name: string): number => Math.round(gauge(text, name) * 1e6) / 1e3;
+  return {
+    p50: ms('nodejs_eventloop_lag_p50_seconds'),
+    p99: ms('nodejs_eventloop_lag_p99_seconds'),
+    max: ms('nodejs_eventloop_lag_max_seconds'),
+  };
+}

@@ -26,7 +26,7 @@ import { manifestName } from '../../src/core/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import { freePort, waitForListen } from '../process/net.js';
 import { startRedisServer } from '../process/redis-server.js';
-import { histDelta, quantiles, scrape } from './histograms.js';
+import { histDelta, loopDelaySinceLastScrape, quantiles, scrape } from './histograms.js';
 import { cpuSplit, schedstat } from './observe.js';
 import { affinity, pin } from './pin.js';
 import { guardChild } from '../process/guard.js';
@@ -211,6 +211,8 @@ async function probeMain(): Promise<void> {
         reader: quantiles(histDelta(before, after, 'wellspring_reader_release_seconds')),
         readerSpread: quantiles(histDelta(before, after, 'wellspring_reader_release_spread_seconds')),
         clientsSawMs: { n: seen.length, p50: q(0.5), p99: q(0.99), max: q(1) },
+        // Since the scrape before the announce (prom-client resets it at each scrape).
+        readerEventLoopDelayMs: loopDelaySinceLastScrape(after),
         readerMainThread: {
           cpuMs: Math.round((s1.cpuNs - s0.cpuNs) / 1e4) / 100,
           cpuUsPerReload: Math.round((s1.cpuNs - s0.cpuNs) / N / 10) / 100,
