@@ -54,12 +54,12 @@ const AUDIO: RenditionDescription = {
 };
 
 /** Segments of one rendition: durations from dur(i), a discontinuity at DISC anchored 4,321 ms later. */
-function run(r: RenditionDescription, dur: (i: number) => number): DvrSegment[] {
+function run(r: RenditionDescription, dur: (i: number) => number, n = N): DvrSegment[] {
   const out: DvrSegment[] = [];
   let start = 0;
   let periodStartTicks = 0;
   let periodWallClockMs = T0;
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     if (i === DISC) {
       periodStartTicks = start;
       periodWallClockMs = T0 + Math.floor((start * 1000) / r.timescale) + 4321;
@@ -104,9 +104,10 @@ function options(to: number, o: Partial<DvrMpdOptions> = {}): DvrMpdOptions {
   };
 }
 
-function same(r: DvrMpdRenderer, t: DvrTrack[], o: DvrMpdOptions): string {
+/** The renderer's text equals the reference's; with model, the model too (one more build). */
+function same(r: DvrMpdRenderer, t: DvrTrack[], o: DvrMpdOptions, model = false): string {
   const want = buildDvrMpd(t, o);
-  expect(r.build(t, o)).toEqual(want);
+  if (model) expect(r.build(t, o)).toEqual(want);
   const text = r.render(t, o);
   expect(text).toBe(renderMpd(want));
   return text;
@@ -117,10 +118,10 @@ describe('DvrMpdRenderer equals the reference DVR MPD', () => {
     const r = new DvrMpdRenderer();
     const W = 240;
     const texts: string[] = [];
-    for (let k = 0; k + W <= N; k++) texts.push(same(r, tracks(k, k + W), options(k + W)));
-    // same() builds twice per view. After the first build, each summarizes at most the first and last chunk of
-    // each of the 2 renditions again; the chunks between are reused.
-    const builds = 2 * (N - W + 1);
+    for (let k = 0; k + W <= N; k++) texts.push(same(r, tracks(k, k + W), options(k + W), k % 20 === 0));
+    // After the first build, each summarizes at most the first and last chunk of each of the 2 renditions
+    // again; the chunks between are reused.
+    const builds = N - W + 1 + Math.ceil((N - W + 1) / 20);
     const first = 2 * (W / DVR_CHUNK_SEGMENTS + 2);
     expect(r.rendered).toBeLessThanOrEqual(first + (builds - 1) * 2 * 2);
     expect(r.reused).toBeGreaterThanOrEqual((builds - 1) * 2 * (W / DVR_CHUNK_SEGMENTS - 2));
@@ -136,6 +137,37 @@ describe('DvrMpdRenderer equals the reference DVR MPD', () => {
     const whileCut = texts[100]!; // segments 100..339: the cut is in the live period
     expect((whileCut.match(/<Period /g) ?? []).length).toBe(2);
     expect(whileCut).toContain('d="240000"');
+  });
+
+  it('a slide merges a handful of pieces whatever the window: the whole chunks between its ends are joined once', () => {
+    const long = run(
+      VIDEO,
+      (i) => (i === DISC + CUT ? 120_000 : i === DISC + CUT + 1 ? 240_000 : 180_000),
+      3250,
+    );
+    const r = new DvrMpdRenderer();
+    const W = 3000; // 30 chunks
+    const view = (k: number): DvrTrack[] => [
+      { description: VIDEO, partTargetTicks: 18_000, bandwidth: 2_612_345, segments: long.slice(k, k + W) },
+    ];
+    const at = (k: number): DvrMpdOptions => ({
+      publishTimeMs: long[k + W - 1]!.wallClockMs + 2500,
+      windowMs: W * 2000,
+      utcTimingUrl: '/time',
+      ended: false,
+    });
+    r.build(view(0), at(0));
+    const perBuild: number[] = [];
+    for (let k = 1; k + W <= long.length; k++) {
+      const m0 = r.merged;
+      const t = view(k);
+      const got = r.build(t, at(k));
+      perBuild.push(r.merged - m0);
+      if (k % 10 === 0) expect(got).toEqual(buildDvrMpd(t, at(k)));
+    }
+    // Partial first chunk (up to 2 pieces across the discontinuity), the joined middle (one per period), the
+    // partial last chunk: never the 30 chunks one by one.
+    expect(Math.max(...perBuild)).toBeLessThanOrEqual(6);
   });
 
   it('the view does not start on a chunk boundary, and a kept chunk is reused by another view', () => {
@@ -159,9 +191,9 @@ describe('DvrMpdRenderer equals the reference DVR MPD', () => {
 
   it('a chain behind the clock lists timelines; start-over and finished catch-up ranges', () => {
     const r = new DvrMpdRenderer();
-    same(r, tracks(0, 300), options(300, { publishTimeMs: video[299]!.wallClockMs + 60_000 }));
-    same(r, tracks(150, 450), options(450, { windowMs: 700_000 }));
-    const text = same(r, tracks(150, 260), options(260, { ended: true, windowMs: 220_000 }));
+    same(r, tracks(0, 300), options(300, { publishTimeMs: video[299]!.wallClockMs + 60_000 }), true);
+    same(r, tracks(150, 450), options(450, { windowMs: 700_000 }), true);
+    const text = same(r, tracks(150, 260), options(260, { ended: true, windowMs: 220_000 }), true);
     expect(text).toContain('type="static"');
   });
 

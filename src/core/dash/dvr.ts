@@ -9,8 +9,9 @@
  * 2 s segments). DvrMpdRenderer gives the same model and text at a cost that does not grow with the window on each
  * new segment, as DvrPlaylistRenderer does for dvr.m3u8: what the MPD needs of a run of segments (its
  * SegmentTimeline runs, longest duration, and whether it sits on the number grid) is summarized per chunk of
- * DVR_CHUNK_SEGMENTS msns, full chunks are kept (their segments never change), and a render merges the kept
- * summaries with the view's partial first and last chunks. buildMpd then builds the MPD from each period's first
+ * DVR_CHUNK_SEGMENTS msns, full chunks are kept (their segments never change), and a render merges the view's
+ * partial first and last chunks with the whole chunks between them, joined once per pair of end chunks (again
+ * only when the view crosses a chunk boundary). buildMpd then builds the MPD from each period's first
  * and last segments only, and the summaries fill in what depends on all of them.
  */
 import { DVR_CHUNK_SEGMENTS, type DvrSegment, dvrChunkOf } from '../hls/dvr.js';
@@ -100,11 +101,16 @@ function rebase(segments: readonly DvrSegment[]): DvrSegment[] {
 /** A run of consecutive segments of one discontinuity sequence, summarized for the MPD. */
 interface Piece {
   disc: number;
-  segments: readonly DvrSegment[];
-  /** segmentTimeline(segments). */
+  first: DvrSegment;
+  last: DvrSegment;
+  /** The segments it summarizes (part of one chunk)... */
+  segments?: readonly DvrSegment[];
+  /** ...or the consecutive pieces it joins (the whole chunks between a view's ends). */
+  parts?: readonly Piece[];
+  /** segmentTimeline of its segments. */
   timeline: S[];
   maxTicks: number;
-  /** numberGrid(segments, pto, d, tolerance) by "pto/d/tolerance" (null: off the grid). */
+  /** numberGrid of its segments by "pto/d/tolerance": the startNumber, or null (off the grid). */
   grid: Map<string, number | null>;
 }
 
@@ -118,7 +124,15 @@ function pieces(segs: readonly DvrSegment[]): Piece[] {
     const part = segs.slice(i, j);
     let maxTicks = 0;
     for (const x of part) maxTicks = Math.max(maxTicks, x.durationTicks);
-    out.push({ disc, segments: part, timeline: segmentTimeline(part), maxTicks, grid: new Map() });
+    out.push({
+      disc,
+      first: part[0]!,
+      last: part[part.length - 1]!,
+      segments: part,
+      timeline: segmentTimeline(part),
+      maxTicks,
+      grid: new Map(),
+    });
     i = j;
   }
   return out;
@@ -128,10 +142,44 @@ function pieceGrid(p: Piece, pto: number, d: number, tolerance: number): number 
   const key = `${pto}/${d}/${tolerance}`;
   let g = p.grid.get(key);
   if (g === undefined) {
-    g = numberGrid(p.segments as DvrSegment[], pto, d, tolerance)?.startNumber ?? null;
+    if (p.segments) g = numberGrid(p.segments as DvrSegment[], pto, d, tolerance)?.startNumber ?? null;
+    else {
+      // On the grid when every joined piece is, with one startNumber.
+      g = null;
+      for (const q of p.parts!) {
+        const h = pieceGrid(q, pto, d, tolerance);
+        if (h === null || (g !== null && h !== g)) {
+          g = null;
+          break;
+        }
+        g = h;
+      }
+    }
     p.grid.set(key, g);
   }
   return g;
+}
+
+/** Consecutive pieces joined into one per discontinuity sequence (same summaries, fewer to merge per render). */
+function join(ps: readonly Piece[]): Piece[] {
+  const out: Piece[] = [];
+  let i = 0;
+  while (i < ps.length) {
+    let j = i + 1;
+    while (j < ps.length && ps[j]!.disc === ps[i]!.disc) j++;
+    const parts = ps.slice(i, j);
+    out.push({
+      disc: ps[i]!.disc,
+      first: parts[0]!.first,
+      last: parts[parts.length - 1]!.last,
+      parts,
+      timeline: mergedTimeline(parts),
+      maxTicks: Math.max(...parts.map((q) => q.maxTicks)),
+      grid: new Map(),
+    });
+    i = j;
+  }
+  return out;
 }
 
 /** One discontinuity sequence of a rendition's view. */
@@ -164,9 +212,12 @@ function mergedTimeline(ps: readonly Piece[]): S[] {
  */
 export class DvrMpdRenderer {
   private readonly kept = new Map<string, Map<number, Piece[]>>();
-  /** Chunk summaries computed and reused, for benchmarks and tests. */
+  /** Per rendition, the whole chunks between a view's ends joined, by "first chunk-last chunk" (a few views). */
+  private readonly middles = new Map<string, Map<string, Piece[]>>();
+  /** Chunk summaries computed and reused, and pieces merged into views, for benchmarks and tests. */
   rendered = 0;
   reused = 0;
+  merged = 0;
 
   constructor(private readonly maxChunks = 20_000) {}
 
@@ -241,10 +292,11 @@ export class DvrMpdRenderer {
 
   /** Forgets a rendition's kept chunks that end before msn (they left the window: the run was trimmed). */
   forgetBefore(rendition: string, msn: number): void {
-    const kept = this.kept.get(rendition);
-    if (!kept) return;
     const first = dvrChunkOf(msn);
-    for (const c of kept.keys()) if (c < first) kept.delete(c);
+    const kept = this.kept.get(rendition);
+    if (kept) for (const c of kept.keys()) if (c < first) kept.delete(c);
+    const middles = this.middles.get(rendition);
+    if (middles) for (const k of middles.keys()) if (Number(k.split('-')[0]) < first) middles.delete(k);
   }
 
   /** Chunks kept now, over all renditions. */
@@ -254,21 +306,27 @@ export class DvrMpdRenderer {
     return n;
   }
 
-  /** A rendition's view as runs per discontinuity sequence, from kept chunk summaries where it covers a chunk. */
+  /**
+   * A rendition's view as runs per discontinuity sequence: its partial first and last chunks summarized now, the
+   * whole chunks between them from the kept summaries, joined once per pair of end chunks (so a render that
+   * crosses no chunk boundary merges a handful of pieces, whatever the window).
+   */
   private periods(rendition: string, segs: readonly DvrSegment[]): Map<number, PeriodRun> {
     let kept = this.kept.get(rendition);
     if (!kept) this.kept.set(rendition, (kept = new Map()));
     const out = new Map<number, PeriodRun>();
     const add = (ps: readonly Piece[]): void => {
       for (const p of ps) {
+        this.merged++;
         const r = out.get(p.disc);
         if (r) {
-          r.last = p.segments[p.segments.length - 1]!;
+          r.last = p.last;
           r.pieces.push(p);
-        } else
-          out.set(p.disc, { first: p.segments[0]!, last: p.segments[p.segments.length - 1]!, pieces: [p] });
+        } else out.set(p.disc, { first: p.first, last: p.last, pieces: [p] });
       }
     };
+    // The view cut at chunk boundaries; a span is whole when it holds a chunk's DVR_CHUNK_SEGMENTS msns.
+    const spans: Array<{ i: number; j: number; c: number; whole: boolean }> = [];
     let i = 0;
     while (i < segs.length) {
       const a = segs[i]!;
@@ -276,33 +334,61 @@ export class DvrMpdRenderer {
         segs.length,
         i + DVR_CHUNK_SEGMENTS - (a.msn - dvrChunkOf(a.msn) * DVR_CHUNK_SEGMENTS),
       );
-      const b = segs[j - 1]!;
-      // A whole chunk: DVR_CHUNK_SEGMENTS consecutive msns from its first.
-      const whole = j - i === DVR_CHUNK_SEGMENTS && b.msn - a.msn === DVR_CHUNK_SEGMENTS - 1;
-      const c = dvrChunkOf(a.msn);
-      let ps = whole ? kept.get(c) : undefined;
-      if (ps && !sameSpan(ps, a, b)) ps = undefined;
+      const whole = j - i === DVR_CHUNK_SEGMENTS && segs[j - 1]!.msn - a.msn === DVR_CHUNK_SEGMENTS - 1;
+      spans.push({ i, j, c: dvrChunkOf(a.msn), whole });
+      i = j;
+    }
+    const chunk = (sp: { i: number; j: number; c: number; whole: boolean }): Piece[] => {
+      let ps = sp.whole ? kept.get(sp.c) : undefined;
+      if (ps && !sameSpan(ps, segs[sp.i]!, segs[sp.j - 1]!)) ps = undefined;
       if (ps) this.reused++;
       else {
-        ps = pieces(segs.slice(i, j));
+        ps = pieces(segs.slice(sp.i, sp.j));
         this.rendered++;
-        if (whole) {
-          kept.set(c, ps);
+        if (sp.whole) {
+          kept.set(sp.c, ps);
           if (kept.size > this.maxChunks) kept.delete(kept.keys().next().value!);
         }
       }
-      add(ps);
-      i = j;
-    }
+      return ps;
+    };
+    // The run of whole, consecutive chunks after the first partial one(s).
+    let a = 0;
+    while (a < spans.length && !spans[a]!.whole) a++;
+    let b = a;
+    while (b < spans.length && spans[b]!.whole && (b === a || spans[b]!.c === spans[b - 1]!.c + 1)) b++;
+    for (let k = 0; k < a; k++) add(chunk(spans[k]!));
+    if (b - a > 1) add(this.middle(rendition, spans.slice(a, b), segs, chunk));
+    else if (b > a) add(chunk(spans[a]!));
+    for (let k = b; k < spans.length; k++) add(chunk(spans[k]!));
     return out;
+  }
+
+  /** Whole consecutive chunks joined (join), kept for the next renders of a view with the same end chunks. */
+  private middle(
+    rendition: string,
+    spans: ReadonlyArray<{ i: number; j: number; c: number; whole: boolean }>,
+    segs: readonly DvrSegment[],
+    chunk: (sp: { i: number; j: number; c: number; whole: boolean }) => Piece[],
+  ): Piece[] {
+    let middles = this.middles.get(rendition);
+    if (!middles) this.middles.set(rendition, (middles = new Map()));
+    const key = `${spans[0]!.c}-${spans[spans.length - 1]!.c}`;
+    const from = segs[spans[0]!.i]!;
+    const to = segs[spans[spans.length - 1]!.j - 1]!;
+    const hit = middles.get(key);
+    if (hit && sameSpan(hit, from, to)) return hit;
+    const joined = join(spans.flatMap(chunk));
+    middles.set(key, joined);
+    if (middles.size > 8) middles.delete(middles.keys().next().value!);
+    return joined;
   }
 }
 
 /** Whether kept pieces summarize the segments from a to b (msns never name other media; checked all the same). */
 function sameSpan(ps: readonly Piece[], a: DvrSegment, b: DvrSegment): boolean {
-  const x = ps[0]!.segments[0]!;
-  const lp = ps[ps.length - 1]!;
-  const y = lp.segments[lp.segments.length - 1]!;
+  const x = ps[0]!.first;
+  const y = ps[ps.length - 1]!.last;
   const same = (p: DvrSegment, q: DvrSegment): boolean =>
     p.msn === q.msn &&
     p.startTicks === q.startTicks &&
