@@ -23,6 +23,8 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import pino from 'pino';
 import { parseConfig, redisTarget } from '../src/config.js';
 import {
@@ -77,6 +79,11 @@ function makeSegment(msn: number, t0: number, disc: number): DvrSegment {
     periodWallClockMs,
   };
 }
+
+// A real collection before each heap reading (tsx runs without --expose-gc: global.gc was undefined, and the heap
+// growth was whatever garbage happened to be left, even negative).
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -186,6 +193,7 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
     archiveReadAll.push(performance.now() - t);
   }
 
+  gc();
   const heap0 = process.memoryUsage().heapUsed;
   const reader = createReader({
     store: {
@@ -211,7 +219,7 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
   };
   const mpdUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live/${stream}/dvr.mpd`;
   const first = await request();
-  global.gc?.();
+  gc();
   const heapGrowthMB = Math.round(((process.memoryUsage().heapUsed - heap0) / 1048576) * 10) / 10;
 
   const unchanged: number[] = [];
