@@ -14,7 +14,9 @@
  * Env: N (default 1000), ROUNDS (default 5), SETTLE_MS (default 1000: after every request is sent, time for the
  * reader to take them in before the render is announced; a round whose reader figure counts fewer than N
  * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients),
- * READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), HINTS=1 (each
+ * client also holds a request for the preload-hinted part; the part, PART_BYTES (default 16,000), is stored and
+ * announced MANIFEST_AFTER_MS (default 4) before the render, as ingest and manifest worker do).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -22,7 +24,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { track } from '../../src/adapters/process/children.js';
-import { manifestName } from '../../src/core/index.js';
+import { manifestName, objectName, type PartEntry, type SegmentEntry } from '../../src/core/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import { freePort, waitForListen } from '../process/net.js';
 import { startRedisServer } from '../process/redis-server.js';
@@ -49,10 +51,21 @@ function readerProcess(configFile: string): ChildProcess {
   );
 }
 
-type ToClient = { t: 'round'; url: string; n: number } | { t: 'stop' };
-type FromClient = { t: 'sent' } | { t: 'done'; doneAt: number[]; statuses: Record<string, number> };
+type ToClient = { t: 'round'; url: string; n: number; hintUrl?: string } | { t: 'stop' };
+type FromClient =
+  | { t: 'sent' }
+  | {
+      t: 'done';
+      /** Last byte of each 200 to a blocking reload (wall clock ms). */
+      doneAt: number[];
+      statuses: Record<string, number>;
+      hintStatuses: Record<string, number>;
+    };
 
-/** The client side, in its own process: N requests per round on one keep-alive agent. */
+/**
+ * The client side, in its own process: per round N blocking reloads (and, with a hint URL, N requests for the
+ * preload-hinted part, as LL-HLS players send both) on one keep-alive agent.
+ */
 function clientMain(): void {
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   process.on('message', (m: ToClient) => {
@@ -60,28 +73,34 @@ function clientMain(): void {
       agent.destroy();
       process.exit(0);
     }
+    const total = m.hintUrl ? 2 * m.n : m.n;
     let sent = 0;
-    let left = m.n;
+    let left = total;
     const doneAt: number[] = [];
     const statuses: Record<string, number> = {};
-    const finish = (status: number): void => {
-      statuses[status] = (statuses[status] ?? 0) + 1;
-      if (--left === 0) process.send!({ t: 'done', doneAt, statuses } satisfies FromClient);
-    };
-    for (let i = 0; i < m.n; i++) {
-      const req = request(m.url, { agent, timeout: 30_000 }, (res) => {
+    const hintStatuses: Record<string, number> = {};
+    const one = (url: string, into: Record<string, number>, times?: number[]): void => {
+      const finish = (status: number): void => {
+        into[status] = (into[status] ?? 0) + 1;
+        if (--left === 0) process.send!({ t: 'done', doneAt, statuses, hintStatuses } satisfies FromClient);
+      };
+      const req = request(url, { agent, timeout: 30_000 }, (res) => {
         res.on('data', () => undefined);
         res.on('end', () => {
-          if (res.statusCode === 200) doneAt.push(now());
+          if (res.statusCode === 200) times?.push(now());
           finish(res.statusCode ?? 0);
         });
       });
       req.on('finish', () => {
-        if (++sent === m.n) process.send!({ t: 'sent' } satisfies FromClient);
+        if (++sent === total) process.send!({ t: 'sent' } satisfies FromClient);
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', () => finish(0));
       req.end();
+    };
+    for (let i = 0; i < m.n; i++) {
+      if (m.hintUrl) one(m.hintUrl, hintStatuses);
+      one(m.url, statuses, doneAt);
     }
   });
 }
@@ -90,6 +109,9 @@ async function probeMain(): Promise<void> {
   const N = Number(process.env.N ?? 1000);
   const ROUNDS = Number(process.env.ROUNDS ?? 5);
   const SETTLE_MS = Number(process.env.SETTLE_MS ?? 1000);
+  const HINTS = process.env.HINTS === '1';
+  const PART_BYTES = Number(process.env.PART_BYTES ?? 16_000);
+  const MANIFEST_AFTER_MS = Number(process.env.MANIFEST_AFTER_MS ?? 4);
   const STREAM = 'probe';
   const R = '360p';
   const NAME = manifestName.media(R);
@@ -176,24 +198,59 @@ async function probeMain(): Promise<void> {
       // Parts k..k+1 of segment 10 (four parts a segment; the probe only counts, the reader only compares).
       await put(msn + Math.floor(k / 4), k % 4);
       const want = k + 1;
-      const url = `http://127.0.0.1:${port}/live/${STREAM}/${R}/index.m3u8?_HLS_msn=${msn + Math.floor(want / 4)}&_HLS_part=${want % 4}`;
+      const [M, P] = [msn + Math.floor(want / 4), want % 4];
+      const url = `http://127.0.0.1:${port}/live/${STREAM}/${R}/index.m3u8?_HLS_msn=${M}&_HLS_part=${P}`;
+      const hintUrl = HINTS
+        ? `http://127.0.0.1:${port}/live/${STREAM}/${R}/${objectName.part(M, P)}`
+        : undefined;
       const sent = next('sent');
       const done = next('done') as Promise<Extract<FromClient, { t: 'done' }>>;
-      client.send({ t: 'round', url, n: N } satisfies ToClient);
+      client.send({ t: 'round', url, n: N, hintUrl } satisfies ToClient);
       await sent;
       await sleep(SETTLE_MS);
       const before = await scrape(metricsUrl);
       if (k === 0) first = before;
-      const v = version;
-      await put(msn + Math.floor(want / 4), want % 4);
       const s0 = schedstat(reader.pid!);
       const c0 = cpuSplit(reader.pid!);
+      if (HINTS) {
+        // As the ingest does: the part's bytes, then its event; the manifest worker's render follows.
+        const part: PartEntry = {
+          msn: M,
+          index: P,
+          startTicks: (M * 4 + P) * 1000,
+          durationTicks: 1000,
+          independent: P === 0,
+          byteLength: PART_BYTES,
+        };
+        const open: SegmentEntry = {
+          msn: M,
+          discontinuitySeq: 0,
+          discontinuity: false,
+          initId: 0,
+          startTicks: M * 4 * 1000,
+          durationTicks: (P + 1) * 1000,
+          independent: true,
+          byteLength: (P + 1) * PART_BYTES,
+          wallClockMs: Date.now(),
+          periodStartTicks: 0,
+          periodWallClockMs: Date.now(),
+          parts: [part],
+        };
+        await store.media.publishPart(STREAM, R, part, open, Buffer.alloc(PART_BYTES, P), {
+          partSec: 60,
+          openSec: 60,
+        });
+        await store.events.publish({ t: 'part', s: STREAM, r: R, msn: M, i: P });
+        await sleep(MANIFEST_AFTER_MS);
+      }
+      const v = version;
+      await put(M, P);
       const announcedAt = now();
       await store.events.publish({
         t: 'manifest',
         s: STREAM,
         v,
-        pos: { [R]: { msn: msn + Math.floor(want / 4), part: want % 4 } },
+        pos: { [R]: { msn: M, part: P } },
       });
       const d = await done;
       const s1 = schedstat(reader.pid!);
@@ -208,6 +265,7 @@ async function probeMain(): Promise<void> {
           : NaN;
       rounds.push({
         statuses: d.statuses,
+        hintedPartStatuses: HINTS ? d.hintStatuses : undefined,
         reader: quantiles(histDelta(before, after, 'wellspring_reader_release_seconds')),
         readerSpread: quantiles(histDelta(before, after, 'wellspring_reader_release_spread_seconds')),
         clientsSawMs: { n: seen.length, p50: q(0.5), p99: q(0.99), max: q(1) },
@@ -215,7 +273,7 @@ async function probeMain(): Promise<void> {
         readerEventLoopDelayMs: loopDelaySinceLastScrape(after),
         readerMainThread: {
           cpuMs: Math.round((s1.cpuNs - s0.cpuNs) / 1e4) / 100,
-          cpuUsPerReload: Math.round((s1.cpuNs - s0.cpuNs) / N / 10) / 100,
+          cpuUsPerClient: Math.round((s1.cpuNs - s0.cpuNs) / N / 10) / 100,
           runnableWaitingMs: Math.round((s1.waitNs - s0.waitNs) / 1e4) / 100,
           // The whole process (all threads), in 10 ms ticks: user (JS, Node) vs system (the kernel: socket writes).
           processUserMs: Math.round((c1.user - c0.user) * 1000),
@@ -237,6 +295,9 @@ async function probeMain(): Promise<void> {
             waitingClients: N,
             rounds: ROUNDS,
             settleMs: SETTLE_MS,
+            hintedPartRequests: HINTS
+              ? `${N} (one per client), ${PART_BYTES} B part stored and announced ${MANIFEST_AFTER_MS} ms before the render`
+              : 'none',
             readerCpus: affinity(reader.pid),
             clientCpus: affinity(client.pid),
             playlistBytes: Buffer.byteLength(body(10, 0)),
@@ -249,7 +310,7 @@ async function probeMain(): Promise<void> {
             clientsSawMs:
               'announce published by this process -> last byte at the client process (wall clock)',
             readerMainThread:
-              'the reader`s main thread from just before the announce to the last client answer (/proc/PID/schedstat): ' +
+              'the reader`s main thread from just before the announce (before the part, with HINTS) to the last client answer (/proc/PID/schedstat): ' +
               'CPU time it ran (all its work in that interval, the release included), and time it was runnable but ' +
               'waiting for a CPU (what other processes on the machine cost it)',
           },
