@@ -41,6 +41,7 @@ import { createMetrics } from '../src/metrics.js';
 import { createReader } from '../src/reader/reader.js';
 import { REFRESH_MS } from '../src/reader/timeshift.js';
 import { createRedisStore } from '../src/store/redis/index.js';
+import { archiveSegment } from '../test/support/fixtures.js';
 import { startRedisServer } from '../tools/process/redis-server.js';
 import { summarize, timeLoop } from './stats.js';
 
@@ -61,24 +62,16 @@ const RENDITION: RenditionDescription = {
   order: 0,
 };
 
-function makeSegment(msn: number, t0: number, disc: number): DvrSegment {
-  const after = msn >= disc;
-  const periodStartTicks = after ? disc * SEG : 0;
-  const periodWallClockMs = after ? t0 + disc * 2000 + 3000 : t0;
-  return {
-    msn,
-    discontinuitySeq: after ? 1 : 0,
-    discontinuity: msn === disc,
-    initId: after ? 1 : 0,
-    startTicks: msn * SEG,
-    durationTicks: SEG,
-    independent: true,
-    byteLength: 600_000 + (msn % 1000),
-    wallClockMs: periodWallClockMs + ((msn * SEG - periodStartTicks) * 1000) / TS,
-    periodStartTicks,
-    periodWallClockMs,
-  };
-}
+/** The synthetic archive: 2 s segments from `t0`; the encoder reconnects at `disc` (a new period 3 s later). */
+const makeSegment = (msn: number, t0: number, disc: number): DvrSegment =>
+  archiveSegment(msn, {
+    t0,
+    timescale: TS,
+    segmentTicks: SEG,
+    disc,
+    gapMs: 3000,
+    byteLength: (m) => 600_000 + (m % 1000),
+  });
 
 // A real collection before each heap reading (tsx runs without --expose-gc: global.gc was undefined, and the heap
 // growth was whatever garbage happened to be left, even negative).
