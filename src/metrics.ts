@@ -170,6 +170,17 @@ export function createMetrics() {
       help: 'Cold objects copied into Redis because they were read often',
       registers: [registry],
     }),
+    vodReads: new Counter({
+      name: 'wellspring_vod_reads_total',
+      help: 'VOD objects read by a reader past its process cache: from the hot tier (promoted copies) or the cold tier',
+      labelNames: ['tier'],
+      registers: [registry],
+    }),
+    vodPromotions: new Counter({
+      name: 'wellspring_vod_promotions_total',
+      help: 'VOD objects copied into Redis because they were read often',
+      registers: [registry],
+    }),
     coldSweeps: new Counter({
       name: 'wellspring_cold_sweeps_total',
       help: 'Retention sweeps by result',

@@ -266,7 +266,17 @@ export async function startNode(
         opsTokens,
         cacheBytes: config.reader.mediaCacheBytes,
         manifestCacheMs: config.reader.manifestCacheMs,
-        vod: vodAssets ? new VodObjects(vodAssets) : undefined,
+        vod: vodAssets
+          ? new VodObjects(vodAssets, undefined, {
+              // Popular VOD objects into Redis, shared by every reader: the live tiering's promotion settings.
+              hot: st.hotAssets,
+              after: config.cold.promotion.after,
+              windowMs: config.cold.promotion.windowSec * 1000,
+              ttlSec: config.cold.promotion.ttlSec,
+              log: log.child({ component: 'vod' }),
+              metrics: { reads: metrics.vodReads, promotions: metrics.vodPromotions },
+            })
+          : undefined,
       });
       handle.httpPort = await reader.listen(config.http.port, config.http.host, config.http);
       handle.reader = reader;

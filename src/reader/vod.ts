@@ -6,7 +6,10 @@
  */
 import { isSafeName, parseObjectName } from '../core/names/names.js';
 import { VOD_ASSET_FILE } from '../core/vod/asset.js';
-import type { ColdObjectMeta } from '../store/ports.js';
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
+import type { ColdObjectMeta, ObjectMeta, ObjectStore } from '../store/ports.js';
 import type { VodAssets } from '../vod/assets.js';
 import { ReaderError } from './errors.js';
 import { contentType, parseRange } from './http-policy.js';
@@ -65,16 +68,93 @@ class Lru {
   }
 }
 
+/** Promotion of popular VOD objects into the hot tier (issue #11: "cold by default, hot when popular"). */
+export interface VodPromotion {
+  /** The hot tier's copies, shared by every reader. */
+  hot: ObjectStore;
+  /** Promote after more than this many cold reads of one object within windowMs (0: never). */
+  after: number;
+  windowMs: number;
+  ttlSec: number;
+  log?: Logger;
+  metrics?: { reads?: Counter<'tier'>; promotions?: Counter };
+  now?: () => number;
+}
+
+const MAX_TRACKED = 10_000;
+
 export class VodObjects {
   private readonly cache: Lru;
   /** Assets seen published (immutable once published, so the answer is kept). */
   private readonly published = new Set<string>();
+  /** Cold reads per object within the promotion window. */
+  private readonly reads = new Map<string, { count: number; since: number }>();
 
   constructor(
     private readonly assets: VodAssets,
     cacheBytes = 64 * 1024 * 1024,
+    private readonly promotion?: VodPromotion,
   ) {
     this.cache = new Lru(cacheBytes);
+  }
+
+  /**
+   * An object of a published asset: this process's cache, then the hot tier (promoted copies), then the cold tier.
+   * A hot tier that cannot answer is skipped (the cold copy is the truth); a cold read counts towards promotion.
+   */
+  private async load(asset: string, path: string): Promise<Cached | undefined> {
+    const key = `${asset}/${path}`;
+    const inProcess = this.cache.get(key);
+    if (inProcess) return inProcess;
+    const p = this.promotion;
+    const hot = p && (await p.hot.read(key).catch(() => undefined));
+    if (hot) {
+      const got: Cached = {
+        bytes: hot.bytes,
+        meta: {
+          contentType: hot.meta.contentType,
+          etag: hot.meta.etag,
+          byteLength: hot.meta.length,
+          lastModifiedMs: hot.meta.lastModifiedMs,
+        },
+      };
+      p.metrics?.reads?.inc({ tier: 'hot' });
+      this.cache.set(key, got);
+      return got;
+    }
+    const got = await this.assets.read(asset, path);
+    if (!got) return undefined;
+    p?.metrics?.reads?.inc({ tier: 'cold' });
+    this.cache.set(key, got);
+    if (p) this.countColdRead(p, key, got);
+    return got;
+  }
+
+  private countColdRead(p: VodPromotion, key: string, got: Cached): void {
+    if (p.after <= 0) return;
+    const t = (p.now ?? Date.now)();
+    let r = this.reads.get(key);
+    if (!r || t - r.since > p.windowMs) {
+      if (!r && this.reads.size >= MAX_TRACKED) this.reads.delete(this.reads.keys().next().value!);
+      r = { count: 0, since: t };
+      this.reads.set(key, r);
+    }
+    if (++r.count !== p.after + 1) return;
+    const meta: ObjectMeta = {
+      contentType: got.meta.contentType,
+      etag: got.meta.etag,
+      sha256: createHash('sha256').update(got.bytes).digest('hex'),
+      length: got.bytes.length,
+      lastModifiedMs: got.meta.lastModifiedMs,
+    };
+    p.hot.put(key, got.bytes, meta, p.ttlSec).then(
+      () => p.metrics?.promotions?.inc(),
+      (err: unknown) =>
+        p.log?.warn(
+          { object: key, err: err instanceof Error ? err.message : String(err) },
+          'promotion of a VOD object into the hot tier failed',
+        ),
+    );
   }
 
   private async isPublished(asset: string): Promise<boolean> {
@@ -90,14 +170,8 @@ export class VodObjects {
   async serve(x: Exchange, pathname: string): Promise<void> {
     const r = vodRoute(pathname);
     if (!r || !(await this.isPublished(r.asset))) throw new ReaderError('NOT_FOUND');
-    const key = `${r.asset}/${r.path}`;
-    let obj = this.cache.get(key);
-    if (!obj) {
-      const got = await this.assets.read(r.asset, r.path);
-      if (!got) throw new ReaderError('NOT_FOUND');
-      obj = got;
-      this.cache.set(key, got);
-    }
+    const obj = await this.load(r.asset, r.path);
+    if (!obj) throw new ReaderError('NOT_FOUND');
     const { req, res } = x;
     const size = obj.bytes.length;
     res.setHeader('Content-Type', contentType(r.path, r.rendition));

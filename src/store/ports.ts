@@ -435,5 +435,10 @@ export interface Store {
   healthBoard: HealthBoard;
   /** Records of the DVR window's segments (issue #11). */
   archive: SegmentArchive;
+  /**
+   * VOD asset objects promoted from the cold tier because they are read often (issue #11), by "asset/path": the
+   * object API's shape in a namespace of its own (never listed by the object API), each with a TTL.
+   */
+  hotAssets: ObjectStore;
   close(): Promise<void>;
 }

@@ -74,6 +74,7 @@ export class MemoryStore implements Store {
   readonly controls: MemoryStreamControls;
   readonly healthBoard: MemoryHealthBoard;
   readonly archive: MemorySegmentArchive;
+  readonly hotAssets: MemoryObjects;
   readonly health = { ping: async (): Promise<void> => this.check() };
 
   constructor(o: MemoryStoreOptions = {}) {
@@ -88,6 +89,7 @@ export class MemoryStore implements Store {
     this.controls = new MemoryStreamControls(() => this.check());
     this.healthBoard = new MemoryHealthBoard(this.now, () => this.check());
     this.archive = new MemorySegmentArchive(() => this.check());
+    this.hotAssets = new MemoryObjects(this.now, () => this.check());
   }
 
   /** @internal */

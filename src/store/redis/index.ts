@@ -47,6 +47,8 @@ export function createRedisStore(o: RedisStoreOptions): Store {
     controls: new RedisStreamControls(client, o.prefix),
     healthBoard: new RedisHealthBoard(client, o.prefix),
     archive: new RedisSegmentArchive(client, o.prefix),
+    // Keys `<prefix>:vod-hot:{o:<asset>}...`: one slot per asset, apart from the object API's containers.
+    hotAssets: new RedisObjectStore(client, `${o.prefix}:vod-hot`),
     health: {
       async ping() {
         await client.ping();
