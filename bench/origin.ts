@@ -3,7 +3,9 @@
  * measured by a load generator in another process (wrk) on loopback for (a) the newest segment, (b) a live
  * playlist (the reader as configured by default, and a second reader with READER_MANIFEST_CACHE_MS), with nginx
  * serving the same bytes from disk as the reference, each with its CPU time per request from /proc (a figure
- * that holds when other work shares the cores, unlike requests/s), and (c) a blocking-reload fan-out of
+ * that holds when other work shares the cores, unlike requests/s), and for the playlist a second reference: a
+ * bare node:http server writing the reader's own header list and body and nothing else (the floor of a Node
+ * reader on this machine, in the same run), and (c) a blocking-reload fan-out of
  * BENCH_FANOUT (default 1000) waiting clients released by one part: what the clients see (in their own process)
  * and what the reader does (its wellspring_blocking_release_seconds for that release). Prints JSON.
  *
@@ -126,6 +128,36 @@ for (let i = 0; i < 100; i++) {
   if ((await fetch(`http://127.0.0.1:${cachedPort}/healthz`).catch(() => undefined))?.status === 200) break;
   await sleep(200);
 }
+// The floor of a reader written on node:http: a bare server answering the reader's own header list and body.
+const plAnswer = await fetch(`${base}/360p/index.m3u8`);
+const floorHeaders = [...plAnswer.headers]
+  .filter(([k]) => !['date', 'connection', 'keep-alive', 'transfer-encoding'].includes(k))
+  .flat();
+const floorPort = await freePort();
+const floor = track(
+  spawn(
+    process.execPath,
+    [
+      '-e',
+      `const b = Buffer.from(process.env.FLOOR_BODY, 'base64'); const h = JSON.parse(process.env.FLOOR_HEADERS);
+       require('node:http').createServer((q, s) => { s.writeHead(200, h); s.end(b); }).listen(${floorPort}, '127.0.0.1');`,
+    ],
+    {
+      env: {
+        ...process.env,
+        FLOOR_BODY: Buffer.from(await plAnswer.arrayBuffer()).toString('base64'),
+        FLOOR_HEADERS: JSON.stringify(floorHeaders),
+      },
+      stdio: 'ignore',
+      detached: true,
+    },
+  ),
+);
+const floorUrl = `http://127.0.0.1:${floorPort}/index.m3u8`;
+for (let i = 0; i < 100; i++) {
+  if ((await fetch(floorUrl).catch(() => undefined))?.status === 200) break;
+  await sleep(100);
+}
 const ratio = throughputRatio;
 // Warm-up, not counted: a reader's first seconds under load run code the JIT has not optimised yet (a cold
 // reader's first wrk run cost 14-44 % more CPU per request than its second in the H3 probe), and the cached
@@ -134,6 +166,7 @@ for (const u of [
   `${base}/360p/${newestSeg}`,
   `${base}/360p/index.m3u8`,
   `http://127.0.0.1:${cachedPort}/live/b/360p/index.m3u8`,
+  floorUrl,
 ])
   await wrkRun(u, { seconds: 2 });
 const load0 = os.loadavg();
@@ -145,6 +178,7 @@ const seg = {
 const plReader = await wrk(`${base}/360p/index.m3u8`, reader.pid);
 const plCached = await wrk(`http://127.0.0.1:${cachedPort}/live/b/360p/index.m3u8`, cachedReader.pid);
 const plNginx = await wrk(`http://127.0.0.1:${nginxPort}/index.m3u8`, nginx.pid);
+const plFloor = await wrk(floorUrl, floor.pid);
 const results = {
   newestSegment: { ...seg, readerToNginx: ratio(seg.reader, seg.nginxFromDisk) },
   livePlaylist: {
@@ -154,6 +188,8 @@ const results = {
     nginxFromDisk: plNginx,
     readerToNginx: ratio(plReader, plNginx),
     cachedReaderToNginx: ratio(plCached, plNginx),
+    bareNodeHttp: plFloor,
+    bareNodeHttpToNginx: ratio(plFloor, plNginx),
   },
 };
 const load1 = os.loadavg();
@@ -209,6 +245,7 @@ const fanout = {
 source.kill('SIGINT');
 reader.kill('SIGTERM');
 cachedReader.kill('SIGTERM');
+floor.kill('SIGTERM');
 await nginx.stop(); // also removes the reference's files, config and logs
 subscription.close();
 await events.close();
@@ -230,6 +267,8 @@ console.log(
         readerProcess: `workers/reader.ts, its own process (default config; a second one with READER_MANIFEST_CACHE_MS=${CACHE_MS})`,
         cpu: 'cpuUsPerRequest: user+system CPU of the server process over the wrk run / requests (from /proc)',
         reference: 'nginx 1.22 serving the same bytes from disk (sendfile)',
+        floor:
+          "bareNodeHttp: node:http answering the reader's own playlist header list and body, nothing else",
       },
       manifestJobLatencyMs: summarize(jobLatency),
       ...results,
