@@ -19,7 +19,7 @@ import { testSourceArgs } from '../tools/source/test-source.js';
 import { freePort, startRedisServer } from '../tools/process/redis-server.js';
 import { track } from '../src/adapters/process/children.js';
 import { parseConfig, redisTarget } from '../src/config.js';
-import { createLogger } from '../src/log.js';
+import pino from 'pino';
 import { createMetrics } from '../src/metrics.js';
 import type { MediaEvent } from '../src/store/ports.js';
 import { createRedisStore } from '../src/store/redis/index.js';
@@ -48,7 +48,13 @@ const config = parseConfig({
   logLevel: 'error',
   defaults: { ladder },
 });
-const node = await startNode(config, ['ingest', 'manifest'], createLogger('error'), createMetrics());
+// The origin's log lines go to stderr: stdout is the report's JSON alone.
+const node = await startNode(
+  config,
+  ['ingest', 'manifest'],
+  pino({ name: 'wellspring', level: 'error' }, pino.destination(2)),
+  createMetrics(),
+);
 
 // The readers under test run in their own processes, as in production: the default configuration, and one
 // that answers plain playlist requests from its manifest cache.
