@@ -31,7 +31,7 @@ import type { ColdTierSettings } from '../src/store/cold/types.js';
 import { MemorySegmentArchive } from '../src/store/memory/archive.js';
 import { freePort } from '../tools/process/net.js';
 import { startRedisServer } from '../tools/process/redis-server.js';
-import { startS3Server } from '../tools/process/s3-server.js';
+import { s3ColdSettings, startS3Server } from '../tools/process/s3-server.js';
 import { ensureWrk, startNginxReference, throughputRatio, wrk } from './lib/reference.js';
 import { summarize } from './stats.js';
 
@@ -204,17 +204,7 @@ try {
   if (s3) {
     results.push(await measure({ type: 'memory' }));
     results.push(await measure({ type: 'disk', dir }));
-    results.push(
-      await measure({
-        type: 's3',
-        endpoint: s3.endpoint,
-        bucket: s3.bucket,
-        region: s3.region,
-        accessKeyId: s3.accessKeyId,
-        secretAccessKey: s3.secretAccessKey,
-        forcePathStyle: true,
-      }),
-    );
+    results.push(await measure({ type: 's3', ...s3ColdSettings(s3) }));
   }
   const read = READ_SECONDS > 0 ? await readSide() : undefined;
   console.log(

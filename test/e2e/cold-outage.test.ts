@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openColdTier } from '../../src/store/cold/registry.js';
 import type { ColdTierSettings } from '../../src/store/cold/types.js';
-import { type S3Server, startS3Server } from '../../tools/process/s3-server.js';
+import { type S3Server, s3ColdSettings, startS3Server } from '../../tools/process/s3-server.js';
 import type { EmbeddedCdn } from '../../tools/process/varnish.js';
 import { summary } from '../../tools/viewer/viewer.js';
 import type { NodeHandle } from '../../workers/compose.js';
@@ -38,6 +38,7 @@ import {
 } from '../support/harness.js';
 import { startCdnNode, viewThroughFault } from '../support/outage.js';
 import { get } from '../support/player.js';
+import { tmpfsRefused } from '../support/tmpfs.js';
 
 const STREAM = 'coldcam';
 const KEY = 'cold-outage-publish-key';
@@ -108,29 +109,6 @@ async function archivedMsns(settings: ColdTierSettings): Promise<number[]> {
   }
 }
 
-/**
- * Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN; not in most unprivileged containers):
- * undefined when it may, else why the disk-full test is skipped. Probed once when the file is collected, on a
- * 1 MiB tmpfs unmounted at once.
- */
-function tmpfsRefused(): string | undefined {
-  if (process.platform !== 'linux') return `tmpfs needs Linux (here ${process.platform})`;
-  const probe = mkdtempSync(join(tmpdir(), 'wellspring-tmpfs-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || String(err);
-    return `mount -t tmpfs refused here: ${why.slice(0, 160)}`;
-  } finally {
-    try {
-      rmSync(probe, { recursive: true, force: true });
-    } catch {
-      // still mounted (umount failed): left in place rather than fail the collection
-    }
-  }
-}
 const TMPFS_REFUSED = tmpfsRefused();
 if (TMPFS_REFUSED) console.warn(`cold-outage: the disk-full test is skipped: ${TMPFS_REFUSED}`);
 
@@ -244,15 +222,7 @@ describe('S3 cold tier stopped mid-stream', () => {
   it('within the bound: live unaffected, backlog in /metrics, drained after the restart, every segment archived', async () => {
     s3 = await startS3Server();
     cleanups.push(() => s3.close());
-    settings = {
-      type: 's3',
-      endpoint: s3.endpoint,
-      bucket: s3.bucket,
-      region: s3.region,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      forcePathStyle: true,
-    };
+    settings = { type: 's3', ...s3ColdSettings(s3) };
     const { type: _t, ...s3Settings } = settings;
     r = await rig({ type: 's3', s3: s3Settings });
     const { peakBacklog, dropped } = await outage(

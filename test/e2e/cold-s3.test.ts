@@ -21,7 +21,7 @@ import { openColdTier } from '../../src/store/cold/registry.js';
 import type { S3ColdSettings } from '../../src/store/cold/types.js';
 import { ColdTierUnavailableError } from '../../src/store/errors.js';
 import { StreamKeys } from '../../src/store/redis/index.js';
-import { type S3Server, startS3Server } from '../../tools/process/s3-server.js';
+import { type S3Server, s3ColdSettings, startS3Server } from '../../tools/process/s3-server.js';
 import { startNode } from '../../workers/compose.js';
 import { captureLogger, rtmpEncoder, testConfig, waitFor } from '../support/harness.js';
 
@@ -49,15 +49,7 @@ afterAll(async () => {
   await s3?.close();
 });
 
-const settings = (): S3ColdSettings => ({
-  endpoint: s3.endpoint,
-  bucket: s3.bucket,
-  region: s3.region,
-  accessKeyId: s3.accessKeyId,
-  secretAccessKey: s3.secretAccessKey,
-  forcePathStyle: true,
-  prefix: 'adapter',
-});
+const settings = (): S3ColdSettings => ({ ...s3ColdSettings(s3), prefix: 'adapter' });
 
 const body = async (r: { Body?: { transformToByteArray(): Promise<Uint8Array> } }): Promise<Buffer> =>
   Buffer.from(await r.Body!.transformToByteArray());

@@ -16,26 +16,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ColdArchiver } from '../../src/store/cold/archiver.js';
 import { DiskColdTier } from '../../src/store/cold/disk/index.js';
 import { ColdTierUnavailableError } from '../../src/store/errors.js';
+import { tmpfsRefused } from '../support/tmpfs.js';
 
-/** undefined when this process may mount a tmpfs here, else why not (the tests are skipped with it). */
-function tmpfsRefused(): string | undefined {
-  if (process.platform !== 'linux') return `tmpfs needs Linux (here ${process.platform})`;
-  const probe = mkdtempSync(join(tmpdir(), 'wellspring-tmpfs-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || String(err);
-    return `mount -t tmpfs refused here: ${why.slice(0, 160)}`;
-  } finally {
-    try {
-      rmSync(probe, { recursive: true, force: true });
-    } catch {
-      // still mounted (umount failed): left in place rather than fail the collection
-    }
-  }
-}
 const REFUSED = tmpfsRefused();
 
 let mnt: string | undefined;

@@ -32,6 +32,19 @@ export interface S3Server {
   output(): string;
 }
 
+/** The S3 cold-tier settings that reach this server (path-style, its bucket and keys). */
+export function s3ColdSettings(s3: S3Server): {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: true;
+} {
+  const { endpoint, bucket, region, accessKeyId, secretAccessKey } = s3;
+  return { endpoint, bucket, region, accessKeyId, secretAccessKey, forcePathStyle: true };
+}
+
 function s3rverBin(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
