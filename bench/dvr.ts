@@ -20,12 +20,9 @@
  * - `archiveReadAll`: reading the whole window's records from Redis in one go (the reference for a refresh).
  * Prints one JSON object: per window, p50/p95/p99/max in ms, playlist bytes, heap growth of the reader's cache.
  */
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import pino from 'pino';
 import { parseConfig, redisTarget } from '../src/config.js';
 import {
   type DvrSegment,
@@ -37,11 +34,10 @@ import {
   renderMpd,
   type RenditionDescription,
 } from '../src/core/index.js';
-import { createMetrics } from '../src/metrics.js';
-import { createReader } from '../src/reader/reader.js';
 import { REFRESH_MS } from '../src/reader/timeshift.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 import { archiveSegment } from '../test/support/fixtures.js';
+import { serveReader } from '../test/support/reader-server.js';
 import { startRedisServer } from '../tools/process/redis-server.js';
 import { summarize, timeLoop } from './stats.js';
 
@@ -188,21 +184,8 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
 
   gc();
   const heap0 = process.memoryUsage().heapUsed;
-  const reader = createReader({
-    store: {
-      media: store.media,
-      manifests: store.manifests,
-      streams: store.streams,
-      health: store.health,
-      archive: store.archive,
-    },
-    events: store.events,
-    metrics: createMetrics(),
-    log: pino({ level: 'silent' }),
-  });
-  const server: Server = createServer(reader.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live/${stream}/${RENDITION.name}/dvr.m3u8`;
+  const reader = await serveReader(store);
+  const url = `${reader.base}/live/${stream}/${RENDITION.name}/dvr.m3u8`;
   const request = async (u = url): Promise<{ ms: number; bytes: number }> => {
     const t = performance.now();
     const r = await fetch(u);
@@ -210,7 +193,7 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
     if (r.status !== 200) throw new Error(`${u} answered ${r.status}`);
     return { ms: performance.now() - t, bytes: body.byteLength };
   };
-  const mpdUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/live/${stream}/dvr.mpd`;
+  const mpdUrl = `${reader.base}/live/${stream}/dvr.mpd`;
   const first = await request();
   gc();
   const heapGrowthMB = Math.round(((process.memoryUsage().heapUsed - heap0) / 1048576) * 10) / 10;
@@ -229,8 +212,7 @@ async function serveCosts(n: number, redisUrl: string): Promise<Record<string, u
     afterSegment.push((await request()).ms);
     afterSegmentMpd.push((await request(mpdUrl)).ms);
   }
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await reader.close();
   await store.close();
   return {
     archiveLoadSec: Math.round(loadMs / 100) / 10,

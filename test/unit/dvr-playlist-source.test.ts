@@ -5,20 +5,16 @@
  * and the reader (no archive) serves that copy. Either way the playlist a viewer gets lists the stream's
  * segments. ManifestRenderer and the reader over the memory store.
  */
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as HLS from 'hls-parser';
 import { Parser } from 'm3u8-parser';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dvrPlaylistRenderer, parseConfig } from '../../src/config.js';
 import { type RenditionDescription, manifestName, retention } from '../../src/core/index.js';
 import { ManifestRenderer } from '../../src/manifest/renderer.js';
-import { createMetrics } from '../../src/metrics.js';
-import { createReader } from '../../src/reader/reader.js';
 import { ForwardingMediaStore } from '../../src/store/forwarding-media.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
 import type { MediaStore, StoredStreamSettings } from '../../src/store/ports.js';
+import { type ServedReader, serveReader } from '../support/reader-server.js';
 import { StoreFeed } from '../support/scenario.js';
 
 const T0 = 1_763_755_200_000;
@@ -38,12 +34,9 @@ const VIDEO: RenditionDescription = {
 };
 const settings: StoredStreamSettings = { segmentSec: 2, partSec: 0.5, windowSec: 12, dvrWindowSec: 60 };
 
-const servers: Server[] = [];
+const served: ServedReader[] = [];
 afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  for (const r of served.splice(0)) await r.close();
 });
 
 /** Counts the DVR timeline reads (loadTimelines of more than the live window's segments). */
@@ -83,25 +76,9 @@ async function node(coldType: 'none' | 'disk') {
       dvrPlaylists: who === 'manifest',
     },
   );
-  const reader = createReader({
-    store: {
-      media: store.media,
-      manifests: store.manifests,
-      streams: store.streams,
-      health: store.health,
-      archive: who === 'reader' ? store.archive : undefined,
-    },
-    events: store.events,
-    metrics: createMetrics(),
-    log: pino({ level: 'silent' }),
-  });
-  const server = createServer(reader.handle);
-  servers.push(server);
-  const base = await new Promise<string>((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
-    ),
-  );
+  const reader = await serveReader(store, { archive: who === 'reader' });
+  served.push(reader);
+  const base = reader.base;
   await feed.init();
   for (let msn = 0; msn < 8; msn++) {
     await feed.segment(msn);

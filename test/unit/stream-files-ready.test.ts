@@ -4,11 +4,8 @@
  * ManifestRenderer stores master.m3u8 and the MPDs only once every one of them has an init and media. Until then
  * the reader answers 404, cached for 1 s. ManifestRenderer and the reader over the memory store.
  */
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type RenditionDescription,
@@ -18,10 +15,9 @@ import {
   streamFileReady,
 } from '../../src/core/index.js';
 import { ManifestRenderer } from '../../src/manifest/renderer.js';
-import { createMetrics } from '../../src/metrics.js';
-import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
 import type { StoredStreamSettings } from '../../src/store/ports.js';
+import { type ServedReader, serveReader } from '../support/reader-server.js';
 import { StoreFeed } from '../support/scenario.js';
 
 const T0 = 1_763_755_200_000;
@@ -59,12 +55,9 @@ const settings: StoredStreamSettings = {
 };
 const STREAM_FILES = [manifestName.master, manifestName.mpd, manifestName.mpdLowLatency];
 
-const servers: Server[] = [];
+const served: ServedReader[] = [];
 afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  for (const r of served.splice(0)) await r.close();
 });
 
 async function setup() {
@@ -86,19 +79,9 @@ async function setup() {
     for (const name of STREAM_FILES) out[name] = (await store.manifests.read(STREAM, name))?.body;
     return out;
   };
-  const reader = createReader({
-    store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
-    events: store.events,
-    metrics: createMetrics(),
-    log: pino({ level: 'silent' }),
-  });
-  const server = createServer(reader.handle);
-  servers.push(server);
-  const base = await new Promise<string>((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
-    ),
-  );
+  const reader = await serveReader(store, { archive: false });
+  served.push(reader);
+  const base = reader.base;
   return { store, feed, renderer, stored, base };
 }
 

@@ -5,8 +5,6 @@
  * and the MPDs are read back with m3u8-parser and mpd-parser: sequence numbers, durations and program
  * date-times exact. Bad ranges answer 400 with the window; an unknown stream 404.
  */
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Parser } from 'm3u8-parser';
 import { parse as parseMpd } from 'mpd-parser';
 import pino from 'pino';
@@ -15,13 +13,12 @@ import type { DvrSegment, RenditionDescription, SegmentEntry } from '../../src/c
 import { cdnGate } from '../../src/auth/cdn/index.js';
 import { playbackPolicy } from '../../src/auth/playback/index.js';
 import { signPlayback } from '../../src/auth/playback/token.js';
-import { createMetrics } from '../../src/metrics.js';
 import { createReaderAccess } from '../../src/reader/access.js';
-import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
 import type { StoredStreamSettings } from '../../src/store/ports.js';
 import { type ArchiveShape, archiveSegment } from '../support/fixtures.js';
 import { waitFor } from '../support/harness.js';
+import { type ServedReader, serveReader } from '../support/reader-server.js';
 
 const S = 'cam';
 const TS = 90_000;
@@ -65,7 +62,7 @@ const inWindow = (list: DvrSegment[]): DvrSegment[] =>
   );
 
 let store: MemoryStore;
-let server: Server;
+let served: ServedReader;
 let base: string;
 let next = COUNT;
 
@@ -90,26 +87,12 @@ beforeAll(async () => {
   for (const s of ALL.slice(0, COUNT - 5))
     for (const r of RENDITIONS) await store.archive.record(S, r.name, s);
   for (const s of ALL.slice(COUNT - HOT)) await publish(s.msn);
-  const reader = createReader({
-    store: {
-      media: store.media,
-      manifests: store.manifests,
-      streams: store.streams,
-      health: store.health,
-      archive: store.archive,
-    },
-    events: store.events,
-    metrics: createMetrics(),
-    log: pino({ level: 'silent' }),
-  });
-  server = createServer(reader.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveReader(store);
+  base = served.base;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await served.close();
   await store.close();
 });
 
@@ -277,27 +260,17 @@ describe('time-shift URLs behind a playback token', () => {
   it('keep working under the /s/{token}/ prefix, and not without it', async () => {
     const KEY = { id: 'k1', secret: 'timeshift-test-key-0123456789' };
     const log = pino({ level: 'silent' });
-    const reader = createReader({
-      store: {
-        media: store.media,
-        manifests: store.manifests,
-        streams: store.streams,
-        health: store.health,
-        archive: store.archive,
+    const signed = await serveReader(store, {
+      extra: {
+        access: createReaderAccess({
+          cdn: cdnGate({ header: 'X-Wellspring-CDN-Secret', secrets: [] }),
+          playback: playbackPolicy({ keys: [KEY], protect: [S], edgeCacheSec: 10 }),
+          log,
+        }),
       },
-      events: store.events,
-      metrics: createMetrics(),
-      log,
-      access: createReaderAccess({
-        cdn: cdnGate({ header: 'X-Wellspring-CDN-Secret', secrets: [] }),
-        playback: playbackPolicy({ keys: [KEY], protect: [S], edgeCacheSec: 10 }),
-        log,
-      }),
     });
-    const signed = createServer(reader.handle);
-    await new Promise<void>((r) => signed.listen(0, '127.0.0.1', () => r()));
     try {
-      const at = `http://127.0.0.1:${(signed.address() as AddressInfo).port}`;
+      const at = signed.base;
       const token = signPlayback({ stream: S, expSec: Math.floor(Date.now() / 1000) + 600, key: KEY });
       const q = `start=${encodeURIComponent(iso(ALL[1600]!.wallClockMs))}`;
       const master = await fetch(`${at}/s/${token}/live/${S}/master.m3u8?${q}`);
@@ -311,8 +284,7 @@ describe('time-shift URLs behind a playback token', () => {
       expect(m3u8(await v.text()).segments[0]!.uri).toBe('seg-1600.m4s');
       expect((await fetch(`${at}/live/${S}/master.m3u8?${q}`)).status).toBe(403);
     } finally {
-      signed.closeAllConnections();
-      await new Promise((r) => signed.close(r));
+      await signed.close();
     }
   });
 });
