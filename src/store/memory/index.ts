@@ -30,6 +30,7 @@ import { assembleSnapshot } from '../snapshot.js';
 import { MemoryObjects } from './objects.js';
 import { MemoryEventLog, MemoryHealthBoard, MemoryStreamControls } from './operations.js';
 import { MemorySegmentArchive } from './archive.js';
+import { listenIn } from './listeners.js';
 
 interface Expiring<T> {
   value: T;
@@ -417,20 +418,7 @@ export class MemoryEventBus implements EventBus {
   }
 
   subscribe(stream: string, fn: (ev: MediaEvent) => void): Subscription {
-    let set = this.byStream.get(stream);
-    if (!set) {
-      set = new Set();
-      this.byStream.set(stream, set);
-    }
-    set.add(fn);
-    const s = set;
-    return {
-      ready: Promise.resolve(),
-      close: () => {
-        s.delete(fn);
-        if (s.size === 0 && this.byStream.get(stream) === s) this.byStream.delete(stream);
-      },
-    };
+    return listenIn(this.byStream, stream, fn);
   }
 
   get listeners(): number {

@@ -8,6 +8,7 @@ import type {
   ObjectUpload,
   Subscription,
 } from '../ports.js';
+import { listenIn } from './listeners.js';
 
 interface Stored {
   meta: ObjectMeta;
@@ -148,19 +149,6 @@ export class MemoryObjects implements ObjectStore {
   }
 
   watch(path: string, fn: (ev: ObjectEvent) => void): Subscription {
-    let set = this.listeners.get(path);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(path, set);
-    }
-    set.add(fn);
-    const s = set;
-    return {
-      ready: Promise.resolve(),
-      close: () => {
-        s.delete(fn);
-        if (s.size === 0 && this.listeners.get(path) === s) this.listeners.delete(path);
-      },
-    };
+    return listenIn(this.listeners, path, fn);
   }
 }
