@@ -25,10 +25,12 @@ import { fileURLToPath } from 'node:url';
 import { startVarnishCdn } from '../tools/process/varnish.js';
 import { track } from '../src/adapters/process/children.js';
 import { freePort, startRedisServer } from '../tools/process/redis-server.js';
-import { DEFAULT_LADDER, parseConfig } from '../src/config.js';
+import { DEFAULT_LADDER, parseConfig, redisTarget } from '../src/config.js';
+import { createRedisStore } from '../src/store/redis/index.js';
 import { type MeterOptions, type MeterResult, meter } from '../tools/latency/browser-meter.js';
 import { latencySvg, percentile, probe, summarizeProbe } from '../tools/latency/probe.js';
 import { StampedSource } from '../tools/source/stamped-source.js';
+import { EventTap, ProcessSampler, stallContext, timeline } from '../tools/latency/timeline.js';
 import { createLogger } from '../src/log.js';
 import { createMetrics } from '../src/metrics.js';
 import { startNode } from '../workers/compose.js';
@@ -150,6 +152,9 @@ const variants: Variant[] = leverNames
     ];
 
 const redis = await startRedisServer();
+// CPU per process of everything this bench starts (and load1), every second, for the whole run.
+const cpuSampler = new ProcessSampler();
+cpuSampler.start();
 const stats = (l: number[]) => ({
   n: l.length,
   p50: percentile(l, 0.5),
@@ -192,6 +197,16 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
       { stdio: 'ignore', detached: true },
     ),
   );
+  // The stream's own announcements (parts from the ingest, manifests from the manifest worker), on our clock.
+  const tapStore = createRedisStore({
+    target: redisTarget(config),
+    prefix: config.keyPrefix,
+    role: 'reader',
+    subscribe: true,
+  });
+  const tap = new EventTap(tapStore.events, 'lat');
+  await tap.start();
+  const lowest = config.defaults.ladder?.[config.defaults.ladder.length - 1]?.name ?? '360p';
   const originBase = `http://127.0.0.1:${node.httpPort}/live/lat`;
   const cdnBase = `${cdn.url}/live/lat`;
   for (
@@ -238,6 +253,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
       } else joins.push(await player);
       loads.push(load1());
     }
+    const wallEnd = Date.now();
     const cpu = process.cpuUsage(cpu0);
     const originCores =
       Math.round(((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 1000) / 1000;
@@ -253,6 +269,59 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
         label: `${v.name} ${name}${JOINS > 1 ? ` join ${j + 1}` : ''}`,
         points: p.samples.map((s) => ({ tSec: (s.atMs - t0) / 1000, ms: s.latencyMs })),
       });
+    });
+    // What preceded each stall, and a coarse timeline of the mode (first join), all on the Unix clock.
+    const t0 = joins[0]?.countFromMs ?? wallEnd - SECONDS * 1000;
+    const lags = tap
+      .lags(lowest, config.defaults.segmentSec ?? 2, v.partSec)
+      .filter((l) => l.atMs >= t0 && l.atMs <= wallEnd);
+    const stallsDetail = joins.flatMap((p, j) =>
+      stallContext(p.stallList ?? [], {
+        originSamples: probes![1].samples,
+        lags,
+        cpu: cpuSampler,
+        playerEvents: p.events ?? [],
+        t0: p.countFromMs ?? t0,
+      }).map((s) => ({ join: j + 1, ...s })),
+    );
+    const cpuPts = cpuSampler.points.filter((p) => p.atMs >= t0 && p.atMs <= wallEnd);
+    const coresOf = (role: string) => cpuPts.map((p) => ({ atMs: p.atMs, v: (p.cores[role] ?? 0) * 100 }));
+    const stepMs = Math.max(2000, Math.round((SECONDS * 1000) / 60 / 1000) * 1000);
+    const tl = timeline(t0, t0 + SECONDS * 1000, stepMs, {
+      playerG2gMs: {
+        points: (joins[0]?.samples ?? []).map((x) => ({ atMs: x.atMs, v: x.latencyMs })),
+        agg: 'max',
+      },
+      stalledMs: {
+        points: (joins[0]?.stallList ?? []).map((x) => ({ atMs: x.atMs, v: x.ms })),
+        agg: 'max',
+      },
+      originAvailMs: {
+        points: probes![1].samples.map((x) => ({ atMs: x.atMs, v: x.latencyMs })),
+        agg: 'max',
+      },
+      ingestLagMs: { points: lags.map((x) => ({ atMs: x.atMs, v: x.ingestLagMs })), agg: 'max' },
+      manifestLagMs: {
+        points: lags.flatMap((x) =>
+          x.manifestLagMs === undefined ? [] : [{ atMs: x.atMs, v: x.manifestLagMs }],
+        ),
+        agg: 'max',
+      },
+      load1x100: { points: cpuPts.map((p) => ({ atMs: p.atMs, v: p.load1 * 100 })), agg: 'max' },
+      totalCpuPct: {
+        points: cpuPts.map((p) => ({
+          atMs: p.atMs,
+          v: Object.values(p.cores).reduce((a, b) => a + b, 0) * 100,
+        })),
+        agg: 'mean',
+      },
+      transcoderCpuPct: { points: coresOf('transcoder-ffmpeg'), agg: 'mean' },
+      chromiumCpuPct: { points: coresOf('chromium'), agg: 'mean' },
+    });
+    const lagStats = (l: number[]) => ({
+      p50: percentile(l, 0.5),
+      p95: percentile(l, 0.95),
+      max: l.length ? Math.max(...l) : NaN,
     });
     report[name] = {
       playerGlassToGlassMs: stats(g2g),
@@ -280,6 +349,13 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
         bufferedAheadOfPlayhead: Math.round(percentile(ahead, 0.5)),
       },
       load1: { min: Math.min(...loads), max: Math.max(...loads) },
+      // Lag of the lowest rendition's parts: ingest = announced late against media time (above the best part),
+      // manifest = the first manifest listing a part announced after the part itself.
+      ingestLagMs: lagStats(lags.map((l) => l.ingestLagMs)),
+      manifestLagMs: lagStats(lags.flatMap((l) => (l.manifestLagMs === undefined ? [] : [l.manifestLagMs]))),
+      cpuByRole: cpuSampler.summary(t0, wallEnd),
+      stallsDetail,
+      timeline: { stepSec: stepMs / 1000, rows: tl },
       probe: { cdn: cdnS, origin: originS },
     };
   }
@@ -287,6 +363,8 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
   const sumOf = (kind: string, k: string): number =>
     publish.values.find((x) => x.labels.kind === kind && x.metricName?.endsWith(k))?.value ?? NaN;
   source.kill('SIGTERM');
+  tap.stop();
+  await tapStore.close();
   await node.stop();
   await cdn.stop();
   return {

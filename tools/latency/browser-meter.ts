@@ -41,6 +41,12 @@ export interface MeterResult {
   stalls: number;
   stalledMs: number;
   errors: string[];
+  /** Each stall after warm-up: when it began (Unix ms) and how long it lasted. */
+  stallList?: Array<{ atMs: number; ms: number }>;
+  /** The player's events after warm-up on the Unix clock: stalls, errors (hls.js details), slow loads, seeks. */
+  events?: Array<{ atMs: number; what: string }>;
+  /** Unix ms when counting began (after warm-up). */
+  countFromMs?: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -54,10 +60,13 @@ const q = new URLSearchParams(location.search);
 const src = q.get('src'), kind = q.get('player'), ll = q.get('ll') !== '0', timeUrl = q.get('time');
 const mode = q.get('cfg') || 'tuned', extra = mode.startsWith('{') ? JSON.parse(mode) : {};
 const v = document.getElementById('v'), c = document.getElementById('c'), g = c.getContext('2d', { willReadFrequently: true });
-const m = { samples: [], unreadable: 0, stalls: 0, stalledMs: 0, stallStart: 0, playing: false, errors: [] };
+const m = { samples: [], unreadable: 0, stalls: 0, stalledMs: 0, stallStart: 0, stallAt: 0, playing: false, errors: [], stallList: [], events: [] };
 window.meter = m;
-v.addEventListener('waiting', () => { if (m.playing && !m.stallStart) { m.stalls++; m.stallStart = performance.now(); } });
-v.addEventListener('playing', () => { m.playing = true; if (m.stallStart) { m.stalledMs += performance.now() - m.stallStart; m.stallStart = 0; } });
+// Every event on the Unix clock (Date.now), the clock the bench's other series use.
+const ev = (what) => { if (m.events.length < 400) m.events.push({ atMs: Date.now(), what }); };
+v.addEventListener('waiting', () => { if (m.playing && !m.stallStart) { m.stalls++; m.stallStart = performance.now(); m.stallAt = Date.now(); ev('waiting'); } });
+v.addEventListener('playing', () => { m.playing = true; if (m.stallStart) { const ms = performance.now() - m.stallStart; m.stalledMs += ms; m.stallList.push({ atMs: m.stallAt, ms: Math.round(ms) }); m.stallStart = 0; ev('playing'); } });
+v.addEventListener('seeking', () => ev('seeking to ' + v.currentTime.toFixed(2)));
 if (kind === 'hls') {
   // Forced MSE: Chromium claims native HLS support it does not have.
   // No liveSync* settings: any of them overrides the playlist's PART-HOLD-BACK / HOLD-BACK in hls.js.
@@ -66,7 +75,12 @@ if (kind === 'hls') {
   const base = mode === 'tuned' ? { lowLatencyMode: ll, maxLiveSyncPlaybackRate: ll ? 1.1 : 1 } : { lowLatencyMode: ll };
   const h = new Hls(Object.assign(base, extra));
   window.hlsPlayer = h;
-  h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); if (d.fatal) h.startLoad(); });
+  h.on(Hls.Events.ERROR, (_e, d) => { m.errors.push(d.details + (d.fatal ? ' fatal' : '')); ev(d.details + (d.fatal ? ' fatal' : '') + (d.frag ? ' frag ' + d.frag.sn + (d.part ? '.' + d.part.index : '') : '') + (typeof d.hole === 'number' ? ' hole ' + d.hole.toFixed(2) : '')); if (d.fatal) h.startLoad(); });
+  // Slow loads (a part or playlist that took over a second from request to last byte): what the player waited on.
+  const slow = (kind) => (_e, d) => { const st = (d.part || d.frag || {}).stats || d.stats; if (!st || !st.loading) return;
+    const ms = st.loading.end - st.loading.start; if (ms > 1000) ev('slow ' + kind + ' ' + Math.round(ms) + ' ms ' + (d.frag ? d.frag.sn + (d.part ? '.' + d.part.index : '') : (d.details ? 'msn ' + d.details.endSN + '.' + d.details.endPartIndex : ''))); };
+  h.on(Hls.Events.FRAG_LOADED, slow('frag')); h.on(Hls.Events.LEVEL_LOADED, slow('playlist'));
+  h.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => ev('level ' + d.level));
   // The lowest rendition: latency does not depend on it, and decoding 720p would take CPU from the chain under test.
   h.on(Hls.Events.MANIFEST_PARSED, () => { h.autoLevelCapping = 0; });
   h.loadSource(src); h.attachMedia(v);
@@ -80,7 +94,9 @@ if (kind === 'hls') {
     abr: { autoSwitchBitrate: { video: false }, initialBitrate: { video: 1 } },
   } });
   if (mode.startsWith('{')) p.updateSettings({ streaming: extra });
-  p.on('error', (e) => m.errors.push(String(e && e.error && (e.error.message || e.error.code))));
+  p.on('error', (e) => { const s = String(e && e.error && (e.error.message || e.error.code)); m.errors.push(s); ev('error ' + s); });
+  p.on('playbackRateChanged', (e) => ev('rate ' + Number(e.playbackRate).toFixed(2)));
+  p.on('bufferStalled', () => ev('bufferStalled'));
   p.initialize(v, src, true);
 }
 v.play().catch(() => {});
@@ -209,15 +225,20 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
             stalls: number;
             stalledMs: number;
             errors: unknown[];
+            stallList: unknown[];
+            events: unknown[];
           };
         }
       ).meter;
+      m.stallList = [];
+      m.events = [];
       m.samples = [];
       m.unreadable = 0;
       m.stalls = 0;
       m.stalledMs = 0;
       m.errors = [];
     });
+    const countFromMs = Date.now();
     await new Promise((r) => setTimeout(r, o.seconds * 1000));
     const m = await page.evaluate(() => {
       const w = (
@@ -228,7 +249,10 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
             stalls: number;
             stalledMs: number;
             stallStart: number;
+            stallAt: number;
             errors: string[];
+            stallList: Array<{ atMs: number; ms: number }>;
+            events: Array<{ atMs: number; what: string }>;
           };
         }
       ).meter;
@@ -255,10 +279,12 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
         stalls: w.stalls,
         stalledMs: Math.round(w.stalledMs + open),
         errors: w.errors.slice(0, 20),
+        stallList: open ? [...w.stallList, { atMs: w.stallAt, ms: Math.round(open) }] : w.stallList,
+        events: w.events,
         playerView,
       };
     });
-    return { url: o.url, player: o.player, lowLatency: ll, ...m };
+    return { url: o.url, player: o.player, lowLatency: ll, countFromMs, ...m };
   } finally {
     await ctx.close();
     server.close();
