@@ -97,6 +97,20 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     for (const [s, n] of Object.entries(by))
       // A hinted part that is never produced (its segment closed first) is a documented 404, not an error.
       if (s !== '200' && !(kind === 'hinted-part' && s === '404')) (errors[kind] ??= {})[s] = n;
+  // Why they failed (the error code for status 0, the reason phrase otherwise), and the requests a browser would
+  // have sent again unseen after a reused keep-alive socket turned out closed (tools/load/clients.ts get()).
+  const failuresByCause: Record<string, Record<string, number>> = {};
+  const resent: Record<string, Record<string, number>> = {};
+  for (const r of results)
+    for (const [into, from] of [
+      [failuresByCause, r.failures],
+      [resent, r.resent],
+    ] as const)
+      for (const [kind, by] of Object.entries(from))
+        for (const [c, n] of Object.entries(by)) {
+          const k = (into[kind] ??= {});
+          k[c] = (k[c] ?? 0) + n;
+        }
   const release = results.flatMap((r) => r.releaseMs);
   const delta = (k: string): number => Number(redis1[k]) - Number(redis0[k]);
   let cdn: Record<string, unknown> | undefined;
@@ -123,6 +137,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     requests: results.reduce((n, r) => n + r.requests, 0),
     statuses,
     errorsAtLiveEdge: errors,
+    failuresByCause,
+    resentOnStaleKeepAlive: resent,
     blockingReloadRelease: {
       ms: summarize(release),
       heldWhenAnnounced: release.length,
@@ -241,6 +257,10 @@ console.log(
         preloadHintHeldMs: 'request sent -> last byte for preload-hinted part requests answered 200',
         errorsAtLiveEdge:
           'every non-200 status (0 = connection error or 15 s timeout) by request kind, except 404 on a preload-hinted part (documented: the hinted part is never produced when its segment closes first; listed under statuses)',
+        failuresByCause:
+          'every non-200 answer by request kind and cause: the error code (with whether the socket was new or reused) for status 0, "status reason" otherwise; hinted-part 404s included',
+        resentOnStaleKeepAlive:
+          'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',
         hitRatio:
           'varnish MAIN.cache_hit / (cache_hit + cache_miss) over the window; originOffload = 1 - backend_req/client_req',

@@ -44,6 +44,12 @@ export interface LoadClientsResult {
   /** Failed requests per kind by cause: the error code for status 0 (ECONNRESET, timeout...), else "status reason". */
   failures: Record<string, Record<string, number>>;
   requests: number;
+  /**
+   * Requests sent again after their reused keep-alive socket was found closed by the server before any answer
+   * (what a browser does unseen; see get()), per kind and cause. Not errors; an error is counted only if the
+   * resends fail too.
+   */
+  resent: Record<string, Record<string, number>>;
   /** Blocking reloads held when their part was announced: response complete - announce heard, ms. */
   releaseMs: number[];
   /** Blocking reloads answered without being held (their part was already announced when sent). */
@@ -65,14 +71,18 @@ interface Got {
   doneAt: number;
   /** Why it failed: the error code for status 0, the status line's reason phrase otherwise. */
   why?: string;
+  /** Causes of the transparent resends before this answer (see get()). */
+  resent?: string[];
 }
 
 const errorCode = (err: Error & { code?: string }): string => err.code ?? err.message.slice(0, 40);
 
 /** A GET on a keep-alive agent; resolves on the last byte (status 0 on a connection error or timeout). */
-function get(agent: Agent, url: string, timeoutMs: number): Promise<Got> {
+function getOnce(agent: Agent, url: string, timeoutMs: number): Promise<Got & { staleSocket: boolean }> {
   return new Promise((resolve) => {
+    let answered = false;
     const req = request(url, { agent, timeout: timeoutMs }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () =>
@@ -81,18 +91,50 @@ function get(agent: Agent, url: string, timeoutMs: number): Promise<Got> {
           body: Buffer.concat(chunks),
           doneAt: now(),
           why: res.statusMessage,
+          staleSocket: false,
         }),
       );
       res.on('error', (err) =>
-        resolve({ status: 0, body: Buffer.alloc(0), doneAt: now(), why: `body ${errorCode(err)}` }),
+        resolve({
+          status: 0,
+          body: Buffer.alloc(0),
+          doneAt: now(),
+          why: `body ${errorCode(err)}`,
+          staleSocket: false,
+        }),
       );
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    req.on('error', (err) =>
-      resolve({ status: 0, body: Buffer.alloc(0), doneAt: now(), why: errorCode(err) }),
-    );
+    // Whether the request went out on a kept-alive socket that had already carried a response: a reset there
+    // before any answer is the keep-alive race (the server closed the idle socket as the client reused it).
+    req.on('error', (err: Error & { code?: string }) => {
+      const code = errorCode(err);
+      resolve({
+        status: 0,
+        body: Buffer.alloc(0),
+        doneAt: now(),
+        why: `${code} ${req.reusedSocket ? 'reused' : 'new'} socket`,
+        staleSocket: req.reusedSocket && !answered && ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(code),
+      });
+    });
     req.end();
   });
+}
+
+/**
+ * As a browser does (Chromium's HttpNetworkTransaction::ShouldResendRequest): a request that fails on a reused
+ * keep-alive socket before any byte of an answer (reset, broken pipe) is sent again, unseen by the player — the
+ * server closed that idle socket as the client reused it. Up to 3 such resends (each takes the dead socket out of
+ * the pool); a failure on a new socket, a timeout or a failure after the answer began is the player's error.
+ * The resends are returned so they are counted and reported, never hidden.
+ */
+async function get(agent: Agent, url: string, timeoutMs: number): Promise<Got> {
+  const resent: string[] = [];
+  for (;;) {
+    const r = await getOnce(agent, url, timeoutMs);
+    if (!r.staleSocket || resent.length >= 3) return { ...r, resent };
+    resent.push(r.why ?? 'error');
+  }
 }
 
 export interface PlaylistView {
@@ -137,7 +179,13 @@ export function runClients(o: LoadClientsOptions): {
   let requests = 0;
   let mediaBytes = 0;
   const failures: Record<string, Record<string, number>> = {};
-  const count = (kind: string, status: number, why?: string): void => {
+  const resent: Record<string, Record<string, number>> = {};
+  const count = (kind: string, r: Got): void => {
+    const { status, why } = r;
+    for (const c of r.resent ?? []) {
+      const k = (resent[kind] ??= {});
+      k[c] = (k[c] ?? 0) + 1;
+    }
     requests++;
     const k = (statuses[kind] ??= {});
     k[status] = (k[status] ?? 0) + 1;
@@ -162,7 +210,7 @@ export function runClients(o: LoadClientsOptions): {
     let view: PlaylistView | undefined;
     while (running && !view) {
       const r = await get(agent, `${url}/index.m3u8`, 10_000);
-      count('playlist', r.status, r.why);
+      count('playlist', r);
       if (r.status === 200) view = readPlaylist(r.body.toString());
       else await sleep(500);
     }
@@ -171,7 +219,7 @@ export function runClients(o: LoadClientsOptions): {
       if (!hint) {
         await sleep(200);
         const r = await get(agent, `${url}/index.m3u8`, 10_000);
-        count('playlist', r.status, r.why);
+        count('playlist', r);
         if (r.status === 200) view = readPlaylist(r.body.toString());
         continue;
       }
@@ -180,7 +228,7 @@ export function runClients(o: LoadClientsOptions): {
         fetched.add(hint.uri);
         const sent = now();
         hintReq = get(agent, `${url}/${hint.uri}`, 15_000).then((r) => {
-          count('hinted-part', r.status, r.why);
+          count('hinted-part', r);
           mediaBytes += r.body.length;
           if (r.status === 200) hintHeldMs.push(r.doneAt - sent);
         });
@@ -188,14 +236,14 @@ export function runClients(o: LoadClientsOptions): {
       const q = `_HLS_msn=${hint.msn}&_HLS_part=${hint.part}${view.canSkip ? '&_HLS_skip=YES' : ''}`;
       const sentAt = now();
       const r = await get(agent, `${url}/index.m3u8?${q}`, 15_000);
-      count('blocking-reload', r.status, r.why);
+      count('blocking-reload', r);
       if (r.status !== 200) {
         await hintReq;
         if (!running) break;
         // Start over from a plain reload, as a player does after an error.
         await sleep(r.status === 0 ? 500 : 100);
         const p = await get(agent, `${url}/index.m3u8`, 10_000);
-        count('playlist', p.status, p.why);
+        count('playlist', p);
         if (p.status === 200) view = readPlaylist(p.body.toString());
         continue;
       }
@@ -208,7 +256,7 @@ export function runClients(o: LoadClientsOptions): {
         hintReq,
         ...missing.map((p) =>
           get(agent, `${url}/${p.uri}`, 10_000).then((g) => {
-            count('part', g.status, g.why);
+            count('part', g);
             mediaBytes += g.body.length;
           }),
         ),
@@ -230,7 +278,7 @@ export function runClients(o: LoadClientsOptions): {
     while (running) {
       const started = Date.now();
       const r = await get(agent, `${url}/index.m3u8`, 10_000);
-      count('classic-playlist', r.status, r.why);
+      count('classic-playlist', r);
       let targetSec = 2;
       if (r.status === 200) {
         const v = readPlaylist(r.body.toString());
@@ -239,7 +287,7 @@ export function runClients(o: LoadClientsOptions): {
         // A joining player starts with the newest segment; afterwards every new one.
         for (const s of newest < 0 ? fresh.slice(-1) : fresh) {
           const g = await get(agent, `${url}/${s.uri}`, 10_000);
-          count('segment', g.status, g.why);
+          count('segment', g);
           mediaBytes += g.body.length;
           newest = Math.max(newest, s.msn);
         }
@@ -286,6 +334,7 @@ export function runClients(o: LoadClientsOptions): {
         t: 'result',
         statuses,
         failures,
+        resent,
         requests,
         releaseMs,
         notHeld,

@@ -8,11 +8,11 @@
  *
  *   N=1000 SEC=60 OUT_DIR=/tmp/ws-failures npx tsx tools/load/failures.ts
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { varnishCounters } from './observe.js';
+import { cpuSeconds, treeCpuSeconds, varnishCounters } from './observe.js';
 import { LOAD_LADDER, startClients, startStack } from './stack.js';
 
 const N = Number(process.env.N ?? 1000);
@@ -43,8 +43,43 @@ const COUNTERS = [
   'sc_rx_timeout',
   'sc_tx_error',
   'sc_overload',
+  'sc_rx_bad',
+  'sc_rx_overflow',
+  'sc_rx_close_idle',
+  'sc_req_close',
+  'sc_resp_close',
+  'sc_req_http10',
+  'sc_pipe_overflow',
+  'sess_closed',
+  'sess_closed_err',
+  'sess_readahead',
   'client_resp_500',
 ];
+/** Kernel TCP counters (nstat, absolute) that say whether the kernel refused or reset connections. */
+const KERNEL = [
+  'TcpExtListenOverflows',
+  'TcpExtListenDrops',
+  'TcpExtTCPReqQFullDrop',
+  'TcpExtTCPAbortOnData',
+  'TcpExtTCPAbortOnClose',
+  'TcpExtTCPAbortOnTimeout',
+  'TcpExtTCPAbortOnLinger',
+  'TcpAttemptFails',
+  'TcpEstabResets',
+  'TcpOutRsts',
+  'TcpActiveOpens',
+  'TcpPassiveOpens',
+];
+const kernel = (): Record<string, number> => {
+  const out: Record<string, number> = {};
+  const r = spawnSync('nstat', ['-az', ...KERNEL], { encoding: 'utf8' });
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && KERNEL.includes(k)) out[k] = Number(v);
+  }
+  return out;
+};
+const loadAvg = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 const stack = await startStack({ stream: 'load', segmentSec: 2, partSec: 0.25, cdn: true });
 const cmd = readFileSync(`/proc/${stack.cdn!.pid}/cmdline`, 'utf8').split('\0');
@@ -69,7 +104,21 @@ const health = spawn('varnishlog', ['-n', n, '-g', 'raw', '-i', 'Backend_health'
 });
 health.stdout.pipe(createWriteStream(join(OUT, 'backend-health.log')));
 await sleep(1000);
+const params: Record<string, string> = {};
+for (const p of [
+  'timeout_idle',
+  'thread_pool_max',
+  'thread_pools',
+  'listen_depth',
+  'send_timeout',
+  'idle_send_timeout',
+]) {
+  const r = spawnSync('varnishadm', ['-n', n, 'param.show', p], { encoding: 'utf8' });
+  params[p] = /Value is: (.*)/.exec(r.stdout ?? '')?.[1]?.trim() ?? 'n/a';
+}
 const before = await varnishCounters(stack.cdn!.pid);
+const kernel0 = kernel();
+const load0 = loadAvg();
 const clients = await startClients(stack, 'load', {
   base: stack.cdnBase!,
   rendition: LOAD_LADDER[0]!.name,
@@ -78,9 +127,29 @@ const clients = await startClients(stack, 'load', {
   procs: 4,
   rampMs: 15_000,
 });
-await sleep(SEC * 1000);
+const cpuOf = (): Record<string, number> => ({
+  clients: clients.pids.reduce((a, p) => a + cpuSeconds(p), 0),
+  reader: cpuSeconds(stack.reader.pid!),
+  varnish: treeCpuSeconds(stack.cdn!.pid),
+  ingestWithFfmpeg: treeCpuSeconds(stack.ingest.pid!),
+});
+const cpu0 = cpuOf();
+const t0 = performance.now();
+await sleep((SEC * 1000) / 2);
+// What else used the 2 cores (other sessions' work included), over the last few seconds.
+const topMid = spawnSync('top', ['-b', '-n', '1', '-o', '%CPU', '-w', '200'], { encoding: 'utf8' })
+  .stdout?.split('\n')
+  .slice(7, 17)
+  .map((l) => l.trim().split(/\s+/).slice(8).join(' '));
+const ssMid = spawnSync('ss', ['-s'], { encoding: 'utf8' }).stdout?.split('\n').slice(0, 2).join(' ').trim();
+const loadMid = loadAvg();
+await sleep((SEC * 1000) / 2);
+const cpu1 = cpuOf();
+const elapsed = (performance.now() - t0) / 1000;
 const results = await clients.stop();
 const after = await varnishCounters(stack.cdn!.pid);
+const kernel1 = kernel();
+const load1 = loadAvg();
 ncsa.kill();
 health.kill();
 await stack.stop();
@@ -99,9 +168,11 @@ const add = (
 };
 const statuses: Record<string, Record<string, number>> = {};
 const failures: Record<string, Record<string, number>> = {};
+const resent: Record<string, Record<string, number>> = {};
 for (const r of results) {
   add(statuses, r.statuses);
   add(failures, r.failures);
+  add(resent, r.resent);
 }
 const healthLines = readFileSync(join(OUT, 'backend-health.log'), 'utf8').split('\n');
 console.log(
@@ -118,8 +189,17 @@ console.log(
       requests: results.reduce((a, r) => a + r.requests, 0),
       statuses,
       failures,
+      resentOnStaleKeepAlive: resent,
       clientLoopDelayMs: results.map((r) => r.loopDelayMs),
       varnish,
+      varnishParams: params,
+      kernel: Object.fromEntries(KERNEL.map((k) => [k, (kernel1[k] ?? 0) - (kernel0[k] ?? 0)])),
+      ssMid,
+      cores: Object.fromEntries(
+        Object.keys(cpu0).map((k) => [k, Math.round(((cpu1[k]! - cpu0[k]!) / elapsed) * 100) / 100]),
+      ),
+      topMid,
+      loadAverage: { before: load0, mid: loadMid, after: load1 },
       backendWentSick: healthLines.filter((l) => /Went sick/.test(l)).length,
       logs: OUT,
     },
