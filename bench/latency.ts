@@ -28,7 +28,7 @@ import { freePort, startRedisServer } from '../tools/process/redis-server.js';
 import { DEFAULT_LADDER, parseConfig, redisTarget } from '../src/config.js';
 import { createRedisStore } from '../src/store/redis/index.js';
 import { type MeterOptions, type MeterResult, meter } from '../tools/latency/browser-meter.js';
-import { latencySvg, percentile, probe, summarizeProbe } from '../tools/latency/probe.js';
+import { decodeStats, latencySvg, percentile, probe, summarizeProbe } from '../tools/latency/probe.js';
 import { StampedSource } from '../tools/source/stamped-source.js';
 import { EventTap, ProcessSampler, stallContext, timeline } from '../tools/latency/timeline.js';
 import { createLogger } from '../src/log.js';
@@ -55,6 +55,8 @@ interface Variant {
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 300);
 const JOINS = Number(process.env.BENCH_JOINS ?? (process.env.BENCH_LEVERS ? 3 : 1));
 const WARMUP = Number(process.env.BENCH_WARMUP_SEC ?? 10);
+/** Niceness of the players' Chromium: the viewer's device yields the shared CPU to the origin (0 = off). */
+const PLAYER_NICE = Number(process.env.BENCH_PLAYER_NICE ?? 10);
 const out = join(process.cwd(), 'out', 'latency');
 mkdirSync(out, { recursive: true });
 const envPlayer = (): PlayerConfig => {
@@ -153,7 +155,15 @@ const variants: Variant[] = leverNames
 
 const redis = await startRedisServer();
 // CPU per process of everything this bench starts (and load1), every second, for the whole run.
-const cpuSampler = new ProcessSampler();
+// BENCH_TRANSCODER_NICE (a diagnostic, default unset): the niceness given to the ladder's ffmpeg when first seen.
+const TRANSCODER_NICE = process.env.BENCH_TRANSCODER_NICE
+  ? Number(process.env.BENCH_TRANSCODER_NICE)
+  : undefined;
+const cpuSampler = new ProcessSampler(
+  process.pid,
+  1000,
+  TRANSCODER_NICE === undefined ? {} : { 'transcoder-ffmpeg': TRANSCODER_NICE },
+);
 cpuSampler.start();
 const stats = (l: number[]) => ({
   n: l.length,
@@ -240,6 +250,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
         warmupSec: WARMUP,
         timeUrl: `${cdn.url}/time`,
         playerConfig: m.player === 'hls' ? v.hlsPlayer : v.dashPlayer,
+        nice: PLAYER_NICE,
       });
       // Availability at the CDN and at the origin, probed beside the first join.
       if (j === 0) {
@@ -470,6 +481,9 @@ const result = {
     warmupSec: WARMUP,
     source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
     cdn: 'Varnish 7.1, one fetch streamed to all waiters (deploy/varnish)',
+    playerNice: PLAYER_NICE,
+    transcoderNice: TRANSCODER_NICE ?? 0,
+    probeDecodes: { ...decodeStats },
     players:
       'Chromium 156 headless: hls.js 1.7.4 (lowLatencyMode for ll-hls), dash.js 5.2.1; "defaults" = only what the meter needs (dash.js: our /time, lowest rendition)',
   },

@@ -36,6 +36,39 @@ export interface ProbeResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Probes of one stream in one process (at the origin and through the CDN) fetch the same objects: the stamps of a
+ * run of pieces are decoded once and shared, keyed by the objects' paths and sizes (bytes of one path are the same
+ * through the CDN; the size guards against a partial read). Halves the decoding of a two-probe run.
+ */
+const decoded = new Map<string, { stamps: Promise<Array<number | undefined>> }>();
+const pathOf = (object: string): string => {
+  try {
+    const u = new URL(object);
+    return u.pathname + u.hash;
+  } catch {
+    return object;
+  }
+};
+/** Decodes of a shared run that were served from the other probe's decode (for the report). */
+export const decodeStats = { decoded: 0, shared: 0 };
+function sharedStamps(init: Uint8Array, pieces: Piece[]): Promise<Array<number | undefined>> {
+  const key = `${init.length}|${pieces.map((p) => `${pathOf(p.object)}:${p.bytes.length}`).join('|')}`;
+  const hit = decoded.get(key);
+  if (hit) {
+    decodeStats.shared++;
+    decoded.delete(key); // two probes: the second use is the last
+    return hit.stamps;
+  }
+  decodeStats.decoded++;
+  const stamps = readStamps([init, ...pieces.map((p) => p.bytes)]);
+  stamps.catch(() => undefined); // a failure is the caller's; one the other probe never asks for is not unhandled
+  decoded.set(key, { stamps });
+  // Bounded: a run the other probe never asks for is forgotten after a while.
+  if (decoded.size > 64) decoded.delete(decoded.keys().next().value!);
+  return stamps;
+}
+
 /** The first fetch of a stream may meet a pipeline still warming up: retry it for a while. */
 async function fetchFirst(url: string): Promise<Buffer> {
   for (let i = 0; ; i++) {
@@ -126,7 +159,7 @@ class Recorder {
   private async decode(init: Uint8Array, pieces: Piece[]): Promise<void> {
     let stamps: Array<number | undefined>;
     try {
-      stamps = await readStamps([init, ...pieces.map((p) => p.bytes)]);
+      stamps = await sharedStamps(init, pieces);
     } catch (err) {
       this.result.decodeFailures++;
       this.result.errors.push(`${pieces[0]!.object}: ${(err as Error).message}`);
