@@ -15,7 +15,13 @@
  *
  * Env for a single run: BENCH_PRESET (x264 preset of every rung), BENCH_PART_SEC, BENCH_KEYFRAME_SEC (how often a
  * part is independent), BENCH_TARGET_MS (LL-DASH ServiceDescription target), BENCH_PLAYER (defaults|tuned, or a
- * JSON object merged into the hls.js config / dash.js streaming settings), BENCH_MODES (comma list), BENCH_JOINS.
+ * JSON object merged into the hls.js config / dash.js streaming settings), BENCH_MODES (comma list), BENCH_JOINS,
+ * BENCH_TRANSCODER_NICE (niceness of the ladder's ffmpeg, a diagnostic), BENCH_PLAYER_NICE (the players' Chromium,
+ * default 10: a viewer's device does not share the origin's CPU).
+ *
+ * Per mode the report also says what preceded each stall (stallsDetail) and gives a coarse timeline, all on one
+ * clock: the player's stalls and events, the availability at the origin, the ingest's lag (parts announced late
+ * against media time) and the manifest worker's, CPU per process role and load1 (tools/latency/timeline.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -50,6 +56,8 @@ interface Variant {
   hlsPlayer: PlayerConfig;
   dashPlayer: PlayerConfig;
   modes: ModeName[];
+  /** Niceness of the ladder's ffmpeg (negative: it wins the CPU over the measuring chain); unset: 0. */
+  transcoderNice?: number;
 }
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 300);
@@ -121,6 +129,29 @@ const LEVERS: Variant[] = [
   },
   {
     ...BASE,
+    name: 'transcoder-priority',
+    what: 'the ladder ffmpeg at nice -5: it wins the 2 shared cores over the measuring chain (source, probes, player), as an origin with its own CPU would',
+    transcoderNice: -5,
+  },
+  {
+    ...BASE,
+    name: 'hls.js-stall-increase-0.1',
+    what: 'hls.js catch-up (maxLiveSyncPlaybackRate 1.1) and liveSyncOnStallIncrease 0.1 s (default 1 s per stall, up to a target duration)',
+    hlsPlayer: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1, liveSyncOnStallIncrease: 0.1 },
+    modes: ['ll-hls'],
+  },
+  {
+    ...BASE,
+    name: 'best+priority',
+    what: 'best, with the ladder ffmpeg at nice -5',
+    keyframeSec: 0.2,
+    targetMs: 1000,
+    hlsPlayer: 'tuned',
+    transcoderNice: -5,
+    modes: ['ll-hls', 'll-dash'],
+  },
+  {
+    ...BASE,
     name: 'best',
     what: 'keyframe every part + hls.js catch-up + dash.js target 1.0 s',
     keyframeSec: 0.2,
@@ -150,20 +181,16 @@ const variants: Variant[] = leverNames
         hlsPlayer: envPlayer(),
         dashPlayer: envPlayer(),
         modes: ['ll-hls', 'll-dash', 'hls'],
+        // BENCH_TRANSCODER_NICE: the niceness of the ladder's ffmpeg (a diagnostic: who wins the CPU).
+        transcoderNice: process.env.BENCH_TRANSCODER_NICE
+          ? Number(process.env.BENCH_TRANSCODER_NICE)
+          : undefined,
       },
     ];
 
 const redis = await startRedisServer();
 // CPU per process of everything this bench starts (and load1), every second, for the whole run.
-// BENCH_TRANSCODER_NICE (a diagnostic, default unset): the niceness given to the ladder's ffmpeg when first seen.
-const TRANSCODER_NICE = process.env.BENCH_TRANSCODER_NICE
-  ? Number(process.env.BENCH_TRANSCODER_NICE)
-  : undefined;
-const cpuSampler = new ProcessSampler(
-  process.pid,
-  1000,
-  TRANSCODER_NICE === undefined ? {} : { 'transcoder-ffmpeg': TRANSCODER_NICE },
-);
+const cpuSampler = new ProcessSampler();
 cpuSampler.start();
 const stats = (l: number[]) => ({
   n: l.length,
@@ -176,6 +203,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
 
 async function runVariant(v: Variant, index: number): Promise<Record<string, unknown>> {
+  cpuSampler.setNice('transcoder-ffmpeg', v.transcoderNice);
   const metrics = createMetrics();
   const config = parseConfig({
     redisUrl: redis.url,
@@ -386,6 +414,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
       hlsPlayer: v.hlsPlayer,
       dashPlayer: v.dashPlayer,
       dashTargetLatencyMs: config.targetLatencyMs,
+      transcoderNice: v.transcoderNice ?? 0,
     },
     chunkToRedisMs: { partMean: Math.round((sumOf('part', '_sum') / sumOf('part', '_count')) * 1e5) / 100 },
     modes: report,
@@ -482,7 +511,6 @@ const result = {
     source: 'stamped 1280x720 30 fps, x264 ultrafast zerolatency, RTMP',
     cdn: 'Varnish 7.1, one fetch streamed to all waiters (deploy/varnish)',
     playerNice: PLAYER_NICE,
-    transcoderNice: TRANSCODER_NICE ?? 0,
     probeDecodes: { ...decodeStats },
     players:
       'Chromium 156 headless: hls.js 1.7.4 (lowLatencyMode for ll-hls), dash.js 5.2.1; "defaults" = only what the meter needs (dash.js: our /time, lowest rendition)',

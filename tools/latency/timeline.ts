@@ -96,6 +96,12 @@ export class ProcessSampler {
     clearInterval(this.timer);
   }
 
+  /** From now on, processes of `role` first seen get `nice` (undefined: left alone). */
+  setNice(role: string, nice: number | undefined): void {
+    if (nice === undefined) delete this.niceByRole[role];
+    else this.niceByRole[role] = nice;
+  }
+
   private sample(): void {
     const now = Date.now();
     const all: ProcInfo[] = [];
