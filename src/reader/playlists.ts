@@ -17,7 +17,14 @@ import { blockingTimeoutMs } from '../core/index.js';
 import type { EventBus, ManifestStore, MediaEvent, StoredManifest, Subscription } from '../store/ports.js';
 import { ReaderError } from './errors.js';
 import { type ObjectClass, contentType } from './http-policy.js';
-import { type Exchange, type PreparedBody, prepareBody, sendPrepared } from './respond.js';
+import {
+  type Exchange,
+  type PreparedBody,
+  type Tally,
+  countAnswers,
+  prepareBody,
+  sendPrepared,
+} from './respond.js';
 import { ReleaseClock } from './release.js';
 import type { Directives } from './routes.js';
 
@@ -376,18 +383,20 @@ export class Playlists {
             return;
           }
           const p = prepared(name, m, 'blocking-playlist');
-          let sent = 0;
-          const clock = new ReleaseClock(ws[0]!.x.metrics, heard); // per-reload write times (release.ts)
+          const metrics = ws[0]!.x.metrics;
+          const tally: Tally = { ok: 0, notModified: 0 };
+          const clock = new ReleaseClock(metrics, heard); // per-reload write times (release.ts)
           for (const w of ws) {
             // Still waiting, and the stored render does reach its part (an older one keeps it waiting).
             if (!w.pending || !satisfies(w, m)) continue;
             w.settle('sent');
-            sendPrepared(w.x, p);
+            sendPrepared(w.x, p, tally); // counted once for the batch, below
             clock.written(w.x.res);
-            sent++;
           }
           clock.end();
-          if (sent > 0) ws[0]!.x.metrics.blockingRelease.observe((performance.now() - heard) / 1000);
+          countAnswers(metrics, p.cls, tally);
+          if (tally.ok + tally.notModified > 0)
+            metrics.blockingRelease.observe((performance.now() - heard) / 1000);
         },
         (error: unknown) => {
           for (const w of ws) w.settle({ error });

@@ -4,13 +4,15 @@
  *
  * The hot path (playlists, MPDs, media objects) answers from a `PreparedBody`: the bytes, the ETag and the whole
  * header list built once per stored object or manifest render, written with one writeHead(status, rawHeaders)
- * and one end(buffer) — no per-request setHeader calls, string formatting or copies. CORS headers are part of
+ * and one end(buffer) — no per-request setHeader calls, string formatting or copies — or, for a 200 with a body
+ * on a plain keep-alive connection, as one Buffer of head and body in one socket write (raw-answer.ts). CORS headers are part of
  * that list; for other answers they are set when the answer starts (`applyCors`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import type { ReaderError } from './errors.js';
 import { CORS_HEADERS, type ObjectClass, cacheControl } from './http-policy.js';
+import { trySendRaw } from './raw-answer.js';
 
 /** One request and what answering it needs. */
 export interface Exchange {
@@ -72,21 +74,38 @@ export function prepareBody(o: {
   };
 }
 
+/** Answers counted by the caller in one step (a release loop answers hundreds at once): per status. */
+export interface Tally {
+  ok: number;
+  notModified: number;
+}
+
 /**
  * A prepared answer in full: 304 when If-None-Match names its ETag, else 200 (no body on HEAD). Headers set
- * before (by a hook) stay unless the list names them.
+ * before (by a hook) stay unless the list names them. A 200 with a body goes out in one socket write of head and
+ * body when the response allows it (raw-answer.ts), else through writeHead + end. With a tally the answer is
+ * counted there (the caller adds the tally to the metrics with countAnswers), else here.
  */
-export function sendPrepared(x: Exchange, p: PreparedBody): void {
+export function sendPrepared(x: Exchange, p: PreparedBody, tally?: Tally): void {
   x.corsPending = false;
   if (ifNoneMatch(x.req) === p.etag) {
     x.res.writeHead(304, p.notModified as string[]);
-    count(x, p.cls, 304);
+    if (tally) tally.notModified++;
+    else count(x, p.cls, 304);
     x.res.end();
     return;
   }
+  if (tally) tally.ok++;
+  else count(x, p.cls, 200);
+  if (trySendRaw(x.res, x.req.method, p)) return;
   x.res.writeHead(200, p.ok as string[]);
-  count(x, p.cls, 200);
   x.res.end(x.req.method === 'HEAD' ? undefined : p.body);
+}
+
+/** Adds a tally of prepared answers of one class to wellspring_http_requests_total. */
+export function countAnswers(metrics: Metrics, cls: ObjectClass, t: Tally): void {
+  if (t.ok > 0) counter(metrics, cls, 200).inc(t.ok);
+  if (t.notModified > 0) counter(metrics, cls, 304).inc(t.notModified);
 }
 
 /**
@@ -118,15 +137,19 @@ export interface EmptyAnswer {
 }
 
 /** The counter's child per (class, status), looked up once: prom-client hashes the labels on every inc(). */
-const counters = new WeakMap<Metrics, Map<string, { inc(): void }>>();
+const counters = new WeakMap<Metrics, Map<string, { inc(n?: number): void }>>();
 
-function count(x: Exchange, cls: ObjectClass, status: number): void {
-  let byKey = counters.get(x.metrics);
-  if (!byKey) counters.set(x.metrics, (byKey = new Map()));
+function counter(metrics: Metrics, cls: ObjectClass, status: number): { inc(n?: number): void } {
+  let byKey = counters.get(metrics);
+  if (!byKey) counters.set(metrics, (byKey = new Map()));
   const key = `${cls} ${status}`;
   let c = byKey.get(key);
-  if (!c) byKey.set(key, (c = x.metrics.httpRequests.labels({ class: cls, status })));
-  c.inc();
+  if (!c) byKey.set(key, (c = metrics.httpRequests.labels({ class: cls, status })));
+  return c;
+}
+
+function count(x: Exchange, cls: ObjectClass, status: number): void {
+  counter(x.metrics, cls, status).inc();
 }
 
 /** A complete body (omitted on HEAD, with the Content-Length it would have). */
