@@ -190,6 +190,7 @@ console.log(
       statuses,
       failures,
       resentOnStaleKeepAlive: resent,
+      latencyMsPerProcess: results.map((r) => r.latencyMs),
       clientLoopDelayMs: results.map((r) => r.loopDelayMs),
       varnish,
       varnishParams: params,

@@ -183,7 +183,11 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   try {
     await waitForListen(rtmpPort, 60_000, () => 'ingest did not listen');
     await waitForListen(readerPort, 60_000, () => 'reader did not listen');
-    cdn = o.cdn ? await startVarnishCdn([readerPort], 'deploy/varnish/wellspring.vcl.template') : undefined;
+    // LOAD_VARNISH_PARAMS: extra varnishd -p settings, space-separated (e.g. "thread_pool_min=500").
+    const params = (process.env.LOAD_VARNISH_PARAMS ?? '').split(' ').filter(Boolean);
+    cdn = o.cdn
+      ? await startVarnishCdn([readerPort], 'deploy/varnish/wellspring.vcl.template', { params })
+      : undefined;
     store = createRedisStore({
       target: redisTarget(config),
       prefix: config.keyPrefix,
@@ -258,7 +262,12 @@ export async function startClients(
     kids.push(
       track(
         fork('tools/load/clients.ts', [JSON.stringify(opts)], {
-          execArgv: ['--import', 'tsx'],
+          // LOAD_CLIENT_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": what a client process spends on.
+          execArgv: [
+            '--import',
+            'tsx',
+            ...(process.env.LOAD_CLIENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+          ],
           stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
         }),
       ),

@@ -44,7 +44,15 @@ export async function renderVcl(
 export async function startVarnishCdn(
   readerPorts: number[],
   templatePath: string,
-  options: { bin?: string; port?: number; memoryMb?: number; cdnSecret?: string; cdnHeader?: string } = {},
+  options: {
+    bin?: string;
+    port?: number;
+    memoryMb?: number;
+    cdnSecret?: string;
+    cdnHeader?: string;
+    /** More `-p name=value` runtime parameters (after thread_pool_min=20, so they can override it). */
+    params?: string[];
+  } = {},
 ): Promise<EmbeddedCdn> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'wellspring-varnish-'));
@@ -76,6 +84,7 @@ export async function startVarnishCdn(
     `malloc,${options.memoryMb ?? 256}m`,
     '-p',
     'thread_pool_min=20',
+    ...(options.params ?? []).flatMap((p) => ['-p', p]),
   ];
   const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   track(child);
