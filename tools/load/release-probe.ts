@@ -11,7 +11,11 @@
  *
  *   N=1000 ROUNDS=5 READER_CPUS=1 CLIENT_CPUS=0 npx tsx tools/load/release-probe.ts
  *
- * Env: N (default 1000), ROUNDS (default 5), SETTLE_MS (default 1000: after every request is sent, time for the
+ * Env: N (default 1000), ROUNDS (default 5), WARMUP (default 3: rounds run first and reported apart, under
+ * `warmupRounds`, not in `overall`: a reader just started runs its write path in V8's interpreter and baseline
+ * tiers, and its first thousands of answers cost several times what they cost once optimised; a reader serving
+ * 1,000 LL-HLS viewers releases four times a second, so `overall` is the running reader; WARMUP=0 measures the
+ * cold start), SETTLE_MS (default 1000: after every request is sent, time for the
  * reader to take them in before the render is announced; a round whose reader figure counts fewer than N
  * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients),
  * READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), HINTS=1 (each
@@ -189,12 +193,14 @@ async function probeMain(): Promise<void> {
         client.once('exit', () => reject(new Error('the client process exited')));
       });
 
+    const WARMUP = Number(process.env.WARMUP ?? 3);
     const rounds: Array<Record<string, unknown>> = [];
+    const warmupRounds: Array<Record<string, unknown>> = [];
     const all: number[] = [];
     let first = '';
     let last = '';
     const msn = 10;
-    for (let k = 0; k < ROUNDS; k++) {
+    for (let k = 0; k < WARMUP + ROUNDS; k++) {
       // Parts k..k+1 of segment 10 (four parts a segment; the probe only counts, the reader only compares).
       await put(msn + Math.floor(k / 4), k % 4);
       const want = k + 1;
@@ -209,7 +215,7 @@ async function probeMain(): Promise<void> {
       await sent;
       await sleep(SETTLE_MS);
       const before = await scrape(metricsUrl);
-      if (k === 0) first = before;
+      if (k === WARMUP) first = before;
       const s0 = schedstat(reader.pid!);
       const c0 = cpuSplit(reader.pid!);
       if (HINTS) {
@@ -258,12 +264,12 @@ async function probeMain(): Promise<void> {
       const after = await scrape(metricsUrl);
       last = after;
       const seen = d.doneAt.map((t) => t - announcedAt).sort((a, b) => a - b);
-      all.push(...seen);
+      if (k >= WARMUP) all.push(...seen);
       const q = (p: number): number =>
         seen.length
           ? Math.round(seen[Math.min(seen.length - 1, Math.floor(p * seen.length))]! * 1000) / 1000
           : NaN;
-      rounds.push({
+      (k < WARMUP ? warmupRounds : rounds).push({
         statuses: d.statuses,
         hintedPartStatuses: HINTS ? d.hintStatuses : undefined,
         reader: quantiles(histDelta(before, after, 'wellspring_reader_release_seconds')),
@@ -294,6 +300,7 @@ async function probeMain(): Promise<void> {
           config: {
             waitingClients: N,
             rounds: ROUNDS,
+            warmupRounds: `${WARMUP} (before the rounds, not in overall)`,
             settleMs: SETTLE_MS,
             hintedPartRequests: HINTS
               ? `${N} (one per client), ${PART_BYTES} B part stored and announced ${MANIFEST_AFTER_MS} ms before the render`
@@ -320,6 +327,7 @@ async function probeMain(): Promise<void> {
             clientsSawMs: { n: sorted.length, p50: q(0.5), p99: q(0.99), max: q(1) },
           },
           rounds,
+          warmupRounds,
         },
         null,
         2,
