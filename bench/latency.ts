@@ -232,9 +232,25 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
     spawn(
       process.execPath,
       ['--import', 'tsx', 'workers/stamped-source.ts', `rtmp://127.0.0.1:${node.rtmpPort}/live/lat`],
-      { stdio: 'ignore', detached: true },
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+        env: { ...process.env, STAMPED_SOURCE_REPORT_MS: '1000' },
+      },
     ),
   );
+  // The source's own count of frames it dropped (its encoder behind): lost media time, on our clock.
+  const sourceDrops: Array<{ atMs: number; dropped: number }> = [];
+  let sourceErr = '';
+  source.stderr?.on('data', (d: Buffer) => {
+    sourceErr += d.toString();
+    const lines = sourceErr.split('\n');
+    sourceErr = lines.pop() ?? '';
+    for (const l of lines) {
+      const m = /^stamped-source (\{.*\})$/.exec(l);
+      if (m) sourceDrops.push(JSON.parse(m[1]!) as { atMs: number; dropped: number });
+    }
+  });
   // The stream's own announcements (parts from the ingest, manifests from the manifest worker), on our clock.
   const tapStore = createRedisStore({
     target: redisTarget(config),
@@ -314,6 +330,8 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
     const lags = tap
       .lags(lowest, config.defaults.segmentSec ?? 2, v.partSec)
       .filter((l) => l.atMs >= t0 && l.atMs <= wallEnd);
+    const dropsIn = sourceDrops.filter((x) => x.atMs >= t0 && x.atMs <= wallEnd);
+    const dropDeltas = dropsIn.slice(1).map((x, k) => ({ atMs: x.atMs, v: x.dropped - dropsIn[k]!.dropped }));
     const stallsDetail = joins.flatMap((p, j) =>
       stallContext(p.stallList ?? [], {
         originSamples: probes![1].samples,
@@ -321,6 +339,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
         cpu: cpuSampler,
         playerEvents: p.events ?? [],
         t0: p.countFromMs ?? t0,
+        sourceDrops: dropDeltas,
       }).map((s) => ({ join: j + 1, ...s })),
     );
     const cpuPts = cpuSampler.points.filter((p) => p.atMs >= t0 && p.atMs <= wallEnd);
@@ -346,6 +365,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
         ),
         agg: 'max',
       },
+      sourceDroppedFrames: { points: dropDeltas, agg: 'max' },
       load1x100: { points: cpuPts.map((p) => ({ atMs: p.atMs, v: p.load1 * 100 })), agg: 'max' },
       totalCpuPct: {
         points: cpuPts.map((p) => ({
@@ -393,6 +413,10 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
       ingestLagMs: lagStats(lags.map((l) => l.ingestLagMs)),
       manifestLagMs: lagStats(lags.flatMap((l) => (l.manifestLagMs === undefined ? [] : [l.manifestLagMs]))),
       cpuByRole: cpuSampler.summary(t0, wallEnd),
+      // Frames the stamped source could not hand to its encoder in this mode's window (media time lost).
+      sourceDroppedFrames: dropsIn.length
+        ? dropsIn[dropsIn.length - 1]!.dropped - dropsIn[0]!.dropped
+        : undefined,
       stallsDetail,
       timeline: { stepSec: stepMs / 1000, rows: tl },
       probe: { cdn: cdnS, origin: originS },

@@ -269,6 +269,8 @@ export function stallContext(
     cpu: ProcessSampler;
     playerEvents: Array<{ atMs: number; what: string }>;
     t0: number;
+    /** Frames the source dropped, per report (atMs, count since the previous report). */
+    sourceDrops?: Array<{ atMs: number; v: number }>;
   },
 ) {
   const before = o.beforeMs ?? 8000;
@@ -286,6 +288,7 @@ export function stallContext(
       window: `${before / 1000} s before to the end of the stall`,
       originAvailabilityMaxMs: maxOf(inWin(o.originSamples).map((x) => x.latencyMs)),
       ingestLagMaxMs: maxOf(lags.map((x) => x.ingestLagMs)),
+      sourceDroppedFrames: o.sourceDrops ? inWin(o.sourceDrops).reduce((n, x) => n + x.v, 0) : undefined,
       manifestLagMaxMs: maxOf(lags.flatMap((x) => (x.manifestLagMs === undefined ? [] : [x.manifestLagMs]))),
       load1Max: cpu.load1?.max,
       totalCoresMax: cpu.totalCores?.max,

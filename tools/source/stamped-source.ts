@@ -168,6 +168,18 @@ export class StampedSource {
     const audioFrameBytes = audioFor(0, fps).length;
     const total = this.o.durationSec ? Math.round(this.o.durationSec * fps) : Number.POSITIVE_INFINITY;
     const t0 = performance.now();
+    // STAMPED_SOURCE_REPORT_MS: a line on stderr that often with the frames made and dropped so far (bench:latency
+    // puts the source's drops on its timeline: a dropped frame is media time the stream never gets).
+    const every = Number(process.env.STAMPED_SOURCE_REPORT_MS ?? 0);
+    const report =
+      every > 0
+        ? setInterval(() => {
+            process.stderr.write(
+              `stamped-source ${JSON.stringify({ atMs: Date.now(), frames: this.frames, dropped: this.droppedFrames })}\n`,
+            );
+          }, every).unref()
+        : undefined;
+    child.on('exit', () => clearInterval(report));
     const tick = (): void => {
       if (this.frames >= total) {
         video.end();
