@@ -4,7 +4,11 @@
  * and every fetch error (client and backend side) and varnishlog every backend health change. Prints JSON: the
  * clients' statuses and failures by cause (error code for status 0, reason phrase otherwise), their event-loop
  * delay (a starved client turns its own lateness into timeouts and resets), and Varnish's counters over the run
- * (sessions, requests, fetch failures, unhealthy backend, queueing). The logs stay in OUT_DIR.
+ * (sessions, requests, fetch failures, unhealthy backend, queueing, why sessions closed), its parameters, the
+ * kernel's TCP counters (nstat: listen overflows and drops, resets), CPU per role and the load average. Requests
+ * the clients resent after a reused keep-alive socket turned out closed (as a browser does) are listed apart
+ * (resentOnStaleKeepAlive); they match the kernel's TcpEstabResets. The logs stay in OUT_DIR.
+ * LOAD_VARNISH_PARAMS="timeout_idle=65" tries other varnishd parameters.
  *
  *   N=1000 SEC=60 OUT_DIR=/tmp/ws-failures npx tsx tools/load/failures.ts
  */
@@ -107,6 +111,7 @@ await sleep(1000);
 const params: Record<string, string> = {};
 for (const p of [
   'timeout_idle',
+  'thread_pool_min',
   'thread_pool_max',
   'thread_pools',
   'listen_depth',
