@@ -16,7 +16,7 @@
  * Env for a single run: BENCH_PRESET (x264 preset of every rung), BENCH_PART_SEC, BENCH_KEYFRAME_SEC (how often a
  * part is independent), BENCH_TARGET_MS (LL-DASH ServiceDescription target), BENCH_PLAYER (defaults|tuned, or a
  * JSON object merged into the hls.js config / dash.js streaming settings), BENCH_MODES (comma list), BENCH_JOINS,
- * BENCH_TRANSCODER_NICE (niceness of the ladder's ffmpeg, a diagnostic), BENCH_PLAYER_NICE (the players' Chromium,
+ * BENCH_TRANSCODER_NICE (the origin's transcoderNice), BENCH_PLAYER_NICE (the players' Chromium,
  * default 10: a viewer's device does not share the origin's CPU).
  *
  * Per mode the report also says what preceded each stall (stallsDetail) and gives a coarse timeline, all on one
@@ -63,6 +63,9 @@ interface Variant {
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 300);
 const JOINS = Number(process.env.BENCH_JOINS ?? (process.env.BENCH_LEVERS ? 3 : 1));
 const WARMUP = Number(process.env.BENCH_WARMUP_SEC ?? 10);
+/** Before a join: the newest parts within this of the best ingest lag seen (BENCH_SETTLE_LAG_MS), waited for up to SETTLE_MAX_MS. */
+const SETTLE_LAG_MS = Number(process.env.BENCH_SETTLE_LAG_MS ?? 300);
+const SETTLE_MAX_MS = 60_000;
 /** Niceness of the players' Chromium: the viewer's device yields the shared CPU to the origin (0 = off). */
 const PLAYER_NICE = Number(process.env.BENCH_PLAYER_NICE ?? 10);
 const out = join(process.cwd(), 'out', 'latency');
@@ -130,7 +133,7 @@ const LEVERS: Variant[] = [
   {
     ...BASE,
     name: 'transcoder-priority',
-    what: 'the ladder ffmpeg at nice -5: it wins the 2 shared cores over the measuring chain (source, probes, player), as an origin with its own CPU would',
+    what: 'transcoderNice -5 (the ladder ffmpeg at nice -5): it wins the 2 shared cores over the measuring chain (source, probes, player), as an origin with its own CPU would',
     transcoderNice: -5,
   },
   {
@@ -181,7 +184,7 @@ const variants: Variant[] = leverNames
         hlsPlayer: envPlayer(),
         dashPlayer: envPlayer(),
         modes: ['ll-hls', 'll-dash', 'hls'],
-        // BENCH_TRANSCODER_NICE: the niceness of the ladder's ffmpeg (a diagnostic: who wins the CPU).
+        // BENCH_TRANSCODER_NICE: the origin's transcoderNice (who wins the CPU).
         transcoderNice: process.env.BENCH_TRANSCODER_NICE
           ? Number(process.env.BENCH_TRANSCODER_NICE)
           : undefined,
@@ -203,7 +206,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const load1 = (): number => Math.round(os.loadavg()[0]! * 100) / 100;
 
 async function runVariant(v: Variant, index: number): Promise<Record<string, unknown>> {
-  cpuSampler.setNice('transcoder-ffmpeg', v.transcoderNice);
   const metrics = createMetrics();
   const config = parseConfig({
     redisUrl: redis.url,
@@ -213,6 +215,8 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
     httpIngest: { enabled: false },
     logLevel: 'error',
     ...(v.targetMs ? { targetLatencyMs: v.targetMs } : {}),
+    // The origin's own setting (config transcoderNice): the ingest sets it on every ladder ffmpeg it starts.
+    ...(v.transcoderNice ? { transcoderNice: v.transcoderNice } : {}),
     defaults: {
       partSec: v.partSec,
       ladder: DEFAULT_LADDER.map((r) => ({
@@ -270,6 +274,20 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
   )
     await sleep(300);
   await sleep(5000);
+  /**
+   * A player joins only once the chain has caught up with its own start-up (Chromium and the probes starting
+   * take CPU the ladder needs): the last 10 parts announced within SETTLE_LAG_MS of the best lag seen, or
+   * SETTLE_MAX_MS. Returns how long that took; a join into a backlog would measure the start-up, not the chain.
+   */
+  const settle = async (): Promise<number> => {
+    const t = performance.now();
+    while (performance.now() - t < SETTLE_MAX_MS) {
+      const recent = tap.lags(lowest, config.defaults.segmentSec ?? 2, v.partSec).slice(-10);
+      if (recent.length === 10 && Math.max(...recent.map((x) => x.ingestLagMs)) <= SETTLE_LAG_MS) break;
+      await sleep(500);
+    }
+    return Math.round(performance.now() - t);
+  };
   const modes = {
     'll-hls': { player: 'hls' as const, lowLatency: true, path: 'master.m3u8' },
     'll-dash': { player: 'dash' as const, lowLatency: true, path: 'manifest-ll.mpd' },
@@ -284,7 +302,9 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
     const joins: MeterResult[] = [];
     const loads: number[] = [];
     let probes: [Awaited<ReturnType<typeof probe>>, Awaited<ReturnType<typeof probe>>] | undefined;
+    const settleMs: number[] = [];
     for (let j = 0; j < JOINS; j++) {
+      settleMs.push(await settle());
       loads.push(load1());
       const player = meter({
         url,
@@ -384,6 +404,8 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
     });
     report[name] = {
       playerGlassToGlassMs: stats(g2g),
+      /** Per join: how long the chain took to settle before the player joined (settle()). */
+      settleBeforeJoinMs: settleMs,
       joinsP50Ms: joins.map((p) =>
         percentile(
           p.samples.map((s) => s.latencyMs),

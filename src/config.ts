@@ -581,6 +581,13 @@ export const configSchema = z
      * 30 fps with its default on 2 cores); one thread decodes 1080p30 H.264 comfortably. 0 lets ffmpeg decide.
      */
     decoderThreads: z.number().int().min(0).max(64).default(1),
+    /**
+     * Scheduling priority (niceness, -20..19) of every live transcoder ffmpeg, set right after it starts. The
+     * ladder must run at real time: one that gets too little CPU falls behind, and every LL player stalls
+     * (README "Latency": 0 stalls at -5 where 16 at 0 under the same contention). Below 0 needs root or
+     * CAP_SYS_NICE; refused, the transcoder runs at the default with one warning. 0: left as spawned.
+     */
+    transcoderNice: z.number().int().min(-20).max(19).default(0),
     /** Pending publish operations kept in memory while Redis is unreachable, per stream. */
     publishBufferBytes: z
       .number()

@@ -122,6 +122,7 @@ export class IngestService {
         log: this.deps.log.child({ component: 'session' }),
         ffmpegPath: this.config.ffmpegPath,
         decoderThreads: this.config.decoderThreads,
+        transcoderNice: this.config.transcoderNice,
         publishBufferBytes: this.config.publishBufferBytes,
         onPublished: (op, ms) => this.deps.onPublished?.(name, op, ms),
       },

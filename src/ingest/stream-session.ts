@@ -36,6 +36,8 @@ export interface SessionDeps {
   ffmpegPath: string;
   /** Transcoder decoder threads (config decoderThreads). */
   decoderThreads?: number;
+  /** Transcoder niceness (config transcoderNice). */
+  transcoderNice?: number;
   publishBufferBytes: number;
   /** Called for every publish, with its latency (benchmarks). */
   onPublished?: (op: PublishOp, latencyMs: number) => void;
@@ -116,6 +118,7 @@ export class StreamSession {
       {
         stream,
         ffmpegPath: deps.ffmpegPath,
+        nice: deps.transcoderNice,
         args: () => this.buildArgs(),
         metrics: deps.metrics,
         log: this.log,

@@ -14,6 +14,8 @@ import type { Metrics } from '../metrics.js';
 export interface SupervisorOptions {
   stream: string;
   ffmpegPath: string;
+  /** Niceness of every transcoder process (config transcoderNice); 0 or absent: as spawned. */
+  nice?: number;
   /** The ffmpeg arguments and its outputs, built afresh for every process. */
   args: () => { args: string[]; outputs: LadderOutput[] };
   metrics: Metrics;
@@ -50,6 +52,8 @@ export class TranscoderSupervisor {
   private stopped = false;
   private restarts = 0;
   private lastStart = 0;
+  /** The priority warning is logged once per stream, not at every restart. */
+  private priorityWarned = false;
   private progressReports = 0;
   /** Resolve when the current transcoder exits. */
   private exitWaiters: Array<() => void> = [];
@@ -123,15 +127,31 @@ export class TranscoderSupervisor {
     const { args, outputs } = this.o.args();
     this.lastStart = Date.now();
     this.events.onSpawn?.();
-    const t = new Transcoder(this.o.ffmpegPath, args, outputs, {
-      onOutput: (o, d) => this.events.onOutput(o, d),
-      onProgress: (p) => this.onProgress(p),
-      onStderrLine: (line) => this.o.log.warn({ ffmpeg: line }, 'ffmpeg says'),
-      onSourceInfo: (info) => this.events.onSourceInfo?.(info),
-      onExit: (err) => this.onExit(t, err),
-    });
+    const t = new Transcoder(
+      this.o.ffmpegPath,
+      args,
+      outputs,
+      {
+        onOutput: (o, d) => this.events.onOutput(o, d),
+        onProgress: (p) => this.onProgress(p),
+        onStderrLine: (line) => this.o.log.warn({ ffmpeg: line }, 'ffmpeg says'),
+        onSourceInfo: (info) => this.events.onSourceInfo?.(info),
+        onExit: (err) => this.onExit(t, err),
+      },
+      { nice: this.o.nice },
+    );
     this.transcoder = t;
-    this.o.log.info({ pid: t.pid, renditions: outputs.map((o) => o.rendition) }, 'transcoder started');
+    this.o.log.info(
+      { pid: t.pid, renditions: outputs.map((o) => o.rendition), nice: this.o.nice || undefined },
+      'transcoder started',
+    );
+    if (t.priorityError && !this.priorityWarned) {
+      this.priorityWarned = true;
+      this.o.log.warn(
+        { nice: this.o.nice, err: t.priorityError.message },
+        'transcoder priority not set (needs root or CAP_SYS_NICE): it runs at the default priority',
+      );
+    }
     for (const b of this.o.inputPreamble?.() ?? []) t.write(b);
   }
 

@@ -4,7 +4,7 @@
  * transcoder supervisor restarts a killed ffmpeg (real ffmpeg), ends when told not to restart, and stops.
  */
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { TranscoderSupervisor } from '../../src/ingest/transcoder-supervisor.js'
 import { createMetrics } from '../../src/metrics.js';
 import { MemoryRenderQueue } from '../../src/queue/memory.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import { captureLogger } from '../support/harness.js';
 
 const log = pino({ level: 'silent' });
 
@@ -265,6 +266,50 @@ describe('TranscoderSupervisor (real ffmpeg)', () => {
     await waitFor(() => ended.length > 0, 10_000);
     expect(ended).toEqual(['source ended']);
     expect(exits).toEqual([undefined]);
+    await sup.stop();
+  });
+});
+
+describe('transcoder priority (config transcoderNice, real ffmpeg)', () => {
+  const idle = () => ({
+    args: ['-hide_banner', '-loglevel', 'error', '-f', 'mpegts', '-i', 'pipe:0', '-f', 'null', '-'],
+    outputs: [],
+  });
+
+  it('every transcoder process, the restarted one too, runs at the configured niceness', async () => {
+    const sup = new TranscoderSupervisor(
+      { stream: 's', ffmpegPath: 'ffmpeg', nice: 7, args: idle, metrics: createMetrics(), log },
+      { onOutput: () => undefined, onExit: () => undefined },
+    );
+    sup.start();
+    const first = sup.pid!;
+    expect(getPriority(first)).toBe(7);
+    sup.kill();
+    const end = Date.now() + 5000;
+    while (sup.pid === first && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(sup.pid).not.toBe(first);
+    expect(getPriority(sup.pid!)).toBe(7);
+    await sup.stop();
+  });
+
+  it('a priority above the default is set where permitted, else one warning and the default', async () => {
+    const { log: captured, lines } = captureLogger();
+    const sup = new TranscoderSupervisor(
+      { stream: 's', ffmpegPath: 'ffmpeg', nice: -3, args: idle, metrics: createMetrics(), log: captured },
+      { onOutput: () => undefined, onExit: () => undefined },
+    );
+    sup.start();
+    const warned = lines.filter((l) => String(l.msg).startsWith('transcoder priority not set'));
+    // Root may raise a priority (CAP_SYS_NICE); anyone else may only lower it.
+    const permitted = process.getuid?.() === 0;
+    if (permitted) {
+      expect(getPriority(sup.pid!)).toBe(-3);
+      expect(warned).toHaveLength(0);
+    } else {
+      expect(getPriority(sup.pid!)).toBe(getPriority(process.pid));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({ nice: -3 });
+    }
     await sup.stop();
   });
 });

@@ -3,6 +3,7 @@
  * stderr kept as a bounded tail for errors, its exit reported as FfmpegExitError.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { WellspringError } from '../../core/errors.js';
 import { track } from '../process/children.js';
@@ -40,16 +41,26 @@ export class Transcoder {
   private stderrTail = '';
   private exited = false;
   private readonly startedAt = Date.now();
+  /** Why the requested priority (options.nice) could not be set, if it could not (EACCES without privilege). */
+  readonly priorityError?: Error;
 
   constructor(
     ffmpegPath: string,
     readonly args: string[],
     readonly outputs: LadderOutput[],
     events: TranscoderEvents,
+    options: { nice?: number } = {},
   ) {
     const maxFd = Math.max(2, ...outputs.map((o) => o.fd));
     const stdio: Array<'pipe' | 'ignore'> = Array.from({ length: maxFd + 1 }, () => 'pipe');
     this.child = track(spawn(ffmpegPath, args, { stdio, detached: true }));
+    if (options.nice && this.child.pid !== undefined) {
+      try {
+        setPriority(this.child.pid, options.nice);
+      } catch (err) {
+        this.priorityError = err as Error;
+      }
+    }
     const progress = new ProgressParser();
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (t: string) => {
