@@ -113,7 +113,10 @@ export const rawAnswersUnavailableBecause: string | undefined = check.why;
 /** One answer's complete bytes for one second and one keep-alive setting. */
 interface Rendered {
   sec: number;
-  ka: string;
+  /** The keep-alive settings it was rendered with (the same for every response of a server). */
+  kaTimeout: number;
+  kaDefault: boolean;
+  kaMax: number | undefined;
   /** The head as Node renders it (latin1), kept as the response's `_header`. */
   head: string;
   /** head + body. */
@@ -128,18 +131,21 @@ export interface RawSource {
 
 const rendered = new WeakMap<RawSource, Rendered>();
 
-/** The keep-alive settings the head depends on, as one key (the same for every response of a server). */
-const kaKey = (res: Res): string =>
-  `${res._keepAliveTimeout}|${res._defaultKeepAlive}|${res._maxRequestsPerSocket ?? ''}`;
-
-function render(src: RawSource, res: Res, sec: number, ka: string): Rendered {
+function render(src: RawSource, res: Res, sec: number): Rendered {
   const d = new ServerResponse(detachedReq()) as Res;
   d._keepAliveTimeout = res._keepAliveTimeout;
   d._defaultKeepAlive = res._defaultKeepAlive;
   d._maxRequestsPerSocket = res._maxRequestsPerSocket;
   d.writeHead(200, src.ok as string[]);
   const head = d._header!;
-  const r: Rendered = { sec, ka, head, bytes: Buffer.concat([Buffer.from(head, 'latin1'), src.body]) };
+  const r: Rendered = {
+    sec,
+    kaTimeout: res._keepAliveTimeout,
+    kaDefault: res._defaultKeepAlive,
+    kaMax: res._maxRequestsPerSocket,
+    head,
+    bytes: Buffer.concat([Buffer.from(head, 'latin1'), src.body]),
+  };
   rendered.set(src, r);
   return r;
 }
@@ -177,9 +183,15 @@ export function trySendRaw(res: ServerResponse, method: string | undefined, src:
   )
     return false;
   const sec = Math.floor(Date.now() / 1000);
-  const ka = kaKey(r);
   let a = rendered.get(src);
-  if (!a || a.sec !== sec || a.ka !== ka) a = render(src, r, sec, ka);
+  if (
+    !a ||
+    a.sec !== sec ||
+    a.kaTimeout !== r._keepAliveTimeout ||
+    a.kaDefault !== r._defaultKeepAlive ||
+    a.kaMax !== r._maxRequestsPerSocket
+  )
+    a = render(src, r, sec);
   r.statusCode = 200;
   r.statusMessage = 'OK';
   r._contentLength = src.body.length;
