@@ -4,7 +4,7 @@
  *
  * The hot path (playlists, MPDs, media objects) answers from a `PreparedBody`: the bytes, the ETag and the whole
  * header list built once per stored object or manifest render, written with one writeHead(status, rawHeaders)
- * and one end(buffer) — no per-request setHeader calls, string formatting or copies — or, for a 200 with a body
+ * and one end(buffer) — no per-request setHeader calls, string formatting or copies — or, for a manifest's 200
  * on a plain keep-alive connection, as one Buffer of head and body in one socket write (raw-answer.ts). CORS headers are part of
  * that list; for other answers they are set when the answer starts (`applyCors`).
  */
@@ -97,7 +97,9 @@ export function sendPrepared(x: Exchange, p: PreparedBody, tally?: Tally): void 
   }
   if (tally) tally.ok++;
   else count(x, p.cls, 200);
-  if (trySendRaw(x.res, x.req.method, p)) return;
+  // Manifests only: a media object's raw bytes would be a second copy of it beside the media cache's (parts are
+  // under RAW_MAX_BODY), outside the cache's byte budget.
+  if (p.cls !== 'media' && trySendRaw(x.res, x.req.method, p)) return;
   x.res.writeHead(200, p.ok as string[]);
   x.res.end(x.req.method === 'HEAD' ? undefined : p.body);
 }
