@@ -18,7 +18,7 @@
  * cold start), SETTLE_MS (default 1000: after every request is sent, time for the
  * reader to take them in before the render is announced; a round whose reader figure counts fewer than N
  * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients),
- * READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), HINTS=1 (each
+ * REDIS_CPUS (redis-server; default CLIENT_CPUS), READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), HINTS=1 (each
  * client also holds a request for the preload-hinted part; the part, PART_BYTES (default 16,000), is stored and
  * announced MANIFEST_AFTER_MS (default 4) before the render, as ingest and manifest worker do).
  */
@@ -168,6 +168,9 @@ async function probeMain(): Promise<void> {
     pin(reader.pid, process.env.READER_CPUS);
     pin(client.pid, process.env.CLIENT_CPUS);
     pin(process.pid, process.env.CLIENT_CPUS, false);
+    // redis-server with the clients unless told otherwise: left unpinned it runs on the reader's core whenever the
+    // reader reads a render or hears an event, and the reader waits for it.
+    pin(redis.pid, process.env.REDIS_CPUS ?? process.env.CLIENT_CPUS);
     const metricsUrl = `http://127.0.0.1:${port}/metrics`;
     const body = (msn: number, part: number): string =>
       `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:${msn - 5}\n` +
@@ -307,6 +310,7 @@ async function probeMain(): Promise<void> {
               : 'none',
             readerCpus: affinity(reader.pid),
             clientCpus: affinity(client.pid),
+            redisCpus: affinity(redis.pid),
             playlistBytes: Buffer.byteLength(body(10, 0)),
           },
           definitions: {
