@@ -82,8 +82,6 @@ export class ProcessSampler {
   constructor(
     private readonly root = process.pid,
     private readonly intervalMs = 1000,
-    /** Niceness to give each process of a role when first seen (a diagnostic: who wins the CPU). */
-    private readonly niceByRole: Record<string, number> = {},
   ) {}
 
   start(): void {
@@ -94,12 +92,6 @@ export class ProcessSampler {
 
   stop(): void {
     clearInterval(this.timer);
-  }
-
-  /** From now on, processes of `role` first seen get `nice` (undefined: left alone). */
-  setNice(role: string, nice: number | undefined): void {
-    if (nice === undefined) delete this.niceByRole[role];
-    else this.niceByRole[role] = nice;
   }
 
   private sample(): void {
@@ -121,16 +113,8 @@ export class ProcessSampler {
       if (role === undefined) {
         role = roleOf(p.comm, cmdline(p.pid), p.pid === this.root);
         // A freshly forked child may still carry its parent's command line: decide again next time.
-        if (role !== 'node-other' && role !== 'bench-node (origin+probes+driver)') {
+        if (role !== 'node-other' && role !== 'bench-node (origin+probes+driver)')
           this.roles.set(p.pid, role);
-          const nice = this.niceByRole[role];
-          if (nice !== undefined)
-            try {
-              os.setPriority(p.pid, nice);
-            } catch {
-              // not permitted
-            }
-        }
       }
       cur.set(p.pid, { ticks: p.ticks, role });
     }
