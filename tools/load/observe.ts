@@ -3,7 +3,7 @@
  * Redis INFO through redis-cli, Varnish counters through varnishstat -j. Linux only.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -128,4 +128,77 @@ export function cpuSplit(pid: number): { user: number; system: number } {
   } catch {
     return { user: NaN, system: NaN };
   }
+}
+
+/** What the kernel did on one CPU so far: softirq time (/proc/stat, 10 ms ticks), NET_RX softirqs run there
+ * (/proc/softirqs) and the CPU time of its ksoftirqd thread, which takes over softirq work the interrupted task
+ * could not finish and competes with that task for the CPU (/proc/PID/schedstat, ns). */
+export function kernelOnCpu(cpu: number): { softirqMs: number; netRx: number; ksoftirqdCpuNs: number } {
+  const stat = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  const softirqMs = stat ? Number(stat.split(/\s+/)[7]) * (1000 / TICK) : NaN;
+  const rx = readFileSync('/proc/softirqs', 'utf8')
+    .split('\n')
+    .find((l) => l.trim().startsWith('NET_RX:'));
+  const netRx = rx ? Number(rx.trim().split(/\s+/)[cpu + 1]) : NaN;
+  return { softirqMs, netRx, ksoftirqdCpuNs: schedstat(ksoftirqdPid(cpu) ?? -1).cpuNs };
+}
+
+const ksoftirqd = new Map<number, number | undefined>();
+function ksoftirqdPid(cpu: number): number | undefined {
+  if (!ksoftirqd.has(cpu)) {
+    let found: number | undefined;
+    for (const p of readdirSync('/proc')) {
+      if (!/^\d+$/.test(p)) continue;
+      try {
+        if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === `ksoftirqd/${cpu}`) found = Number(p);
+      } catch {
+        // gone
+      }
+      if (found) break;
+    }
+    ksoftirqd.set(cpu, found);
+  }
+  return ksoftirqd.get(cpu);
+}
+
+/** CPU time (ns, /proc/PID/task/TID/schedstat) and name of every thread on the machine, keyed "pid/tid". */
+export function allThreadsCpuNs(): Map<string, { ns: number; comm: string }> {
+  const out = new Map<string, { ns: number; comm: string }>();
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const ns = Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+        const comm = readFileSync(`/proc/${p}/task/${t}/comm`, 'utf8').trim();
+        out.set(`${p}/${t}`, { ns, comm });
+      } catch {
+        // gone
+      }
+    }
+  }
+  return out;
+}
+
+/** The threads that ran most between two allThreadsCpuNs() snapshots (ms), busiest first. */
+export function busiestThreads(
+  before: Map<string, { ns: number; comm: string }>,
+  after: Map<string, { ns: number; comm: string }>,
+  top = 8,
+): Array<{ thread: string; cpuMs: number }> {
+  return [...after]
+    .map(([id, { ns, comm }]) => ({
+      thread: `${id} ${comm}`,
+      cpuMs: Math.round((ns - (before.get(id)?.ns ?? ns)) / 1e4) / 100,
+    }))
+    .filter((x) => x.cpuMs > 0)
+    .sort((a, b) => b.cpuMs - a.cpuMs)
+    .slice(0, top);
 }

@@ -18,13 +18,21 @@
  * cold start), SETTLE_MS (default 1000: after every request is sent, time for the
  * reader to take them in before the render is announced; a round whose reader figure counts fewer than N
  * releases says so), READER_CPUS / CLIENT_CPUS (taskset lists; the probe itself runs with the clients),
- * REDIS_CPUS (redis-server; default CLIENT_CPUS), READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), HINTS=1 (each
+ * REDIS_CPUS (redis-server; default CLIENT_CPUS), READER_HELPER_CPUS (see pinHelperThreads), READER_NODE_ARGS (extra node flags for the reader, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), HINTS=1 (each
  * client also holds a request for the preload-hinted part; the part, PART_BYTES (default 16,000), is stored and
- * announced MANIFEST_AFTER_MS (default 4) before the render, as ingest and manifest worker do).
+ * announced MANIFEST_AFTER_MS (default 4) before the render, as ingest and manifest worker do), LO_RPS_CPUS (a CPU
+ * list: for the run, the loopback's receive processing is steered to those CPUs (Receive Packet Steering,
+ * /sys/class/net/lo/queues/rx-0/rps_cpus; root only; restored after). On loopback the receiving clients' TCP work
+ * runs in softirq on the CPU that sent the bytes, the reader's, unless steered; across a network it runs on the
+ * viewers' machines. With the reader pinned to one CPU, each round reports that CPU's softirq time and its
+ * ksoftirqd thread's, so a run without steering shows what it costs the reader. THREADS=1: each round also lists
+ * the threads on the machine that ran most (the reader's own V8 helper threads show up here). REFERENCE (default
+ * on, 0 = off): after the reader's rounds, the same rounds against the floor (floorMain), reported under `reference`.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { track } from '../../src/adapters/process/children.js';
@@ -33,14 +41,59 @@ import { createRedisStore } from '../../src/store/redis/index.js';
 import { freePort, waitForListen } from '../process/net.js';
 import { startRedisServer } from '../process/redis-server.js';
 import { histDelta, loopDelaySinceLastScrape, quantiles, scrape } from './histograms.js';
-import { cpuSplit, schedstat } from './observe.js';
+import { allThreadsCpuNs, busiestThreads, cpuSplit, kernelOnCpu, schedstat } from './observe.js';
 import { affinity, pin } from './pin.js';
 import { guardChild } from '../process/guard.js';
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/** p50 / p99 / max of sorted ms values, to the µs. */
+function quantilesOf(sorted: number[]): { n: number; p50: number; p99: number; max: number } {
+  const q = (p: number): number =>
+    sorted.length
+      ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000) / 1000
+      : NaN;
+  return { n: sorted.length, p50: q(0.5), p99: q(0.99), max: q(1) };
+}
+
 /** Extra node flags for the reader (READER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
 const readerNodeArgs = (): string[] => (process.env.READER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
+const RPS_FILE = '/sys/class/net/lo/queues/rx-0/rps_cpus';
+
+/** Steers the loopback's receive processing to `cpus` (a taskset list); returns how to put it back. */
+function steerLoopback(cpus: string): () => void {
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(cpus)) throw new Error(`LO_RPS_CPUS="${cpus}" is not a CPU list`);
+  const mask = cpus
+    .split(',')
+    .flatMap((r) => {
+      const [a, b] = r.split('-').map(Number);
+      return Array.from({ length: (b ?? a!) - a! + 1 }, (_, i) => a! + i);
+    })
+    .reduce((m, c) => m | (1 << c), 0);
+  const before = readFileSync(RPS_FILE, 'utf8').trim();
+  writeFileSync(RPS_FILE, mask.toString(16));
+  return () => writeFileSync(RPS_FILE, before);
+}
+
+/**
+ * READER_HELPER_CPUS: every thread of the reader but its main thread (V8's GC and compiler helpers, libuv's pool)
+ * moved to these CPUs, as on a machine with a core to spare for them; the main thread keeps READER_CPUS.
+ */
+function pinHelperThreads(pid: number, cpus: string | undefined): number {
+  if (!cpus) return 0;
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (Number(tid) === pid) continue;
+    try {
+      execFileSync('taskset', ['-p', '-c', cpus, tid], { stdio: 'ignore' });
+      n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
 
 /** The reader role in a process (and process group) of its own, killed with this one even on SIGKILL. */
 function readerProcess(configFile: string): ChildProcess {
@@ -109,6 +162,45 @@ function clientMain(): void {
   });
 }
 
+/**
+ * The reference (the floor under any Node server on this machine): a bare node:net server in its own process,
+ * holding each request it receives until told to release, then writing one prebuilt response (the same status
+ * line, headers and body size as the reader's answer) to every held socket in one loop. No HTTP parser beyond
+ * finding the end of the request head, no store, no event bus, no metrics: what is left is V8 calling
+ * socket.write and the kernel's loopback TCP.
+ */
+function floorMain(): void {
+  const bodyBytes = Number(process.argv[3] ?? 2626);
+  const body = '#'.repeat(bodyBytes);
+  const answer = Buffer.from(
+    'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apple.mpegurl\r\nCache-Control: public, max-age=1\r\n' +
+      `ETag: "probe"\r\nContent-Length: ${bodyBytes}\r\nConnection: keep-alive\r\n\r\n${body}`,
+  );
+  const held: Socket[] = [];
+  const server = createServer((socket) => {
+    socket.setNoDelay(true);
+    let head = '';
+    socket.on('data', (d) => {
+      head += d.toString('latin1');
+      for (let i = head.indexOf('\r\n\r\n'); i >= 0; i = head.indexOf('\r\n\r\n')) {
+        head = head.slice(i + 4);
+        held.push(socket);
+      }
+    });
+    socket.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.send!({ t: 'listening', port: (server.address() as { port: number }).port });
+  });
+  process.on('message', (m: { t: 'release' } | { t: 'stop' }) => {
+    if (m.t === 'stop') process.exit(0);
+    const start = performance.now();
+    const n = held.length;
+    for (const socket of held.splice(0)) socket.write(answer);
+    process.send!({ t: 'released', n, loopMs: performance.now() - start });
+  });
+}
+
 async function probeMain(): Promise<void> {
   const N = Number(process.env.N ?? 1000);
   const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -116,11 +208,13 @@ async function probeMain(): Promise<void> {
   const HINTS = process.env.HINTS === '1';
   const PART_BYTES = Number(process.env.PART_BYTES ?? 16_000);
   const MANIFEST_AFTER_MS = Number(process.env.MANIFEST_AFTER_MS ?? 4);
+  const THREADS = process.env.THREADS === '1';
   const STREAM = 'probe';
   const R = '360p';
   const NAME = manifestName.media(R);
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+  const unsteer = process.env.LO_RPS_CPUS ? steerLoopback(process.env.LO_RPS_CPUS) : undefined;
   const redis = await startRedisServer();
   const dir = mkdtempSync(join(os.tmpdir(), 'ws-release-probe-'));
   const port = await freePort();
@@ -162,15 +256,20 @@ async function probeMain(): Promise<void> {
     await store.close();
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
+    unsteer?.();
   };
   try {
     await waitForListen(port, 30_000, () => 'reader did not listen');
     pin(reader.pid, process.env.READER_CPUS);
+    const helpersMoved = pinHelperThreads(reader.pid!, process.env.READER_HELPER_CPUS);
     pin(client.pid, process.env.CLIENT_CPUS);
     pin(process.pid, process.env.CLIENT_CPUS, false);
     // redis-server with the clients unless told otherwise: left unpinned it runs on the reader's core whenever the
     // reader reads a render or hears an event, and the reader waits for it.
     pin(redis.pid, process.env.REDIS_CPUS ?? process.env.CLIENT_CPUS);
+    const readerCpu = /^\d+$/.test(process.env.READER_CPUS ?? '')
+      ? Number(process.env.READER_CPUS)
+      : undefined;
     const metricsUrl = `http://127.0.0.1:${port}/metrics`;
     const body = (msn: number, part: number): string =>
       `#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:${msn - 5}\n` +
@@ -197,6 +296,66 @@ async function probeMain(): Promise<void> {
       });
 
     const WARMUP = Number(process.env.WARMUP ?? 3);
+    /** The same rounds against the floor server (see floorMain), on the reader's CPUs, after the reader's. */
+    const floorRounds = async (): Promise<Record<string, unknown>> => {
+      const floor = track(
+        fork(new URL(import.meta.url).pathname, ['floor', String(Buffer.byteLength(body(10, 0)))], {
+          execArgv: ['--import', 'tsx'],
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        }),
+      );
+      const fromFloor = <T>(t: string): Promise<T> =>
+        new Promise((resolve) => {
+          const on = (m: { t: string }): void => {
+            if (m.t !== t) return;
+            floor.off('message', on);
+            resolve(m as T);
+          };
+          floor.on('message', on);
+        });
+      try {
+        const { port: floorPort } = await fromFloor<{ port: number }>('listening');
+        pin(floor.pid, process.env.READER_CPUS);
+        const seenAll: number[] = [];
+        const floorRoundsOut: Array<Record<string, unknown>> = [];
+        for (let k = 0; k < WARMUP + ROUNDS; k++) {
+          const sent = next('sent');
+          const done = next('done') as Promise<Extract<FromClient, { t: 'done' }>>;
+          client.send({ t: 'round', url: `http://127.0.0.1:${floorPort}/floor`, n: N } satisfies ToClient);
+          await sent;
+          await sleep(SETTLE_MS);
+          const s0 = schedstat(floor.pid!);
+          const released = fromFloor<{ n: number; loopMs: number }>('released');
+          const announcedAt = now();
+          floor.send({ t: 'release' });
+          const [d, r] = await Promise.all([done, released]);
+          const s1 = schedstat(floor.pid!);
+          if (k < WARMUP) continue;
+          const seen = d.doneAt.map((t) => t - announcedAt).sort((a, b) => a - b);
+          seenAll.push(...seen);
+          floorRoundsOut.push({
+            statuses: d.statuses,
+            held: r.n,
+            writeLoopMs: Math.round(r.loopMs * 100) / 100,
+            clientsSawMs: quantilesOf(seen),
+            mainThread: {
+              cpuMs: Math.round((s1.cpuNs - s0.cpuNs) / 1e4) / 100,
+              runnableWaitingMs: Math.round((s1.waitNs - s0.waitNs) / 1e4) / 100,
+            },
+          });
+        }
+        return {
+          what:
+            'the floor: a bare node:net server (no HTTP parser, store, events or metrics) on the reader`s CPUs, ' +
+            'holding the same N requests from the same client process and writing one prebuilt answer of the same size ' +
+            'to each in one loop when told; the announce is an IPC message instead of a Redis event',
+          overall: { clientsSawMs: quantilesOf(seenAll.sort((a, b) => a - b)) },
+          rounds: floorRoundsOut,
+        };
+      } finally {
+        floor.send({ t: 'stop' });
+      }
+    };
     const rounds: Array<Record<string, unknown>> = [];
     const warmupRounds: Array<Record<string, unknown>> = [];
     const all: number[] = [];
@@ -221,6 +380,8 @@ async function probeMain(): Promise<void> {
       if (k === WARMUP) first = before;
       const s0 = schedstat(reader.pid!);
       const c0 = cpuSplit(reader.pid!);
+      const k0 = readerCpu === undefined ? undefined : kernelOnCpu(readerCpu);
+      const t0 = THREADS ? allThreadsCpuNs() : undefined;
       if (HINTS) {
         // As the ingest does: the part's bytes, then its event; the manifest worker's render follows.
         const part: PartEntry = {
@@ -264,6 +425,8 @@ async function probeMain(): Promise<void> {
       const d = await done;
       const s1 = schedstat(reader.pid!);
       const c1 = cpuSplit(reader.pid!);
+      const k1 = readerCpu === undefined ? undefined : kernelOnCpu(readerCpu);
+      const t1 = THREADS ? allThreadsCpuNs() : undefined;
       const after = await scrape(metricsUrl);
       last = after;
       const seen = d.doneAt.map((t) => t - announcedAt).sort((a, b) => a - b);
@@ -288,8 +451,18 @@ async function probeMain(): Promise<void> {
           processUserMs: Math.round((c1.user - c0.user) * 1000),
           processSystemMs: Math.round((c1.system - c0.system) * 1000),
         },
+        readerCpuKernel:
+          k0 && k1
+            ? {
+                softirqMs: k1.softirqMs - k0.softirqMs,
+                netRxSoftirqs: k1.netRx - k0.netRx,
+                ksoftirqdCpuMs: Math.round((k1.ksoftirqdCpuNs - k0.ksoftirqdCpuNs) / 1e4) / 100,
+              }
+            : undefined,
+        busiestThreads: t0 && t1 ? busiestThreads(t0, t1) : undefined,
       });
     }
+    const reference = process.env.REFERENCE === '0' ? undefined : await floorRounds();
     const sorted = all.sort((a, b) => a - b);
     const q = (p: number): number =>
       sorted.length
@@ -311,6 +484,10 @@ async function probeMain(): Promise<void> {
             readerCpus: affinity(reader.pid),
             clientCpus: affinity(client.pid),
             redisCpus: affinity(redis.pid),
+            readerHelperThreads: process.env.READER_HELPER_CPUS
+              ? `${helpersMoved} threads on ${process.env.READER_HELPER_CPUS}, the main thread on ${process.env.READER_CPUS}`
+              : 'with the main thread',
+            loopbackReceiveSteeredTo: process.env.LO_RPS_CPUS ?? 'not steered (the sending CPU)',
             playlistBytes: Buffer.byteLength(body(10, 0)),
           },
           definitions: {
@@ -324,6 +501,8 @@ async function probeMain(): Promise<void> {
               'the reader`s main thread from just before the announce (before the part, with HINTS) to the last client answer (/proc/PID/schedstat): ' +
               'CPU time it ran (all its work in that interval, the release included), and time it was runnable but ' +
               'waiting for a CPU (what other processes on the machine cost it)',
+            readerCpuKernel:
+              'the reader`s CPU (READER_CPUS, one CPU) over the same interval: softirq time (10 ms ticks), NET_RX softirqs, and CPU time of its ksoftirqd thread (the softirq work deferred to a thread, which the reader waits behind)',
           },
           overall: {
             reader: quantiles(histDelta(first, last, 'wellspring_reader_release_seconds')),
@@ -332,6 +511,7 @@ async function probeMain(): Promise<void> {
           },
           rounds,
           warmupRounds,
+          reference,
         },
         null,
         2,
@@ -344,4 +524,5 @@ async function probeMain(): Promise<void> {
 }
 
 if (process.argv[2] === 'client') clientMain();
+else if (process.argv[2] === 'floor') floorMain();
 else await probeMain();
