@@ -38,13 +38,14 @@ beforeAll(async () => {
   const cap = captureLogger();
   lines = cap.lines;
   node = await startNode(config, ['ingest', 'manifest', 'reader'], cap.log, createMetrics());
-  // The encoder: the fixture looped in real time, copied as it is (captions stay in the H.264 SEI).
+  // The encoder: the fixture looped in real time, copied as it is (captions stay in the H.264 SEI), until afterAll
+  // stops it (a fixed -t could end the stream before a slow run's players have read the captions).
   const start = (): ChildProcess =>
     spawn(
       'ffmpeg',
       [
         ...['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', fixture],
-        ...['-map', '0', '-c', 'copy', '-t', '90', '-f', 'mpegts'],
+        ...['-map', '0', '-c', 'copy', '-f', 'mpegts'],
         `srt://127.0.0.1:${port}?latency=120000&connect_timeout=2000`,
       ],
       { stdio: 'ignore' },
@@ -131,12 +132,16 @@ describe('captions and two audio languages from an SRT source', () => {
             await page.goto(pages.url('tracks.html', c));
             const read = (): Promise<PageResult> =>
               page.evaluate(() => (window as unknown as { r: PageResult }).r);
-            // Done when playing, both audio tracks listed and (hls.js) a caption cue has arrived.
+            // Done when playing, both audio tracks listed and a captions track listed ((hls.js) with a cue).
             await waitFor(
               async () => {
                 const r = await read();
                 if (r.fatal.length) throw new Error(`${c.player} ${c.src}: ${r.fatal.join('; ')}`);
-                return r.playing && r.audio.length >= 2 && (c.player !== 'hls' || r.cues.length > 0);
+                const captions =
+                  c.player === 'hls'
+                    ? r.cues.length > 0
+                    : r.text.some((t) => t.kind === 'application/cea-608');
+                return r.playing && r.audio.length >= 2 && captions;
               },
               40_000,
               `${c.player} on ${c.src}`,
