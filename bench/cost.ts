@@ -453,7 +453,7 @@ async function qualityRun(): Promise<Record<string, unknown>> {
           '-bf',
           '0',
           '-force_key_frames',
-          `expr:gte(t,n_forced*${v.keyframeSec})`,
+          `expr:gte(t,n_forced*${v.keyframeSec}-0.001)`, // as the ladder (src/adapters/ffmpeg/args.ts),
           '-threads',
           '1',
         ];

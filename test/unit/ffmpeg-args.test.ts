@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildTranscodeArgs } from '../../src/adapters/ffmpeg/args.js';
 import { parseConfig, streamSettings } from '../../src/config.js';
+import { CmafStreamReader } from '../../src/core/index.js';
 
 const settings = streamSettings(parseConfig({}), 'a');
 const spec = (decoderThreads?: number) => ({
@@ -60,7 +63,7 @@ describe('transcoder arguments', () => {
     for (const o of perOutput.slice(0, 3)) {
       expect(o[o.indexOf('-g') + 1]).toBe('60');
       expect(o[o.indexOf('-keyint_min') + 1]).toBe('60');
-      expect(o[o.indexOf('-force_key_frames') + 1]).toBe('expr:gte(t,n_forced*2)');
+      expect(o[o.indexOf('-force_key_frames') + 1]).toBe('expr:gte(t,n_forced*2-0.001)');
     }
   });
 
@@ -74,7 +77,7 @@ describe('transcoder arguments', () => {
     for (const o of perOutput.slice(0, 3)) {
       expect(o[o.indexOf('-g') + 1]).toBe('12');
       expect(o[o.indexOf('-keyint_min') + 1]).toBe('12');
-      expect(o[o.indexOf('-force_key_frames') + 1]).toBe('expr:gte(t,n_forced*0.4)');
+      expect(o[o.indexOf('-force_key_frames') + 1]).toBe('expr:gte(t,n_forced*0.4-0.001)');
     }
     // The audio output has no GOP.
     expect(perOutput[3]!).not.toContain('-g');
@@ -108,4 +111,45 @@ describe('transcoder arguments', () => {
       expect(audio[audio.indexOf('-movflags') + 1]).toBe('+empty_moov+default_base_moof+cmaf');
     }
   });
+
+  // Real ffmpeg, the arguments as built: where the keyframes land decides every part's length, and the longest
+  // part sets PART-TARGET (and PART-HOLD-BACK) for the whole stream.
+  it.each([
+    { keyframeSec: 0.2, syncEvery: 1 },
+    { keyframeSec: 0.4, syncEvery: 2 },
+  ])(
+    'with keyframeSec $keyframeSec and 0.2 s parts, ffmpeg cuts every chunk at 6 frames (30 fps), a keyframe every $syncEvery',
+    async ({ keyframeSec, syncEvery }) => {
+      const ladder = parseConfig({
+        defaults: {
+          ladder: [{ name: '180p', height: 180, videoBitrateK: 200, preset: 'ultrafast', keyframeSec }],
+        },
+      }).defaults.ladder!;
+      const { args } = buildTranscodeArgs({
+        ...spec(1),
+        input: { kind: 'lavfi', video: 'testsrc2=size=320x180:rate=30:duration=3' },
+        ladder,
+        audio: false,
+      });
+      const ff = spawn(
+        'ffmpeg',
+        args.filter((a) => a !== '-re'),
+        { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      ff.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const reader = new CmafStreamReader();
+      const chunks: Array<{ frames: number; sync: boolean }> = [];
+      (ff.stdio[3] as Readable).on('data', (d: Buffer) => {
+        for (const e of reader.push(d))
+          if (e.kind === 'chunk') chunks.push({ frames: e.info.sampleCount, sync: e.info.startsWithSync });
+      });
+      const code = await new Promise<number | null>((r) => ff.once('close', r));
+      expect(code, stderr).toBe(0);
+      // 3 s at 30 fps: 15 chunks of 6 frames.
+      expect(chunks.map((c) => c.frames)).toEqual(Array(15).fill(6));
+      expect(chunks.map((c) => c.sync)).toEqual(chunks.map((_, i) => i % syncEvery === 0));
+    },
+    30_000,
+  );
 });

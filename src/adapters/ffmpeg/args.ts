@@ -211,8 +211,13 @@ export function buildTranscodeArgs(spec: TranscodeSpec): { args: string[]; outpu
         '0',
         '-bf',
         '0',
+        // 1 ms short of each multiple: frame times (n / fps) and n_forced * keySec are floating point, and
+        // without it a frame that lands exactly on a multiple can compare just below it (30 fps, 0.2 s: 12/30 <
+        // 2 * 0.2), which moves that keyframe a frame late and the next one early. Parts then came out 7 and
+        // 5 + 6 frames long, and the longest one set PART-TARGET, and PART-HOLD-BACK with it, for the whole
+        // stream (0.367 and 1.1 s instead of 0.2 and 0.6 s).
         '-force_key_frames',
-        `expr:gte(t,n_forced*${keySec})`,
+        `expr:gte(t,n_forced*${keySec}-0.001)`,
         ...(r.threads ? ['-threads', String(r.threads)] : []),
       );
     }
