@@ -114,7 +114,7 @@ export async function runCmafIngestBench(o: CmafBenchOptions = {}) {
   const node = await startNode(
     config,
     ['ingest', 'manifest', 'reader'],
-    createLogger('error', 'bench'),
+    createLogger('error', 'bench', 2),
     createMetrics(),
   );
   const playlist = `http://127.0.0.1:${node.httpPort}/live/bench/video/index.m3u8`;

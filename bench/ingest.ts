@@ -26,7 +26,7 @@ function cpuTicks(pid: number): number {
 
 const redis = await startRedisServer();
 const config = parseConfig({ redisUrl: redis.url, rtmp: { host: '127.0.0.1', port: 0 }, logLevel: 'error' });
-const log = createLogger('error', 'bench');
+const log = createLogger('error', 'bench', 2);
 const metrics = createMetrics();
 const store = createRedisStore({ target: redisTarget(config), prefix: config.keyPrefix, role: 'ingest' });
 const queue = new BullRenderQueue(redisTarget(config), config.keyPrefix);

@@ -226,7 +226,12 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
       })),
     },
   });
-  const node = await startNode(config, ['ingest', 'manifest', 'reader'], createLogger('error'), metrics);
+  const node = await startNode(
+    config,
+    ['ingest', 'manifest', 'reader'],
+    createLogger('error', 'wellspring', 2),
+    metrics,
+  );
   const cdn = await startVarnishCdn(
     [node.httpPort!],
     fileURLToPath(new URL('../deploy/varnish/wellspring.vcl.template', import.meta.url)),
@@ -421,6 +426,12 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
       unreadableFrames: joins.reduce((n, p) => n + p.unreadable, 0),
       playerErrors: joins.flatMap((p) => p.errors).slice(0, 5),
       playerView: joins.map((p) => p.playerView),
+      // Each join's first player events (seconds from its first event): how it started.
+      joinEvents: joins.map((p) => {
+        const e = p.events ?? [];
+        const z = e[0]?.atMs ?? 0;
+        return e.slice(0, 25).map((x) => `${((x.atMs - z) / 1000).toFixed(2)}s ${x.what}`);
+      }),
       availabilityAtCdnMs: cdnS.latencyMs,
       availabilityAtOriginMs: originS.latencyMs,
       stagesMs: {

@@ -44,7 +44,12 @@ const config = parseConfig({
   },
   logLevel: 'error',
 });
-const node = await startNode(config, ['ingest', 'reader'], createLogger('error'), createMetrics());
+const node = await startNode(
+  config,
+  ['ingest', 'reader'],
+  createLogger('error', 'wellspring', 2),
+  createMetrics(),
+);
 const ingestPort = node.httpIngestPort!;
 const readerPort = node.httpPort!;
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });

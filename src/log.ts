@@ -3,8 +3,10 @@ import pino, { type Logger } from 'pino';
 export type { Logger };
 
 /** The one root logger; components take child({ component, stream, rendition }). JSON lines on stdout. */
-export function createLogger(level = 'info', name = 'wellspring'): Logger {
-  return pino({ name, level, base: { pid: process.pid } });
+export function createLogger(level = 'info', name = 'wellspring', fd: 1 | 2 = 1): Logger {
+  // fd 2 for tools whose stdout is their report (the benchmarks print JSON there).
+  const options = { name, level, base: { pid: process.pid } };
+  return fd === 1 ? pino(options) : pino(options, pino.destination(fd));
 }
 
 /**

@@ -87,7 +87,7 @@ window.meter = m;
 // Every event on the Unix clock (Date.now), the clock the bench's other series use.
 const ev = (what) => { if (m.events.length < 400) m.events.push({ atMs: Date.now(), what }); };
 v.addEventListener('waiting', () => { if (m.playing && !m.stallStart) { m.stalls++; m.stallStart = performance.now(); m.stallAt = Date.now(); ev('waiting'); } });
-v.addEventListener('playing', () => { m.playing = true; if (m.stallStart) { const ms = performance.now() - m.stallStart; m.stalledMs += ms; m.stallList.push({ atMs: m.stallAt, ms: Math.round(ms) }); m.stallStart = 0; ev('playing'); } });
+v.addEventListener('playing', () => { if (!m.playing) ev('first playing at ' + v.currentTime.toFixed(2)); m.playing = true; if (m.stallStart) { const ms = performance.now() - m.stallStart; m.stalledMs += ms; m.stallList.push({ atMs: m.stallAt, ms: Math.round(ms) }); m.stallStart = 0; ev('playing'); } });
 v.addEventListener('seeking', () => ev('seeking to ' + v.currentTime.toFixed(2)));
 if (kind === 'hls') {
   // Forced MSE: Chromium claims native HLS support it does not have.
@@ -283,7 +283,13 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
       ).meter;
       const open = w.stallStart ? performance.now() - w.stallStart : 0;
       const win = window as unknown as {
-        hlsPlayer?: { targetLatency: number | null; latency: number; drift: number };
+        hlsPlayer?: {
+          targetLatency: number | null;
+          latency: number;
+          drift: number;
+          latestLevelDetails?: { partHoldBack?: number } | null;
+          latencyController?: { stallCount?: number };
+        };
         dashPlayer?: { getTargetLiveDelay(): number; getCurrentLiveLatency(): number };
       };
       const playerView = win.hlsPlayer
@@ -291,6 +297,10 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
             targetLatencySec: win.hlsPlayer.targetLatency,
             latencySec: win.hlsPlayer.latency,
             drift: win.hlsPlayer.drift,
+            // What its target is made of: PART-HOLD-BACK as parsed, plus liveSyncOnStallIncrease per stall it counted
+            // (hls.js counts buffer stalls before the first frame too, which the meter does not).
+            partHoldBackSec: win.hlsPlayer.latestLevelDetails?.partHoldBack,
+            hlsStallCount: win.hlsPlayer.latencyController?.stallCount,
           }
         : win.dashPlayer
           ? {
