@@ -155,6 +155,16 @@ const LEVERS: Variant[] = [
   },
   {
     ...BASE,
+    name: 'best+priority+stall-0.1',
+    what: 'best+priority, and hls.js liveSyncOnStallIncrease 0.1 s: hls.js counts the buffer stall of its own join (before the first frame) and by default adds 1 s to its target for it',
+    keyframeSec: 0.2,
+    targetMs: 1000,
+    hlsPlayer: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1, liveSyncOnStallIncrease: 0.1 },
+    transcoderNice: -5,
+    modes: ['ll-hls'],
+  },
+  {
+    ...BASE,
     name: 'best',
     what: 'keyframe every part + hls.js catch-up + dash.js target 1.0 s',
     keyframeSec: 0.2,
