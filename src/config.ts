@@ -588,6 +588,13 @@ export const configSchema = z
      * CAP_SYS_NICE; refused, the transcoder runs at the default with one warning. 0: left as spawned.
      */
     transcoderNice: z.number().int().min(-20).max(19).default(0),
+    /**
+     * An RTMP input read more than this far behind its publisher (s) is cut back to the live edge: the transcoder
+     * fell behind real time and the media queued at the encoder and in the socket; it is dropped, the transcoder
+     * restarts (a discontinuity) and the stream goes on live instead of ever further behind (decision 020).
+     * 0: never cut.
+     */
+    maxInputLagSec: z.number().min(0).max(600).default(6),
     /** Pending publish operations kept in memory while Redis is unreachable, per stream. */
     publishBufferBytes: z
       .number()

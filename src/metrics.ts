@@ -83,6 +83,11 @@ export function createMetrics() {
       labelNames: ['status'],
       registers: [registry],
     }),
+    rtmpBacklogCuts: new Counter({
+      name: 'wellspring_rtmp_backlog_cuts_total',
+      help: 'RTMP inputs read more than maxInputLagSec behind their publisher (the transcoder slower than real time): the backlog dropped and the transcoder restarted at the live edge',
+      registers: [registry],
+    }),
     rtmpTakeovers: new Counter({
       name: 'wellspring_rtmp_backup_takeovers_total',
       help: 'RTMP backup publishers that took a stream over from a departed primary',

@@ -44,6 +44,7 @@ export class RtmpSource implements IngestSource {
       publishDeadlineMs: config.rtmp.publishDeadlineMs,
       idleTimeoutMs: config.rtmp.idleTimeoutMs,
       maxConnections: config.rtmp.maxConnections,
+      maxInputLagMs: config.maxInputLagSec * 1000,
       authorize: (app, key, role, from) => this.authorize(app, key, role, from),
       log,
       metrics,

@@ -16,6 +16,7 @@ import {
 } from '../../../rtmp/flv.js';
 import { RtmpSession } from '../../../rtmp/session.js';
 import type { StreamSession } from '../../stream-session.js';
+import { InputLag } from './input-lag.js';
 
 /** Opens the stream session: whether the source has audio, and the bytes each new ffmpeg gets first. */
 export type SessionOpener = (audio: boolean, preamble: () => Uint8Array[]) => Promise<StreamSession>;
@@ -57,6 +58,8 @@ export interface RtmpServerOptions {
   idleTimeoutMs?: number;
   /** Open connections; beyond it new ones are closed at once (default 1000; 0: no limit). */
   maxConnections?: number;
+  /** A publisher's media read more than this far behind it is dropped to the live edge (input-lag.ts; 0: never). */
+  maxInputLagMs?: number;
   /** Decides on a publish request (app, key, declared role) and creates the stream session. */
   authorize(
     app: string,
@@ -135,6 +138,7 @@ export class RtmpServer {
     let videoSeq: Buffer | undefined;
     let waitKeyframe = true;
     let waitingDrain = false;
+    const lag = new InputLag(this.o.maxInputLagMs ?? 0);
     /** A backup waiting for the stream: its last GOP is kept, nothing is sent on. */
     let standby: { cancel(): void } | undefined;
     /** Indexes of the keyframes in the standby buffer (prestart). */
@@ -164,6 +168,11 @@ export class RtmpServer {
 
     const toFfmpeg = (type: number, ts: number, payload: Uint8Array): void => {
       if (!stream) return;
+      const header =
+        type === TAG_SCRIPT ||
+        (type === TAG_VIDEO && isVideoSequenceHeader(payload)) ||
+        (type === TAG_AUDIO && isAudioSequenceHeader(payload));
+      if (!header && !keepUp(ts, stream)) return;
       if (type === TAG_VIDEO) {
         if (isVideoSequenceHeader(payload)) videoSeq = flvTag(type, ts, payload);
         else if (waitKeyframe) {
@@ -181,6 +190,29 @@ export class RtmpServer {
           socket.resume();
         });
       }
+    };
+
+    /**
+     * False for media to drop: the input is being cut back to the live edge (input-lag.ts). On the cut the
+     * transcoder is restarted; the queue behind it is then read out and dropped, and the new transcoder starts at
+     * the first keyframe read on time.
+     */
+    const keepUp = (ts: number, s: StreamSession): boolean => {
+      const verdict = lag.observe(ts, Date.now());
+      if (verdict === 'pass') return true;
+      if (verdict === 'cut') {
+        this.o.metrics.rtmpBacklogCuts.inc();
+        log.warn(
+          { stream: streamName, lagMs: Math.round(lag.lagMs), maxLagMs: this.o.maxInputLagMs },
+          'input behind its publisher (the transcoder slower than real time): dropping the backlog, restarting at the live edge',
+        );
+        s.killTranscoder();
+        return false;
+      }
+      if (verdict === 'drop') return false;
+      log.info({ stream: streamName, lagMs: Math.round(lag.lagMs) }, 'input back at the live edge');
+      waitKeyframe = true;
+      return true;
     };
 
     const startStream = async (open: SessionOpener): Promise<void> => {
