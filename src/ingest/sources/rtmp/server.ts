@@ -129,7 +129,8 @@ export class RtmpServer {
     let release: (() => Promise<void>) | undefined;
     let streamName: string | undefined;
     let closed = false;
-    let prestart: Array<{ type: number; ts: number; payload: Uint8Array }> | undefined = [];
+    /** Media held before the stream starts (or by a standby backup), with when each tag was read. */
+    let prestart: Array<{ type: number; ts: number; payload: Uint8Array; at: number }> | undefined = [];
     let sawAudio = false;
     let metaAudio: boolean | undefined;
     // What a restarted ffmpeg needs first: FLV header, metadata, decoder configurations; then a keyframe.
@@ -166,13 +167,13 @@ export class RtmpServer {
       })();
     };
 
-    const toFfmpeg = (type: number, ts: number, payload: Uint8Array): void => {
+    const toFfmpeg = (type: number, ts: number, payload: Uint8Array, readAt = Date.now()): void => {
       if (!stream) return;
       const header =
         type === TAG_SCRIPT ||
         (type === TAG_VIDEO && isVideoSequenceHeader(payload)) ||
         (type === TAG_AUDIO && isAudioSequenceHeader(payload));
-      if (!header && !keepUp(ts, stream)) return;
+      if (!header && !keepUp(ts, readAt, stream)) return;
       if (type === TAG_VIDEO) {
         if (isVideoSequenceHeader(payload)) videoSeq = flvTag(type, ts, payload);
         else if (waitKeyframe) {
@@ -197,8 +198,8 @@ export class RtmpServer {
      * transcoder is restarted; the queue behind it is then read out and dropped, and the new transcoder starts at
      * the first keyframe read on time.
      */
-    const keepUp = (ts: number, s: StreamSession): boolean => {
-      const verdict = lag.observe(ts, Date.now());
+    const keepUp = (ts: number, readAt: number, s: StreamSession): boolean => {
+      const verdict = lag.observe(ts, readAt);
       if (verdict === 'pass') return true;
       if (verdict === 'cut') {
         this.o.metrics.rtmpBacklogCuts.inc();
@@ -231,7 +232,7 @@ export class RtmpServer {
         return;
       }
       stream = s;
-      for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload);
+      for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload, t.at);
     };
 
     /** Standby: keep what a transcoder needs to start at the newest keyframe when this backup takes over. */
@@ -248,7 +249,7 @@ export class RtmpServer {
       const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload);
       if (buf.length === 0 && !keyframe) return;
       if (keyframe) standbyKeyframes.push(buf.length);
-      buf.push({ type, ts, payload });
+      buf.push({ type, ts, payload, at: Date.now() });
       // Keep at least STANDBY_LEAD_MS from a keyframe: a new transcoder then finds enough media to probe at once
       // (its analyzeduration) instead of waiting for it in real time.
       while (standbyKeyframes.length > 1 && ts - buf[standbyKeyframes[1]!]!.ts >= STANDBY_LEAD_MS) {
@@ -298,7 +299,7 @@ export class RtmpServer {
             // advisory only
           }
         }
-        prestart.push({ type, ts, payload });
+        prestart.push({ type, ts, payload, at: Date.now() });
         const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload) && !isVideoSequenceHeader(payload);
         if (keyframe || prestart.length >= MAX_PRESTART_TAGS) {
           socket.pause();
