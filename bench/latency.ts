@@ -239,7 +239,7 @@ async function runVariant(v: Variant, index: number): Promise<Record<string, unk
   const node = await startNode(
     config,
     ['ingest', 'manifest', 'reader'],
-    createLogger('error', 'wellspring', 2),
+    createLogger(process.env.BENCH_LOG_LEVEL ?? 'error', 'wellspring', 2),
     metrics,
   );
   const cdn = await startVarnishCdn(

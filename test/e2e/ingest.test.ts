@@ -223,6 +223,49 @@ describe('RTMP ingest', () => {
     expect(h.lines.some((l) => l.msg === 'restarting the transcoder with a discontinuity')).toBe(true);
   });
 
+  it('cuts an input that fell behind its publisher back to the live edge: backlog dropped, transcoder restarted', async () => {
+    h = await startIngest(testConfig({ maxInputLagSec: 2 }));
+    const seconds = 24;
+    const enc = rtmpEncoder(h.rtmpUrl('lag'), seconds);
+    await waitFor(async () => (await segmentsOf(h!, 'lag', '360p')).length >= 2, 20_000, 'segments');
+    const session = h.ingest.sessions.get('lag')!;
+    const pid = session.transcoderPid!;
+    // The transcoder stops reading for 8 s: its stdin fills, the RTMP socket is paused and the publisher's media
+    // queues behind it, as behind a transcoder slower than real time.
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await sleep(8000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    const cut = await waitFor(
+      () => h!.lines.find((l) => String(l.msg).startsWith('input behind its publisher')),
+      15_000,
+      'the cut',
+    );
+    expect(cut.lagMs).toBeGreaterThan(2000);
+    await waitFor(
+      () => h!.lines.some((l) => l.msg === 'input back at the live edge'),
+      15_000,
+      'the live edge',
+    );
+    expect(await enc.done).toBe(0);
+    await waitFor(
+      async () => (await h!.store.streams.readState('lag')).state === 'idle',
+      15_000,
+      'session end',
+    );
+    const segs = await checkRendition(h, 'lag', '360p', 4);
+    // After the cut: a discontinuity, and media again.
+    const d = segs.findIndex((s) => s.discontinuity);
+    expect(d).toBeGreaterThan(0);
+    expect(segs.length - d).toBeGreaterThanOrEqual(2);
+    // The queue was dropped, not played late: seconds of the published media are missing from what was stored.
+    const info = (await h.store.streams.readState('lag')).renditions.find((r) => r.name === '360p')!;
+    const storedSec = segs.reduce((n, s) => n + s.durationTicks, 0) / info.timescale;
+    expect(storedSec).toBeLessThan(seconds - 3);
+  });
+
   it('closes connections that send garbage, truncated handshakes or absurd chunk sizes, and keeps serving', async () => {
     h = await startIngest(testConfig());
     const port = h.ingest.rtmpPort!;
