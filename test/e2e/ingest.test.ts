@@ -243,7 +243,8 @@ describe('RTMP ingest', () => {
       15_000,
       'the cut',
     );
-    expect(cut.lagMs).toBeGreaterThan(2000);
+    // Most of the 8 s stop (ffmpeg's pipe and Node's buffer hold well under a second of this input).
+    expect(cut.lagMs).toBeGreaterThan(4000);
     await waitFor(
       () => h!.lines.some((l) => l.msg === 'input back at the live edge'),
       15_000,
@@ -260,10 +261,11 @@ describe('RTMP ingest', () => {
     const d = segs.findIndex((s) => s.discontinuity);
     expect(d).toBeGreaterThan(0);
     expect(segs.length - d).toBeGreaterThanOrEqual(2);
-    // The queue was dropped, not played late: seconds of the published media are missing from what was stored.
+    // The queue was dropped, not played late: more of the published media is missing than a transcoder restart
+    // alone loses (its unfinished segment, its pipe, the wait for a keyframe: up to ~3 s).
     const info = (await h.store.streams.readState('lag')).renditions.find((r) => r.name === '360p')!;
     const storedSec = segs.reduce((n, s) => n + s.durationTicks, 0) / info.timescale;
-    expect(storedSec).toBeLessThan(seconds - 3);
+    expect(storedSec).toBeLessThan(seconds - 5);
   });
 
   it('closes connections that send garbage, truncated handshakes or absurd chunk sizes, and keeps serving', async () => {

@@ -19,6 +19,22 @@ function feed(
   return out;
 }
 
+/** Feeds tags read at 0.5x from `fromTs` (arrival starting at `at0`) until the cut; returns the cut tag. */
+function slowUntilCut(
+  lag: InputLag,
+  fromTs: number,
+  at0: number,
+): { ts: number; lagMs: number; prevLagMs: number } {
+  let prevLagMs = 0;
+  for (let ts = fromTs; ts < fromTs + 60_000; ts += 33) {
+    const v = lag.observe(ts, at0 + (ts - fromTs) * 2);
+    if (v === 'cut') return { ts, lagMs: lag.lagMs, prevLagMs };
+    expect(v).toBe('pass');
+    prevLagMs = lag.lagMs;
+  }
+  throw new Error('no cut');
+}
+
 describe('input lag', () => {
   it('passes an input read as it is sent, with arrival jitter below the limit', () => {
     const lag = new InputLag(6000);
@@ -31,28 +47,25 @@ describe('input lag', () => {
   it('cuts a queue past the limit once, drops the backlog read out after it, and resumes on time', () => {
     const lag = new InputLag(6000);
     const t0 = 1_000_000;
-    // 10 s on time, then the transcoder at 0.5x: each media second takes 2 s to be read, for 20 s of media.
+    // 10 s on time, then the transcoder at 0.5x: each media second takes 2 s to be read.
     const onTime = feed(lag, 0, 10_000, (ts) => t0 + ts);
-    const slow = feed(lag, 10_000, 30_000, (ts) => t0 + 10_000 + (ts - 10_000) * 2);
     expect(onTime.every((x) => x.v === 'pass')).toBe(true);
-    const cutAt = slow.findIndex((x) => x.v === 'cut');
-    expect(cutAt).toBeGreaterThan(0);
+    const cut = slowUntilCut(lag, 10_000, t0 + 10_000);
     // Cut on the first tag more than 6 s behind: 6 s of lag builds up over 6 s of media at 0.5x.
-    expect(slow[cutAt]!.lagMs).toBeGreaterThan(6000);
-    expect(slow[cutAt - 1]!.lagMs).toBeLessThanOrEqual(6000);
-    expect(slow.filter((x) => x.v === 'cut')).toHaveLength(1);
-    expect(slow.slice(cutAt + 1).every((x) => x.v === 'drop')).toBe(true);
+    expect(cut.lagMs).toBeGreaterThan(6000);
+    expect(cut.prevLagMs).toBeLessThanOrEqual(6000);
+    expect(cut.ts).toBeGreaterThan(15_900);
     expect(lag.cutting).toBe(true);
-    // The publisher sent in real time: at `now` it is at 50 s of media. The queue (30-50 s) is read out at
-    // once, then media arrives on time.
-    const now = t0 + 10_000 + 20_000 * 2;
-    const drain = feed(lag, 30_000, 50_000, () => now);
+    // The caller restarts the transcoder and reads the queue out at once: the publisher, sending in real time, is
+    // at media time `now - t0`; everything up to there arrives now.
+    const now = t0 + 10_000 + (cut.ts - 10_000) * 2;
+    const drain = feed(lag, cut.ts + 33, now - t0, () => now);
     const resumeAt = drain.findIndex((x) => x.v === 'resume');
     expect(resumeAt).toBeGreaterThan(0);
     expect(drain.slice(0, resumeAt).every((x) => x.v === 'drop')).toBe(true);
     expect(drain[resumeAt]!.lagMs).toBeLessThanOrEqual(1000);
     expect(drain.slice(resumeAt + 1).every((x) => x.v === 'pass')).toBe(true);
-    const live = feed(lag, 50_000, 80_000, (ts) => now + (ts - 50_000));
+    const live = feed(lag, now - t0, now - t0 + 30_000, (ts) => t0 + ts);
     expect(live.every((x) => x.v === 'pass')).toBe(true);
     expect(lag.cutting).toBe(false);
   });
@@ -79,6 +92,63 @@ describe('input lag', () => {
     const after = feed(lag, 0, 10_000, (ts) => t0 + 30_000 + ts);
     expect(after.every((x) => x.v === 'pass')).toBe(true);
     expect(Math.max(...after.map((x) => x.lagMs))).toBeLessThan(1);
+  });
+
+  it('does not take 29.97 fps stamped as 30 (1,000 ppm) for a queue over a day', () => {
+    const lag = new InputLag(6000);
+    let cuts = 0;
+    for (let ts = 0; ts < 86_400_000; ts += 1000) if (lag.observe(ts, ts * 1.001) !== 'pass') cuts++;
+    expect(cuts).toBe(0);
+  });
+
+  it('keeps a baseline per track: audio stamped 3 s behind video is neither a queue nor a jump', () => {
+    const lag = new InputLag(6000);
+    const r: LagVerdict[] = [];
+    let worst = 0;
+    for (let ts = 0; ts < 30_000; ts += 33) {
+      r.push(lag.observe(ts, 1000 + ts, 'video'));
+      worst = Math.max(worst, lag.lagMs);
+      r.push(lag.observe(ts - 3000, 1000 + ts, 'audio'));
+      worst = Math.max(worst, lag.lagMs);
+    }
+    expect(r.every((v) => v === 'pass')).toBe(true);
+    expect(worst).toBeLessThan(1);
+    // A queue still shows in both tracks: 10 s more of media read at 0.5x.
+    const slow: LagVerdict[] = [];
+    for (let ts = 30_000; ts < 40_000; ts += 33) {
+      const at = 31_000 + (ts - 30_000) * 2;
+      slow.push(lag.observe(ts, at, 'video'), lag.observe(ts - 3000, at, 'audio'));
+    }
+    expect(slow.filter((v) => v === 'cut')).toHaveLength(1);
+  });
+
+  it('stops dropping once the input is read at the publisher pace again, even above the old baseline', () => {
+    const lag = new InputLag(6000);
+    feed(lag, 0, 10_000, (ts) => ts);
+    const cut = slowUntilCut(lag, 10_000, 10_000);
+    // After the cut the queue is read out at once, then media arrives at the publisher's pace, but 3 s later
+    // than the old baseline allows (its clock moved): the lag never falls below 1 s. Dropping must still end.
+    const at0 = 10_000 + (cut.ts - 10_000) * 2;
+    const edge = at0 - 3000;
+    const drained = feed(lag, cut.ts + 33, edge, () => at0);
+    expect(drained.every((x) => x.v === 'drop')).toBe(true);
+    const after = feed(lag, edge, edge + 20_000, (ts) => at0 + (ts - edge));
+    const resumeAt = after.findIndex((x) => x.v === 'resume');
+    expect(resumeAt).toBeGreaterThan(0);
+    expect(after.slice(0, resumeAt).every((x) => x.v === 'drop')).toBe(true);
+    // Within about a second of arrivals.
+    expect(after[resumeAt]!.ts - after[0]!.ts).toBeLessThanOrEqual(1100);
+    expect(after.slice(resumeAt + 1).every((x) => x.v === 'pass')).toBe(true);
+    expect(lag.cutting).toBe(false);
+  });
+
+  it('measures afresh after reset(): a wait the caller made on purpose is not a queue', () => {
+    const lag = new InputLag(6000);
+    feed(lag, 0, 5000, (ts) => ts);
+    lag.reset();
+    // Read 8 s late after a paused start, then on time: no cut.
+    const r = feed(lag, 5000, 20_000, (ts) => Math.max(13_000 + (ts - 5000) / 10, ts + 8000 - (ts - 5000)));
+    expect(r.every((x) => x.v === 'pass')).toBe(true);
   });
 
   it('never cuts with the limit at 0, and still measures', () => {

@@ -215,6 +215,11 @@ async function probeMain(): Promise<void> {
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   const unsteer = process.env.LO_RPS_CPUS ? steerLoopback(process.env.LO_RPS_CPUS) : undefined;
+  if (unsteer) {
+    // Put the loopback back however this process ends.
+    process.once('exit', unsteer);
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+  }
   const redis = await startRedisServer();
   const dir = mkdtempSync(join(os.tmpdir(), 'ws-release-probe-'));
   const port = await freePort();
@@ -256,7 +261,6 @@ async function probeMain(): Promise<void> {
     await store.close();
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
-    unsteer?.();
   };
   try {
     await waitForListen(port, 30_000, () => 'reader did not listen');
@@ -353,7 +357,8 @@ async function probeMain(): Promise<void> {
           rounds: floorRoundsOut,
         };
       } finally {
-        floor.send({ t: 'stop' });
+        if (floor.connected) floor.send({ t: 'stop' });
+        else floor.kill('SIGKILL');
       }
     };
     const rounds: Array<Record<string, unknown>> = [];

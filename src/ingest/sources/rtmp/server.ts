@@ -167,13 +167,13 @@ export class RtmpServer {
       })();
     };
 
-    const toFfmpeg = (type: number, ts: number, payload: Uint8Array, readAt = Date.now()): void => {
+    const toFfmpeg = (type: number, ts: number, payload: Uint8Array, readAt = performance.now()): void => {
       if (!stream) return;
       const header =
         type === TAG_SCRIPT ||
         (type === TAG_VIDEO && isVideoSequenceHeader(payload)) ||
         (type === TAG_AUDIO && isAudioSequenceHeader(payload));
-      if (!header && !keepUp(ts, readAt, stream)) return;
+      if (!header && !keepUp(type, ts, readAt, stream)) return;
       if (type === TAG_VIDEO) {
         if (isVideoSequenceHeader(payload)) videoSeq = flvTag(type, ts, payload);
         else if (waitKeyframe) {
@@ -198,8 +198,8 @@ export class RtmpServer {
      * transcoder is restarted; the queue behind it is then read out and dropped, and the new transcoder starts at
      * the first keyframe read on time.
      */
-    const keepUp = (ts: number, readAt: number, s: StreamSession): boolean => {
-      const verdict = lag.observe(ts, readAt);
+    const keepUp = (type: number, ts: number, readAt: number, s: StreamSession): boolean => {
+      const verdict = lag.observe(ts, readAt, type === TAG_AUDIO ? 'audio' : 'video');
       if (verdict === 'pass') return true;
       if (verdict === 'cut') {
         this.o.metrics.rtmpBacklogCuts.inc();
@@ -233,6 +233,9 @@ export class RtmpServer {
       }
       stream = s;
       for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload, t.at);
+      // The socket was paused while the session started (a takeover waits for the old one to stop): what queued
+      // meanwhile is our own wait, not a transcoder behind; measure from what is read next.
+      lag.reset();
     };
 
     /** Standby: keep what a transcoder needs to start at the newest keyframe when this backup takes over. */
@@ -249,7 +252,7 @@ export class RtmpServer {
       const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload);
       if (buf.length === 0 && !keyframe) return;
       if (keyframe) standbyKeyframes.push(buf.length);
-      buf.push({ type, ts, payload, at: Date.now() });
+      buf.push({ type, ts, payload, at: performance.now() });
       // Keep at least STANDBY_LEAD_MS from a keyframe: a new transcoder then finds enough media to probe at once
       // (its analyzeduration) instead of waiting for it in real time.
       while (standbyKeyframes.length > 1 && ts - buf[standbyKeyframes[1]!]!.ts >= STANDBY_LEAD_MS) {
@@ -299,7 +302,7 @@ export class RtmpServer {
             // advisory only
           }
         }
-        prestart.push({ type, ts, payload, at: Date.now() });
+        prestart.push({ type, ts, payload, at: performance.now() });
         const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload) && !isVideoSequenceHeader(payload);
         if (keyframe || prestart.length >= MAX_PRESTART_TAGS) {
           socket.pause();
