@@ -129,8 +129,7 @@ export class RtmpServer {
     let release: (() => Promise<void>) | undefined;
     let streamName: string | undefined;
     let closed = false;
-    /** Media held before the stream starts (or by a standby backup), with when each tag was read. */
-    let prestart: Array<{ type: number; ts: number; payload: Uint8Array; at: number }> | undefined = [];
+    let prestart: Array<{ type: number; ts: number; payload: Uint8Array }> | undefined = [];
     let sawAudio = false;
     let metaAudio: boolean | undefined;
     // What a restarted ffmpeg needs first: FLV header, metadata, decoder configurations; then a keyframe.
@@ -167,13 +166,13 @@ export class RtmpServer {
       })();
     };
 
-    const toFfmpeg = (type: number, ts: number, payload: Uint8Array, readAt = performance.now()): void => {
+    const toFfmpeg = (type: number, ts: number, payload: Uint8Array): void => {
       if (!stream) return;
       const header =
         type === TAG_SCRIPT ||
         (type === TAG_VIDEO && isVideoSequenceHeader(payload)) ||
         (type === TAG_AUDIO && isAudioSequenceHeader(payload));
-      if (!header && !keepUp(type, ts, readAt, stream)) return;
+      if (!header && !keepUp(type, ts, stream)) return;
       if (type === TAG_VIDEO) {
         if (isVideoSequenceHeader(payload)) videoSeq = flvTag(type, ts, payload);
         else if (waitKeyframe) {
@@ -198,8 +197,8 @@ export class RtmpServer {
      * transcoder is restarted; the queue behind it is then read out and dropped, and the new transcoder starts at
      * the first keyframe read on time.
      */
-    const keepUp = (type: number, ts: number, readAt: number, s: StreamSession): boolean => {
-      const verdict = lag.observe(ts, readAt, type === TAG_AUDIO ? 'audio' : 'video');
+    const keepUp = (type: number, ts: number, s: StreamSession): boolean => {
+      const verdict = lag.observe(ts, performance.now(), type === TAG_AUDIO ? 'audio' : 'video');
       if (verdict === 'pass') return true;
       if (verdict === 'cut') {
         this.o.metrics.rtmpBacklogCuts.inc();
@@ -232,7 +231,8 @@ export class RtmpServer {
         return;
       }
       stream = s;
-      for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload, t.at);
+      // Held media goes out at once: read now, its offsets only fall, so it is never taken for a queue.
+      for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload);
       // The socket was paused while the session started (a takeover waits for the old one to stop): what queued
       // meanwhile is our own wait, not a transcoder behind; measure from what is read next.
       lag.reset();
@@ -252,7 +252,7 @@ export class RtmpServer {
       const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload);
       if (buf.length === 0 && !keyframe) return;
       if (keyframe) standbyKeyframes.push(buf.length);
-      buf.push({ type, ts, payload, at: performance.now() });
+      buf.push({ type, ts, payload });
       // Keep at least STANDBY_LEAD_MS from a keyframe: a new transcoder then finds enough media to probe at once
       // (its analyzeduration) instead of waiting for it in real time.
       while (standbyKeyframes.length > 1 && ts - buf[standbyKeyframes[1]!]!.ts >= STANDBY_LEAD_MS) {
@@ -302,7 +302,7 @@ export class RtmpServer {
             // advisory only
           }
         }
-        prestart.push({ type, ts, payload, at: performance.now() });
+        prestart.push({ type, ts, payload });
         const keyframe = type === TAG_VIDEO && isVideoKeyframe(payload) && !isVideoSequenceHeader(payload);
         if (keyframe || prestart.length >= MAX_PRESTART_TAGS) {
           socket.pause();
