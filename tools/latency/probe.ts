@@ -31,6 +31,13 @@ export interface ProbeResult {
    * fragment whose tfdt is not where the previous one ended. A new init segment (a discontinuity) starts over.
    */
   gaps: number;
+  /**
+   * Where the playlist or MPD places each decoded segment on the wall clock (HLS: its EXT-X-PROGRAM-DATE-TIME;
+   * DASH: availabilityStartTime + its presentation time) minus the stamp of its first frame: how far the
+   * stream's anchor is from when the frame was handed to the encoder. A player that computes its latency from
+   * the anchor (dash.js, hls.js's PDT arithmetic) is wrong by exactly this much.
+   */
+  anchorOffsets: Array<{ atMs: number; offsetMs: number }>;
   errors: string[];
 }
 
@@ -105,7 +112,7 @@ class Recorder {
   private readonly countFromMs: number;
   private timeline: { init: string; reader: CmafStreamReader; nextTicks?: number } | undefined;
   constructor(url: string, mode: ProbeResult['mode'], warmupMs: number) {
-    this.result = { url, mode, samples: [], decodeFailures: 0, gaps: 0, errors: [] };
+    this.result = { url, mode, samples: [], decodeFailures: 0, gaps: 0, anchorOffsets: [], errors: [] };
     this.countFromMs = Date.now() + warmupMs;
   }
 
@@ -145,18 +152,30 @@ class Recorder {
   /**
    * The pieces of one segment, in order, from its keyframe: each with when its bytes arrived and how many frames
    * it carries. They are decoded together once (one ffmpeg run per segment, not per part) and each piece yields
-   * a sample: its arrival minus the stamp of its newest frame.
+   * a sample: its arrival minus the stamp of its newest frame. `segmentKey` names the segment for the anchor
+   * check (resolveAnchors).
    */
-  record(init: Uint8Array, pieces: Piece[]): void {
+  record(init: Uint8Array, pieces: Piece[], segmentKey?: string): void {
     if (pieces.length === 0) return;
-    this.queue = this.queue.then(() => this.decode(init, pieces));
+    this.queue = this.queue.then(() => this.decode(init, pieces, segmentKey));
+  }
+
+  /** Decoded segments' first-frame stamps, for the anchor check once the manifests have listed them. */
+  private readonly firstStamps: Array<{ key: string; atMs: number; stampMs: number }> = [];
+
+  /** After drain(): where the manifest placed each decoded segment (undefined: never seen listed) vs its stamp. */
+  resolveAnchors(anchorMs: (key: string) => number | undefined): void {
+    for (const f of this.firstStamps) {
+      const a = anchorMs(f.key);
+      if (a !== undefined) this.result.anchorOffsets.push({ atMs: f.atMs, offsetMs: a - f.stampMs });
+    }
   }
 
   async drain(): Promise<void> {
     await this.queue;
   }
 
-  private async decode(init: Uint8Array, pieces: Piece[]): Promise<void> {
+  private async decode(init: Uint8Array, pieces: Piece[], segmentKey?: string): Promise<void> {
     let stamps: Array<number | undefined>;
     try {
       stamps = await sharedStamps(init, pieces);
@@ -173,6 +192,8 @@ class Recorder {
         ? pieces.map((piece) => ({ piece, stamps: stamps.slice(from, (from += piece.frames)) }))
         : [{ piece: pieces[pieces.length - 1]!, stamps }];
     if (stamps.length !== total) this.result.decodeFailures++;
+    if (segmentKey !== undefined && stamps[0] !== undefined && pieces[0]!.atMs >= this.countFromMs)
+      this.firstStamps.push({ key: segmentKey, atMs: pieces[0]!.atMs, stampMs: stamps[0] });
     for (const g of groups) {
       const good = g.stamps.filter((x): x is number => x !== undefined);
       if (good.length < g.stamps.length || (g.stamps.length > 0 && good.length === 0))
@@ -237,8 +258,19 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
   const seen = new Set<string>();
   // The parts of the segment being filled, from its first (keyframe) part: decoded together once it is complete.
   let segment: { key: string; init: Buffer; pieces: Piece[] } | undefined;
+  // EXT-X-PROGRAM-DATE-TIME of each complete segment seen listed, by media sequence number (m3u8-parser carries
+  // it forward from the tag by the durations, as players do).
+  const pdts = new Map<string, number>();
+  const notePdts = (): void => {
+    const list = pl.segments as Array<{ uri: string; programDateTime?: number }>;
+    list.forEach((s, i) => {
+      if (s.programDateTime === undefined) return;
+      pdts.set(String(Number(pl.mediaSequence ?? 0) + i), s.programDateTime);
+      pdts.set(s.uri, s.programDateTime);
+    });
+  };
   const flush = (): void => {
-    if (segment) rec.record(segment.init, segment.pieces);
+    if (segment) rec.record(segment.init, segment.pieces, segment.key);
     segment = undefined;
   };
   while (Date.now() < deadline) {
@@ -265,6 +297,7 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
         const m = /(\d+)\.(\d+)\.m4s/.exec(hint);
         const q = m ? `?_HLS_msn=${m[1]}&_HLS_part=${m[2]}` : '';
         pl = m3u8((await fetchBytes(`${mediaUrl.split('?')[0]}${q}`)).toString());
+        notePdts();
         // If the playlist moved on by more than one part (a burst, a slow probe), fetch the parts it lists after
         // ours, as a player would: they keep the timeline and the decode whole, but their first availability was
         // missed, so they are not samples.
@@ -288,10 +321,11 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
           const at = Date.now();
           const init = await initFor(s.map?.uri ?? mapUri);
           const frames = rec.media(s.map?.uri ?? mapUri, init, bytes);
-          rec.record(init, [{ object: s.uri, bytes, atMs: at, frames }]);
+          rec.record(init, [{ object: s.uri, bytes, atMs: at, frames }], s.uri);
         }
         await sleep((pl.targetDuration * 1000) / 2);
         pl = m3u8((await fetchBytes(mediaUrl)).toString());
+        notePdts();
       }
     } catch (err) {
       rec.result.errors.push((err as Error).message);
@@ -301,6 +335,7 @@ async function probeHls(url: string, deadline: number, warmupMs: number): Promis
   }
   flush();
   await rec.drain();
+  rec.resolveAnchors((key) => pdts.get(key));
   return rec.result;
 }
 
@@ -308,6 +343,8 @@ interface DashSeg {
   resolvedUri: string;
   map: { resolvedUri: string };
   number: number;
+  /** Seconds from availabilityStartTime (Period@start included), as mpd-parser computes it. */
+  presentationTime: number;
 }
 
 async function probeDash(url: string, deadline: number, warmupMs: number): Promise<ProbeResult> {
@@ -320,6 +357,8 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
   const rec = new Recorder(url, ll ? 'll-dash' : 'dash', warmupMs);
   const seen = new Set<string>();
   const inits = new Map<string, Buffer>();
+  /** Where the MPD places each segment's start on the wall clock: availabilityStartTime + its presentation time. */
+  const anchors = new Map<string, number>();
   let text = text0;
   while (Date.now() < deadline) {
     try {
@@ -331,6 +370,9 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
       const segs = video.segments as DashSeg[];
       const target = segs[segs.length - 1];
       if (!target) throw new Error('no segments');
+      const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(text)?.[1] ?? '');
+      if (Number.isFinite(ast) && !anchors.has(target.resolvedUri))
+        anchors.set(target.resolvedUri, ast + Math.round(target.presentationTime * 1000));
       let init = inits.get(target.map.resolvedUri);
       if (!init) {
         init = await fetchBytes(target.map.resolvedUri);
@@ -338,12 +380,12 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
       }
       if (!seen.has(target.resolvedUri)) {
         seen.add(target.resolvedUri);
-        if (ll) await readChunked(target.resolvedUri, target.map.resolvedUri, init, rec);
+        if (ll) await readChunked(target.resolvedUri, target.map.resolvedUri, init, rec, target.resolvedUri);
         else {
           const bytes = await fetchBytes(target.resolvedUri);
           const at = Date.now();
           const frames = rec.media(target.map.resolvedUri, init, bytes);
-          rec.record(init, [{ object: target.resolvedUri, bytes, atMs: at, frames }]);
+          rec.record(init, [{ object: target.resolvedUri, bytes, atMs: at, frames }], target.resolvedUri);
         }
       } else {
         await sleep(200);
@@ -356,11 +398,18 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
     }
   }
   await rec.drain();
+  rec.resolveAnchors((key) => anchors.get(key));
   return rec.result;
 }
 
 /** LL-DASH: read a segment while it is being written; each CMAF chunk is measured when its last byte arrives. */
-async function readChunked(url: string, initUri: string, init: Buffer, rec: Recorder): Promise<void> {
+async function readChunked(
+  url: string,
+  initUri: string,
+  init: Buffer,
+  rec: Recorder,
+  segmentKey: string,
+): Promise<void> {
   const r = await fetch(url, { signal: AbortSignal.timeout(20_000) });
   if (!r.ok || !r.body) throw new Error(`HTTP ${r.status} for ${url}`);
   const reader = new CmafStreamReader();
@@ -382,13 +431,27 @@ async function readChunked(url: string, initUri: string, init: Buffer, rec: Reco
     }
   } finally {
     // The segment starts with a keyframe: its chunks decode together from its start.
-    rec.record(init, pieces);
+    rec.record(init, pieces, segmentKey);
   }
 }
 
 export function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
+}
+
+/** The anchor check over a run: its spread, and the first and last tenth apart (a drift shows as a difference). */
+function anchorSummary(a: ProbeResult['anchorOffsets']) {
+  const v = a.map((x) => x.offsetMs);
+  const tenth = Math.max(1, Math.floor(v.length / 10));
+  return {
+    n: v.length,
+    p5: percentile(v, 0.05),
+    p50: percentile(v, 0.5),
+    p95: percentile(v, 0.95),
+    firstTenthP50: percentile(v.slice(0, tenth), 0.5),
+    lastTenthP50: percentile(v.slice(-tenth), 0.5),
+  };
 }
 
 /** A summary as the probe prints it. */
@@ -406,6 +469,7 @@ export function summarizeProbe(r: ProbeResult) {
     },
     decodeFailures: r.decodeFailures,
     gaps: r.gaps,
+    anchorMinusStampMs: anchorSummary(r.anchorOffsets),
     errors: r.errors.slice(0, 10),
   };
 }

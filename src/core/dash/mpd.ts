@@ -206,11 +206,12 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
   let maxSegTicksMs = 0;
   const periods: Period[] = [];
   for (const d of discSeqs) {
-    // The period's anchor comes from the first rendition (video first) that has segments in it.
+    // The period's anchor comes from the first rendition (video first) that has segments in it, from its newest
+    // segment there: a young period's anchor is refined after its first segments were published (timeline.ts).
     let anchorSeg: SegmentEntry | undefined;
     let anchorTs = 1;
     for (const x of perRendition) {
-      anchorSeg = x.segments.find((s) => s.discontinuitySeq === d);
+      anchorSeg = x.segments.filter((s) => s.discontinuitySeq === d).pop();
       anchorTs = x.r.snapshot.timescale;
       if (anchorSeg) break;
     }

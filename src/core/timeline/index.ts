@@ -4,3 +4,4 @@ export * from './bitrate.js';
 export * from './ttl.js';
 export * from './retention.js';
 export * from './numbering.js';
+export * from './anchor.js';

@@ -18,7 +18,16 @@ export interface TimelineConfig {
    * chunk arrives. If a following chunk turns out not to be a sync sample, that segment is marked dependent.
    */
   eagerSegmentClose?: boolean;
+  /**
+   * How much of a period's media (from its first chunk) the wall-clock anchor keeps being refined over. Default
+   * 15 s: a source that connects late and then catches up (measured: 5.4 s on a loaded 2-core machine) is only
+   * at its steady-state delay some seconds in, long after the first segment closed.
+   */
+  anchorCalibrationTicks?: number;
 }
+
+/** Default anchorCalibrationTicks, in seconds of media. */
+export const ANCHOR_CALIBRATION_SEC = 15;
 
 /** Where sequence numbering resumes: read from the store so numbers only ever increase. */
 export interface TimelineResume {
@@ -52,7 +61,7 @@ export class Timeline {
   private epochTicks = 0;
   private epochWallMs = 0;
   private hasEpoch = false;
-  /** The anchor is still being refined: the period's first segment is open. */
+  /** The anchor is still being refined: within anchorCalibrationTicks of the period's first chunk. */
   private calibrating = false;
   /** Decode time expected for the next chunk. */
   private expectedTicks: number | undefined;
@@ -66,7 +75,12 @@ export class Timeline {
     if (!(config.partTargetTicks > 0) || config.partTargetTicks > config.segmentTargetTicks) {
       throw new TimelineError('partTargetTicks must be positive and at most segmentTargetTicks');
     }
-    this.cfg = { partRetentionSegments: 4, eagerSegmentClose: false, ...config };
+    this.cfg = {
+      partRetentionSegments: 4,
+      eagerSegmentClose: false,
+      anchorCalibrationTicks: ANCHOR_CALIBRATION_SEC * config.timescale,
+      ...config,
+    };
     const targetDurationSec = Math.ceil(config.segmentTargetTicks / config.timescale);
     this.segmentCapTicks = ((2 * targetDurationSec + 1) * config.timescale) / 2;
     this.nextMsn = resume?.nextMsn ?? 0;
@@ -121,7 +135,11 @@ export class Timeline {
       this.epochWallMs = wallClockMs;
       this.hasEpoch = true;
       this.calibrating = true;
-    } else if (this.calibrating) this.refineAnchor(chunk, wallClockMs);
+    } else if (this.calibrating) {
+      if (chunk.baseMediaDecodeTime - this.epochTicks >= this.cfg.anchorCalibrationTicks)
+        this.calibrating = false;
+      else this.refineAnchor(chunk, wallClockMs);
+    }
     this.expectedTicks = chunk.baseMediaDecodeTime + chunk.durationTicks;
 
     const seg = this.open;
@@ -187,11 +205,14 @@ export class Timeline {
   }
 
   /**
-   * The first chunks of a period arrive late and in a burst (the transcoder probes its input, then catches up),
-   * so the first chunk alone would anchor the period's wall clock up to a second or more after the media was
-   * captured, and every player's latency arithmetic (DASH period start, PROGRAM-DATE-TIME) with it. Until the
-   * period's first segment closes, the anchor follows the earliest arrival seen for any chunk, counted back by its
-   * media offset: the steady-state pipeline delay. It only moves earlier, and is fixed once a segment is complete.
+   * The first chunks of a period arrive late and in a burst (the transcoder probes its input, then catches up;
+   * an encoder that connected late catches up too), so the first chunk alone would anchor the period's wall
+   * clock up to a second or more after the media was captured, and every player's latency arithmetic (DASH
+   * period start, PROGRAM-DATE-TIME) with it. For the period's first anchorCalibrationTicks of media, the anchor
+   * follows the earliest arrival seen for any chunk, counted back by its media offset: the steady-state pipeline
+   * delay. It only moves earlier. Segments opened after a move carry the new anchor; segments already closed keep
+   * the one they were published with, so renderers take a period's anchor from its newest segment
+   * (periodAnchor in ./anchor.ts).
    */
   private refineAnchor(chunk: ChunkInfo, wallClockMs: number): void {
     const offsetMs = Math.round(((chunk.baseMediaDecodeTime - this.epochTicks) * 1000) / this.cfg.timescale);
@@ -255,7 +276,6 @@ export class Timeline {
     const seg = this.open;
     if (!seg) return;
     this.open = undefined;
-    this.calibrating = false;
     this.segments.push(seg);
     this.dvrTicks += seg.durationTicks;
     events.push({ type: 'segment', segment: seg });
