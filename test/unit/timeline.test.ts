@@ -45,7 +45,7 @@ describe('Timeline', () => {
     const part = TS / 5; // 200 ms
     // Chunk k covers [200k, 200k+200) ms of media; it arrives (last byte) at: a burst at 1,500 ms for the first
     // five, then steadily 300 ms after its media end (the pipeline delay); from the third segment on, 900 ms after
-    // (a slower pipeline must not move an anchor already fixed).
+    // (a slower pipeline never moves the anchor later).
     const arrival = (k: number): number => base + (k < 5 ? 1500 : (k + 1) * 200 + (k < 20 ? 300 : 900));
     const events: TimelineEvent[] = [];
     const anchors: number[] = [];
@@ -60,7 +60,7 @@ describe('Timeline', () => {
     expect(segs[0]!.wallClockMs).toBe(base + 300);
     expect(segs[1]!.wallClockMs).toBe(base + 300 + 2000);
     expect(segs.at(-1)!.wallClockMs).toBe(base + 300 + (segs.length - 1) * 2000);
-    // The anchor only moved earlier, and not at all after the first segment closed.
+    // The anchor only moved earlier, and not at all once the steady state was reached.
     for (let k = 1; k < anchors.length; k++) expect(anchors[k]).toBeLessThanOrEqual(anchors[k - 1]!);
     expect(new Set(anchors.slice(10)).size).toBe(1);
   });
