@@ -63,8 +63,9 @@ const HANDOVER_HIGH_WATER_BYTES = 16 * 1024 * 1024;
 /** A recycle under way: the retired process flushing, the input held for its successor. */
 interface Handover {
   old: Transcoder;
-  /** The old process's age at the cut point. */
+  /** The old process's age at the cut point, and when the cut was (performance.now()). */
   ageMs: number;
+  cutAt: number;
   /** What the new process gets first: the preamble as it stood at the cut point. */
   preamble: Uint8Array[];
   held: Uint8Array[];
@@ -138,6 +139,7 @@ export class TranscoderSupervisor {
     this.handover = {
       old,
       ageMs: old.uptimeMs,
+      cutAt: performance.now(),
       preamble: this.o.inputPreamble?.() ?? [],
       held: [],
       heldBytes: 0,
@@ -270,6 +272,7 @@ export class TranscoderSupervisor {
         ageSec: Math.round(h.ageMs / 100) / 10,
         newPid: t.pid,
         heldBytes: h.heldBytes,
+        handoverMs: Math.round(performance.now() - h.cutAt),
       },
       'transcoder recycled at an input keyframe',
     );

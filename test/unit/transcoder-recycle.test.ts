@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { TranscoderSupervisor } from '../../src/ingest/transcoder-supervisor.js';
 import { createMetrics } from '../../src/metrics.js';
+import { isVideoKeyframePicture } from '../../src/rtmp/flv.js';
 import { captureLogger } from '../support/harness.js';
 
 const waitFor = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
@@ -191,6 +192,29 @@ describe('transcoder recycle (TranscoderSupervisor, real processes)', () => {
     expect(r.sup.recycleDue).toBe(false);
     expect(r.sup.cutPoint()).toBe(false);
     await r.sup.stop();
+  });
+});
+
+describe('where a recycle may cut the RTMP input (isVideoKeyframePicture)', () => {
+  // FLV VIDEODATA: FrameType (4 bits) | CodecID (4 bits), then for AVC/HEVC AVCPacketType and a composition time.
+  const avc = (frameType: number, packetType: number) =>
+    Uint8Array.from([(frameType << 4) | 7, packetType, 0, 0, 0]);
+  // Enhanced RTMP: IsExHeader (1 bit) | FrameType (3 bits) | PacketType (4 bits), then a FourCC.
+  const ex = (frameType: number, packetType: number) =>
+    Uint8Array.from([0x80 | (frameType << 4) | packetType, ...Buffer.from('hvc1')]);
+
+  it('is an AVC or enhanced-RTMP key frame with a picture, never a sequence header or end of sequence', () => {
+    expect(isVideoKeyframePicture(avc(1, 1))).toBe(true);
+    expect(isVideoKeyframePicture(avc(1, 0))).toBe(false); // sequence header
+    expect(isVideoKeyframePicture(avc(1, 2))).toBe(false); // end of sequence (sent as the encoder stops)
+    expect(isVideoKeyframePicture(avc(2, 1))).toBe(false); // inter frame
+    expect(isVideoKeyframePicture(ex(1, 1))).toBe(true); // CodedFrames
+    expect(isVideoKeyframePicture(ex(1, 3))).toBe(true); // CodedFramesX
+    expect(isVideoKeyframePicture(ex(1, 0))).toBe(false); // SequenceStart
+    expect(isVideoKeyframePicture(ex(1, 2))).toBe(false); // SequenceEnd
+    expect(isVideoKeyframePicture(ex(2, 1))).toBe(false);
+    expect(isVideoKeyframePicture(Uint8Array.from([0x12, 0xff]))).toBe(true); // Sorenson H.263 key frame
+    expect(isVideoKeyframePicture(Uint8Array.from([0x17]))).toBe(false); // truncated
   });
 });
 
