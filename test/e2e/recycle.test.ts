@@ -228,6 +228,15 @@ describe('planned transcoder recycle (transcoderRecycleSec)', () => {
     expect(await counter(metrics.rtmpBacklogCuts)).toBe(0);
     expect(lines.some((l) => String(l.msg).startsWith('input behind its publisher'))).toBe(false);
 
+    // The operations feed: a discontinuity with its cause, never a transcoder restart.
+    const ops = (await store.eventLog.after(undefined, 1000)).filter((e) => e.stream === stream);
+    const opsRecycled = ops.filter(
+      (e) => e.type === 'discontinuity' && e.data?.cause === 'transcoder recycled',
+    );
+    expect(opsRecycled.length).toBeGreaterThanOrEqual(1);
+    expect(opsRecycled.at(-1)!.data!.recycles).toBe(recycles.length);
+    expect(ops.filter((e) => e.type === 'transcoder.restarted')).toEqual([]);
+
     // The viewer: one discontinuity per recycle in the live playlist, nothing backwards, nothing listed missing.
     expect(acceptance(rep, { minDiscontinuities: recycles.length, noErrors: true })).toEqual([]);
     expect(rep.discontinuities).toBe(recycles.length);
