@@ -595,6 +595,18 @@ export const configSchema = z
      * 0: never cut.
      */
     maxInputLagSec: z.number().min(0).max(600).default(6),
+    /**
+     * A live transcoder older than this (s) is replaced at the next input video keyframe (RTMP): ffmpeg's fMP4
+     * muxer keeps 40 bytes per fragment for the life of the process (+2.9 MB per hour with 0.2 s parts), which only
+     * a new process releases. The old one flushes everything it has; the new one gets the input from the keyframe
+     * on; viewers see one discontinuity (decision 021). 0: never.
+     */
+    transcoderRecycleSec: z
+      .number()
+      .min(0)
+      .max(30 * 86_400)
+      .refine((v) => v === 0 || v >= 2, { message: '0 (never) or at least 2 s' })
+      .default(86_400),
     /** Pending publish operations kept in memory while Redis is unreachable, per stream. */
     publishBufferBytes: z
       .number()

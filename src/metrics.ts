@@ -42,6 +42,12 @@ export function createMetrics() {
       labelNames: ['stream'],
       registers: [registry],
     }),
+    transcoderRecycles: new Counter({
+      name: 'wellspring_transcoder_recycles_total',
+      help: 'Planned transcoder replacements at an input keyframe once a process reached transcoderRecycleSec (bounds ffmpeg memory; one discontinuity each, no media lost; not counted as restarts)',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
     ffmpegSpeed: new Gauge({
       name: 'wellspring_ffmpeg_speed',
       help: 'Transcoder speed relative to real time',

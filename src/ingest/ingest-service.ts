@@ -123,6 +123,7 @@ export class IngestService {
         ffmpegPath: this.config.ffmpegPath,
         decoderThreads: this.config.decoderThreads,
         transcoderNice: this.config.transcoderNice,
+        transcoderRecycleSec: this.config.transcoderRecycleSec,
         publishBufferBytes: this.config.publishBufferBytes,
         onPublished: (op, ms) => this.deps.onPublished?.(name, op, ms),
       },

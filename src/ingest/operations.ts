@@ -54,6 +54,9 @@ interface Live {
   /** Transcoder restarts of this publisher, and the process' counter for the stream when it connected. */
   restarts: number;
   restartBase: number;
+  /** Planned transcoder recycles (decision 021), counted the same way. */
+  recycles: number;
+  recycleBase: number;
 }
 
 export class IngestOperations {
@@ -136,6 +139,8 @@ export class IngestOperations {
       renditions: [],
       restarts: 0,
       restartBase: await this.counter(a.stream),
+      recycles: 0,
+      recycleBase: await this.counter(a.stream, this.d.metrics.transcoderRecycles),
     };
     this.live.set(a.stream, l);
     this.emit({ type: 'publisher.connected', stream: a.stream, data: { protocol, address: l.address } });
@@ -208,10 +213,8 @@ export class IngestOperations {
     return { ...store, streams, events };
   }
 
-  private async counter(stream: string): Promise<number> {
-    const v = (await this.d.metrics.ffmpegRestarts.get()).values.find(
-      (x) => (x.labels as { stream?: string }).stream === stream,
-    );
+  private async counter(stream: string, metric = this.d.metrics.ffmpegRestarts): Promise<number> {
+    const v = (await metric.get()).values.find((x) => (x.labels as { stream?: string }).stream === stream);
     return v?.value ?? 0;
   }
 
@@ -244,10 +247,11 @@ export class IngestOperations {
       }
       return m;
     };
-    const [speed, dropped, restarts] = await Promise.all([
+    const [speed, dropped, restarts, recycles] = await Promise.all([
       byStream(metrics.ffmpegSpeed),
       byStream(metrics.ffmpegDropped),
       byStream(metrics.ffmpegRestarts),
+      byStream(metrics.transcoderRecycles),
     ]);
     const now = performance.now();
     for (const [stream, l] of this.live) {
@@ -264,6 +268,11 @@ export class IngestOperations {
         this.emit({ type: 'transcoder.restarted', stream, data: { restarts: r } });
         this.emit({ type: 'discontinuity', stream, data: { cause: 'transcoder restarted' } });
         l.restarts = r;
+      }
+      const c = (recycles.get(stream) ?? 0) - l.recycleBase;
+      if (c > l.recycles) {
+        this.emit({ type: 'discontinuity', stream, data: { cause: 'transcoder recycled', recycles: c } });
+        l.recycles = c;
       }
       const rec = this.record(stream, l);
       rec.transcoderSpeed = speed.get(stream) ?? null;

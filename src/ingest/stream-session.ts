@@ -38,6 +38,8 @@ export interface SessionDeps {
   decoderThreads?: number;
   /** Transcoder niceness (config transcoderNice). */
   transcoderNice?: number;
+  /** Recycle the transcoder at an input keyframe once it is this old, s (config transcoderRecycleSec; 0: never). */
+  transcoderRecycleSec?: number;
   publishBufferBytes: number;
   /** Called for every publish, with its latency (benchmarks). */
   onPublished?: (op: PublishOp, latencyMs: number) => void;
@@ -75,6 +77,8 @@ export class StreamSession {
   private republishing = false;
   /** The current transcoder's input clock (observeInput). */
   private sourceClock: { firstTs?: number; zeroWallMs?: number } = {};
+  /** During a recycle: the input clock of the next transcoder, whose input starts at the cut point. */
+  private nextClock: { firstTs?: number; zeroWallMs?: number } | undefined;
   /** When start() ran: every rendition's numbering floor (packaged tracks are added later). */
   private startedAtMs = Date.now();
   /** Packaged tracks whose packager is being created. */
@@ -124,9 +128,13 @@ export class StreamSession {
         log: this.log,
         restartOnExit: options.restartOnExit,
         inputPreamble: options.inputPreamble,
+        recycleAfterMs: (deps.transcoderRecycleSec ?? 0) * 1000,
       },
       {
-        onSpawn: () => (this.sourceClock = {}),
+        onSpawn: (recycled) => {
+          this.sourceClock = (recycled && this.nextClock) || {};
+          this.nextClock = undefined;
+        },
         onOutput: (o, d) => this.onOutput(o, d),
         onSourceInfo: (info) => this.onSourceInfo(info),
         onExit: () => {
@@ -248,7 +256,7 @@ export class StreamSession {
    * anchors PROGRAM-DATE-TIME and the DASH period, instead of the (later, burstier) arrival of ffmpeg's output.
    */
   observeInput(tsMs: number, arrivalMs: number): void {
-    const c = this.sourceClock;
+    const c = this.nextClock ?? this.sourceClock;
     if (c.firstTs === undefined) c.firstTs = tsMs;
     const zero = arrivalMs - (tsMs - c.firstTs);
     if (c.zeroWallMs === undefined || zero < c.zeroWallMs) c.zeroWallMs = zero;
@@ -262,6 +270,17 @@ export class StreamSession {
   /** Waits until ffmpeg's stdin drains (backpressure to the RTMP socket). */
   onceDrain(cb: () => void): void {
     this.transcoder.onceDrain(cb);
+  }
+
+  /**
+   * The source's next bytes start at an input video keyframe (a new transcoder can begin there after the
+   * preamble). A transcoder older than transcoderRecycleSec is recycled here (decision 021). Call it before the
+   * keyframe's observeInput() and write(). Returns whether a recycle began.
+   */
+  keyframe(): boolean {
+    if (!this.transcoder.cutPoint()) return false;
+    this.nextClock = {};
+    return true;
   }
 
   /** Kills the transcoder (tests; operators' `kill`): it is restarted with a discontinuity. */

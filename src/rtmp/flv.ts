@@ -30,6 +30,22 @@ export function isVideoKeyframe(payload: Uint8Array): boolean {
   return ((payload[0]! >> 4) & 0x07) === 1;
 }
 
+/**
+ * A keyframe that carries a picture: where a new decoder can start (after the sequence header). Not a sequence
+ * header, nor the end-of-sequence marker an encoder sends as it stops (both are flagged key frames too). Legacy
+ * AVC (7) and HEVC (12) carry AVCPacketType 1 (NALU); enhanced RTMP PacketTypeCodedFrames (1) or CodedFramesX (3);
+ * other legacy codecs have no packet type.
+ */
+export function isVideoKeyframePicture(payload: Uint8Array): boolean {
+  if (!isVideoKeyframe(payload) || payload.length < 2) return false;
+  if ((payload[0]! & 0x80) !== 0) {
+    const packetType = payload[0]! & 0x0f;
+    return packetType === 1 || packetType === 3;
+  }
+  const codec = payload[0]! & 0x0f;
+  return codec === 7 || codec === 12 ? payload[1] === 1 : true;
+}
+
 /** AVC/HEVC sequence header (decoder configuration), which a restarted decoder needs first. */
 export function isVideoSequenceHeader(payload: Uint8Array): boolean {
   if (payload.length < 2) return false;

@@ -12,6 +12,7 @@ import {
   flvTag,
   isAudioSequenceHeader,
   isVideoKeyframe,
+  isVideoKeyframePicture,
   isVideoSequenceHeader,
 } from '../../../rtmp/flv.js';
 import { RtmpSession } from '../../../rtmp/session.js';
@@ -173,6 +174,10 @@ export class RtmpServer {
         (type === TAG_VIDEO && isVideoSequenceHeader(payload)) ||
         (type === TAG_AUDIO && isAudioSequenceHeader(payload));
       if (!header && !keepUp(type, ts, stream)) return;
+      // A keyframe is where a transcoder due for its recycle hands over (decision 021): everything before it went to
+      // the old process, this tag and what follows go to the new one. Before the waitKeyframe check: the recycle
+      // takes the preamble, which asks for a keyframe, and this is one.
+      if (type === TAG_VIDEO && isVideoKeyframePicture(payload)) stream.keyframe();
       if (type === TAG_VIDEO) {
         if (isVideoSequenceHeader(payload)) videoSeq = flvTag(type, ts, payload);
         else if (waitKeyframe) {
