@@ -123,7 +123,17 @@ export class TranscoderSupervisor {
   get recycleDue(): boolean {
     const after = this.o.recycleAfterMs ?? 0;
     const t = this.transcoder;
-    return after > 0 && this.active && !this.stopped && !this.handover && !!t?.running && t.uptimeMs >= after;
+    // Not a process being killed (kill() sent SIGKILL; `running` stays true until it has closed): its death is a
+    // restart, with backoff and counted, not a recycle.
+    return (
+      after > 0 &&
+      this.active &&
+      !this.stopped &&
+      !this.handover &&
+      !!t?.running &&
+      !t.child.killed &&
+      t.uptimeMs >= after
+    );
   }
 
   /**

@@ -209,6 +209,14 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
   const ctx = await launchChromium(profile, o.chromium);
   try {
     const page = await ctx.newPage();
+    // What the page says about itself (script errors, console errors): kept for a join that never starts.
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => {
+      if (pageErrors.length < 20) pageErrors.push(`pageerror ${e.message}`);
+    });
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && pageErrors.length < 20) pageErrors.push(`console ${msg.text()}`);
+    });
     const cfg =
       typeof o.playerConfig === 'object' ? JSON.stringify(o.playerConfig) : (o.playerConfig ?? 'tuned');
     const q = new URLSearchParams({ src: o.url, player: o.player, ll: ll ? '1' : '0', time: timeUrl, cfg });
@@ -228,6 +236,19 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
       const errors = await page.evaluate(() =>
         (window as unknown as { meter: { errors: string[] } }).meter.errors.slice(0, 10),
       );
+      // Where the element stood after 60 s, and the player's own events: a join that never starts is rare and
+      // not reproducible at will, so everything needed to tell why goes into the report.
+      const state = await page.evaluate(() => {
+        const w = window as unknown as { meter: { events: Array<{ what: string }> } };
+        const v = document.querySelector('video')!;
+        const ranges: string[] = [];
+        for (let i = 0; i < v.buffered.length; i++)
+          ranges.push(`${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
+        return [
+          `video readyState ${v.readyState} networkState ${v.networkState} paused ${v.paused} currentTime ${v.currentTime.toFixed(2)} buffered [${ranges.join(', ')}] error ${v.error?.message ?? v.error?.code ?? 'none'}`,
+          ...w.meter.events.slice(-20).map((e) => `event ${e.what}`),
+        ];
+      });
       return {
         url: o.url,
         player: o.player,
@@ -236,7 +257,7 @@ export async function meter(o: MeterOptions): Promise<MeterResult> {
         unreadable: 0,
         stalls: 0,
         stalledMs: 0,
-        errors: ['playback never started within 60 s', ...errors],
+        errors: ['playback never started within 60 s', ...errors, ...state, ...pageErrors],
       };
     }
     await new Promise((r) => setTimeout(r, (o.warmupSec ?? 10) * 1000));

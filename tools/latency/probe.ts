@@ -371,8 +371,9 @@ async function probeDash(url: string, deadline: number, warmupMs: number): Promi
       const target = segs[segs.length - 1];
       if (!target) throw new Error('no segments');
       const ast = Date.parse(/availabilityStartTime="([^"]+)"/.exec(text)?.[1] ?? '');
-      if (Number.isFinite(ast) && !anchors.has(target.resolvedUri))
-        anchors.set(target.resolvedUri, ast + Math.round(target.presentationTime * 1000));
+      // The newest placement seen, as for HLS's PROGRAM-DATE-TIME: a young period's anchor is still refined.
+      if (Number.isFinite(ast))
+        for (const seg of segs) anchors.set(seg.resolvedUri, ast + Math.round(seg.presentationTime * 1000));
       let init = inits.get(target.map.resolvedUri);
       if (!init) {
         init = await fetchBytes(target.map.resolvedUri);

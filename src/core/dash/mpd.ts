@@ -318,8 +318,9 @@ export function buildMpd(renditions: DashRendition[], o: MpdOptions): Mpd {
 
 /**
  * availabilityStartTime for periods given by their wall-clock starts (Unix ms): the oldest one's. It stays put
- * while that period is listed (every refresh, every reader, every reconnecting client computes the same), and
- * moves only when a discontinuity's older period has left the window; then every remaining Period@start moves
+ * while that period is listed (every refresh, every reader, every reconnecting client computes the same), except
+ * that a period's anchor may move earlier during its first 15 s of media (decision 022), and
+ * moves otherwise only when a discontinuity's older period has left the window; then every remaining Period@start moves
  * by the same amount, so AST + Period@start (when each segment is available) does not change. No period: 0.
  */
 export function mpdAnchorMs(periods: ReadonlyArray<Pick<Period, 'startMs'>>): number {
