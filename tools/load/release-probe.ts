@@ -436,16 +436,12 @@ async function probeMain(): Promise<void> {
       last = after;
       const seen = d.doneAt.map((t) => t - announcedAt).sort((a, b) => a - b);
       if (k >= WARMUP) all.push(...seen);
-      const q = (p: number): number =>
-        seen.length
-          ? Math.round(seen[Math.min(seen.length - 1, Math.floor(p * seen.length))]! * 1000) / 1000
-          : NaN;
       (k < WARMUP ? warmupRounds : rounds).push({
         statuses: d.statuses,
         hintedPartStatuses: HINTS ? d.hintStatuses : undefined,
         reader: quantiles(histDelta(before, after, 'wellspring_reader_release_seconds')),
         readerSpread: quantiles(histDelta(before, after, 'wellspring_reader_release_spread_seconds')),
-        clientsSawMs: { n: seen.length, p50: q(0.5), p99: q(0.99), max: q(1) },
+        clientsSawMs: quantilesOf(seen),
         // Since the scrape before the announce (prom-client resets it at each scrape).
         readerEventLoopDelayMs: loopDelaySinceLastScrape(after),
         readerMainThread: {
@@ -469,10 +465,6 @@ async function probeMain(): Promise<void> {
     }
     const reference = process.env.REFERENCE === '0' ? undefined : await floorRounds();
     const sorted = all.sort((a, b) => a - b);
-    const q = (p: number): number =>
-      sorted.length
-        ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! * 1000) / 1000
-        : NaN;
     console.log(
       JSON.stringify(
         {
@@ -512,7 +504,7 @@ async function probeMain(): Promise<void> {
           overall: {
             reader: quantiles(histDelta(first, last, 'wellspring_reader_release_seconds')),
             readerSpread: quantiles(histDelta(first, last, 'wellspring_reader_release_spread_seconds')),
-            clientsSawMs: { n: sorted.length, p50: q(0.5), p99: q(0.99), max: q(1) },
+            clientsSawMs: quantilesOf(sorted),
           },
           rounds,
           warmupRounds,
