@@ -74,7 +74,7 @@ describe('period anchor calibration', () => {
     expect(new Set(anchors.slice(calibrationChunks)).size).toBe(1);
   });
 
-  it('places every listed segment on the newest anchor: PROGRAM-DATE-TIME and availabilityStartTime', () => {
+  it('repeats PROGRAM-DATE-TIME where the stored records step earlier, and the MPD takes the newest anchor', () => {
     const { tl } = run(catchUp, 60);
     const snap = tl.snapshot();
     const segs: SegmentEntry[] = snap.segments;
@@ -82,9 +82,21 @@ describe('period anchor calibration', () => {
     expect(segs[0]!.wallClockMs).toBeGreaterThan(base + 300 + 500);
     const steady = base + 300;
 
-    const tags = buildMediaPlaylist(snap, { windowTicks: 120 * TS, lowLatency: true });
-    const pdt = tags.flatMap((t) => (t.tag === 'EXT-X-PROGRAM-DATE-TIME' ? [t.unixMs] : []));
-    expect(pdt).toEqual([steady + (segs[0]!.startTicks * 1000) / TS]);
+    // Every segment's PDT as a client computes it (the last tag, plus the durations since) is its own record:
+    // the one the wall-clock lookups search; the newest segments are on the steady anchor.
+    const tags = buildMediaPlaylist(snap, { windowTicks: 120 * TS, lowLatency: false });
+    let pdt = NaN;
+    const seen: number[] = [];
+    for (const t of tags) {
+      if (t.tag === 'EXT-X-PROGRAM-DATE-TIME') pdt = t.unixMs;
+      if (t.tag === 'EXTINF') {
+        seen.push(Math.round(pdt));
+        pdt += (t.duration.ticks * 1000) / t.duration.timescale;
+      }
+    }
+    expect(seen).toEqual(segs.map((s) => Math.round(s.wallClockMs)));
+    expect(seen.at(-1)).toBe(steady + (segs.at(-1)!.startTicks * 1000) / TS);
+    expect(tags.filter((t) => t.tag === 'EXT-X-PROGRAM-DATE-TIME').length).toBeGreaterThan(1);
 
     const mpd = buildMpd(
       [

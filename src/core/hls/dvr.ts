@@ -14,6 +14,7 @@
 import { roundSeconds } from '../format.js';
 import { type MediaUris, objectName } from '../names/names.js';
 import type { SegmentEntry } from '../timeline/types.js';
+import { wallClockSteps } from '../timeline/anchor.js';
 import { type HlsTag, marshalPlaylist, marshalTag } from './tags.js';
 
 /** A complete segment as the archive records it (no parts). */
@@ -138,7 +139,8 @@ function segmentTags(
     const anchor = s.msn === playlistFirstMsn || !prev || chunkOf(s.msn) !== chunkOf(prev.msn);
     if (s.discontinuity && s.msn !== playlistFirstMsn) tags.push({ tag: 'EXT-X-DISCONTINUITY' });
     if (anchor || s.initId !== prev!.initId) tags.push({ tag: 'EXT-X-MAP', uri: uris.init(s.initId) });
-    if (anchor || s.discontinuity) tags.push({ tag: 'EXT-X-PROGRAM-DATE-TIME', unixMs: s.wallClockMs });
+    if (anchor || s.discontinuity || wallClockSteps(prev, s, ts))
+      tags.push({ tag: 'EXT-X-PROGRAM-DATE-TIME', unixMs: s.wallClockMs });
     tags.push({
       tag: 'EXTINF',
       duration: { ticks: s.durationTicks, timescale: ts },

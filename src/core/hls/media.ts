@@ -1,6 +1,6 @@
 import { roundSeconds } from '../format.js';
 import { type MediaUris, objectName } from '../names/names.js';
-import { anchoredWallClockMs, periodAnchors } from '../timeline/anchor.js';
+import { wallClockSteps } from '../timeline/anchor.js';
 import { PART_LISTING_TARGET_DURATIONS } from '../timeline/ttl.js';
 import type { PartEntry, SegmentEntry, TimelineSnapshot } from '../timeline/types.js';
 import type { HlsTag, MediaTime, RenditionReport } from './tags.js';
@@ -105,15 +105,14 @@ export function buildMediaPlaylist(s: TimelineSnapshot, o: MediaPlaylistOptions)
   const hintOpensSegment = !s.open && !s.ended;
   const partsFrom = partListStart(all, targetTicks, hintOpensSegment);
   let prevInit: number | undefined;
-  const anchors = periodAnchors(all, ts);
   all.forEach((seg, i) => {
     if (i < skipped) return;
     const isFirst = i === skipped;
     if (seg.discontinuity && !isFirst) tags.push({ tag: 'EXT-X-DISCONTINUITY' });
     if (seg.initId !== prevInit) tags.push({ tag: 'EXT-X-MAP', uri: uris.init(seg.initId) });
     prevInit = seg.initId;
-    if (isFirst || seg.discontinuity)
-      tags.push({ tag: 'EXT-X-PROGRAM-DATE-TIME', unixMs: anchoredWallClockMs(seg, anchors, ts) });
+    if (isFirst || seg.discontinuity || wallClockSteps(all[i - 1], seg, ts))
+      tags.push({ tag: 'EXT-X-PROGRAM-DATE-TIME', unixMs: seg.wallClockMs });
     if (o.lowLatency && i >= partsFrom) {
       for (const p of seg.parts) tags.push(partTag(p, uris, ts));
     }

@@ -1,38 +1,17 @@
 import type { SegmentEntry } from './types.js';
 
-/** Where a period's newest segment places the period's start on the wall clock (PROGRAM-DATE-TIME space). */
-export interface PeriodAnchor {
-  periodStartTicks: number;
-  wallClockMs: number;
-}
-
 /**
- * Each period's anchor (by discontinuity sequence) as its newest listed segment carries it. The ingest keeps
- * refining a young period's anchor (Timeline, anchorCalibrationTicks) after its first segments were published
- * with a later estimate; the newest segment has the best one, and every segment of the period is placed on the
- * wall clock from it, so a playlist never mixes two estimates. Exact: for segments of one estimate this gives
- * back each segment's own wallClockMs to the millisecond.
+ * Whether a segment's own wall clock is not where its predecessor's (plus its duration) puts it, by more than
+ * rounding. The ingest keeps refining a young period's anchor (Timeline, anchorCalibrationTicks) after its first
+ * segments were stored with an earlier estimate, so within a period the stored records can step earlier once or
+ * a few times. Playlists then repeat EXT-X-PROGRAM-DATE-TIME at the step: every segment's PDT, as a client
+ * computes it, is its own stored record, the one the wall-clock lookups (time-shift, harvest) search.
  */
-export function periodAnchors(
-  segments: readonly SegmentEntry[],
+export function wallClockSteps(
+  prev: Pick<SegmentEntry, 'wallClockMs' | 'durationTicks'> | undefined,
+  seg: Pick<SegmentEntry, 'wallClockMs'>,
   timescale: number,
-): Map<number, PeriodAnchor> {
-  const anchors = new Map<number, PeriodAnchor>();
-  for (const s of segments)
-    anchors.set(s.discontinuitySeq, {
-      periodStartTicks: s.periodStartTicks,
-      wallClockMs: s.wallClockMs - Math.round(((s.startTicks - s.periodStartTicks) * 1000) / timescale),
-    });
-  return anchors;
-}
-
-/** When a segment's first sample was captured, on its period's newest anchor (else its own record). */
-export function anchoredWallClockMs(
-  seg: SegmentEntry,
-  anchors: ReadonlyMap<number, PeriodAnchor>,
-  timescale: number,
-): number {
-  const a = anchors.get(seg.discontinuitySeq);
-  if (!a || a.periodStartTicks !== seg.periodStartTicks) return seg.wallClockMs;
-  return a.wallClockMs + Math.round(((seg.startTicks - a.periodStartTicks) * 1000) / timescale);
+): boolean {
+  if (!prev) return false;
+  return Math.abs(seg.wallClockMs - (prev.wallClockMs + (prev.durationTicks * 1000) / timescale)) > 2;
 }
