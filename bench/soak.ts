@@ -9,20 +9,42 @@
  *
  * Env: BENCH_SECONDS (default 3600), BENCH_CLIENTS (default 100), BENCH_SAMPLE_SECONDS (default 10);
  * READER_MEDIA_CACHE_MB (read by the reader itself) makes the media cache small enough to fill early, so growth
- * beyond it can be told apart from the cache filling.
+ * beyond it can be told apart from the cache filling. BENCH_RECYCLE_SEC sets the ingest's transcoderRecycleSec
+ * (default: the config's, a day): the transcoder's RSS is then the sum over every ffmpeg under the ingest at each
+ * sample, and each transcoder's last sample (its RSS just before it was replaced) is reported, so a bounded
+ * transcoder shows as equal ends of its lives.
  */
 import os from 'node:os';
-import { findDescendant, redisInfo, rssBytes, slope } from '../tools/load/observe.js';
+import { readFileSync } from 'node:fs';
+import { descendants, redisInfo, rssBytes, slope } from '../tools/load/observe.js';
 import { LOAD_LADDER, startClients, startStack } from '../tools/load/stack.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3600);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
 const EVERY = Number(process.env.BENCH_SAMPLE_SECONDS ?? 10);
+const RECYCLE = process.env.BENCH_RECYCLE_SEC ? Number(process.env.BENCH_RECYCLE_SEC) : undefined;
 const STREAM = 'soak';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const stack = await startStack({ stream: STREAM, segmentSec: 2, partSec: 0.25, cdn: false });
-const ffmpegPid = findDescendant(stack.ingest.pid!, /ffmpeg/);
+const stack = await startStack({
+  stream: STREAM,
+  segmentSec: 2,
+  partSec: 0.25,
+  cdn: false,
+  transcoderRecycleSec: RECYCLE,
+});
+/** The ingest's ffmpeg processes now (two during a recycle's handover). */
+function transcoders(): number[] {
+  return descendants(stack.ingest.pid!).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('ffmpeg');
+    } catch {
+      return false;
+    }
+  });
+}
+/** Each transcoder seen: first and last sample time (h) and its RSS at its last sample. */
+const lives = new Map<number, { from: number; to: number; lastRss: number }>();
 
 async function readerMetrics(): Promise<{ text: string; get(name: string): number }> {
   const text = await (await fetch(`http://127.0.0.1:${stack.readerPort}/metrics`)).text().catch(() => '');
@@ -39,9 +61,18 @@ async function sample(): Promise<void> {
   const info = await redisInfo(stack.redis.port);
   const m = await readerMetrics();
   const keys = Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0);
+  const t = (performance.now() - t0) / 3_600_000;
+  let ffmpegRss = 0;
+  for (const pid of transcoders()) {
+    const rss = rssBytes(pid);
+    if (!Number.isFinite(rss)) continue;
+    ffmpegRss += rss;
+    const life = lives.get(pid) ?? { from: t, to: t, lastRss: rss };
+    lives.set(pid, { ...life, to: t, lastRss: rss });
+  }
   const values: Record<string, number> = {
     ingestRss: rssBytes(stack.ingest.pid!),
-    ffmpegRss: ffmpegPid ? rssBytes(ffmpegPid) : NaN,
+    ffmpegRss: ffmpegRss || NaN,
     manifestRss: rssBytes(stack.manifest.pid!),
     readerRss: rssBytes(stack.reader.pid!),
     redisRss: Number(info.used_memory_rss),
@@ -53,7 +84,7 @@ async function sample(): Promise<void> {
     readerActiveHandles: m.get('nodejs_active_handles_total'),
     readerMetricSeries: m.text.split('\n').filter((l) => l && !l.startsWith('#')).length,
   };
-  times.push((performance.now() - t0) / 3_600_000);
+  times.push(t);
   for (const [k, v] of Object.entries(values)) (series[k] ??= []).push(v);
 }
 
@@ -80,13 +111,17 @@ const seriesNamingStream = after.text
   .split('\n')
   .filter((l) => !l.startsWith('#') && l.includes(STREAM)).length;
 
-const statuses: Record<string, Record<string, number>> = {};
-for (const r of results)
-  for (const [kind, by] of Object.entries(r.statuses))
-    for (const [s, n] of Object.entries(by)) {
-      const k = (statuses[kind] ??= {});
-      k[s] = (k[s] ?? 0) + n;
-    }
+function mergeCounts(all: Array<Record<string, Record<string, number>>>): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const one of all)
+    for (const [kind, by] of Object.entries(one))
+      for (const [s, n] of Object.entries(by)) {
+        const k = (out[kind] ??= {});
+        k[s] = (k[s] ?? 0) + n;
+      }
+  return out;
+}
+const statuses = mergeCounts(results.map((r) => r.statuses));
 
 const report: Record<string, unknown> = {};
 const half = Math.floor(times.length / 2);
@@ -129,12 +164,23 @@ console.log(
         clients: `${Math.ceil(CLIENTS / 2)} LL-HLS (blocking reloads, preload hints, parts) + ${Math.floor(CLIENTS / 2)} classic HLS, one child process, straight at the reader`,
         sampleEverySeconds: EVERY,
         readerMediaCacheMb: process.env.READER_MEDIA_CACHE_MB ?? 'default (128 MiB)',
+        transcoderRecycleSec: RECYCLE ?? 'default (86400)',
         samples: times.length,
         slope:
           'least squares over all samples and over the second half; beyondNoise = |slope| > 3 x its standard error',
       },
       requests: results.reduce((n, r) => n + r.requests, 0),
       statuses,
+      failures: mergeCounts(results.map((r) => r.failures)),
+      failureExamples: results.flatMap((r) => r.failureExamples),
+      transcoders: {
+        processes: lives.size,
+        lives: [...lives.values()].map((l) => ({
+          fromH: Math.round(l.from * 1000) / 1000,
+          toH: Math.round(l.to * 1000) / 1000,
+          lastRssMb: Math.round(l.lastRss / 1e5) / 10,
+        })),
+      },
       series: report,
       afterStreamEndedAndClientsLeft: {
         waitedSeconds: 15,

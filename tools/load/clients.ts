@@ -60,6 +60,8 @@ export interface LoadClientsResult {
   unmatched: number;
   /** Preload-hinted part requests that were held: response complete - sent, ms (bounded by a part duration). */
   hintHeldMs: number[];
+  /** The first failed requests (up to 40 per process): what was asked, when, and how long the answer took. */
+  failureExamples: Array<{ kind: string; url: string; status: number; why?: string; sentAt: string; ms: number }>;
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
   mediaBytes: number;
@@ -78,6 +80,8 @@ interface Got {
   why?: string;
   /** Causes of the transparent resends before this answer (see get()). */
   resent?: string[];
+  /** What was asked (set by get()). */
+  url?: string;
   /** When the first attempt was sent. */
   sentAt?: number;
 }
@@ -154,7 +158,7 @@ async function get(agent: Agent, url: string, timeoutMs: number, keepBody = true
   const sentAt = now();
   for (;;) {
     const r = await getOnce(agent, url, timeoutMs, keepBody);
-    if (!r.staleSocket || resent.length >= 3) return { ...r, resent, sentAt };
+    if (!r.staleSocket || resent.length >= 3) return { ...r, resent, sentAt, url };
     resent.push(r.why ?? 'error');
   }
 }
@@ -201,6 +205,7 @@ export function runClients(o: LoadClientsOptions): {
   let requests = 0;
   let mediaBytes = 0;
   const failures: Record<string, Record<string, number>> = {};
+  const failureExamples: LoadClientsResult['failureExamples'] = [];
   const resent: Record<string, Record<string, number>> = {};
   const took: Record<string, number[]> = {};
   const cycles: number[] = [];
@@ -218,6 +223,15 @@ export function runClients(o: LoadClientsOptions): {
       const f = (failures[kind] ??= {});
       const cause = status === 0 ? (why ?? 'error') : `${status} ${why ?? ''}`.trim();
       f[cause] = (f[cause] ?? 0) + 1;
+      if (failureExamples.length < 40)
+        failureExamples.push({
+          kind,
+          url: r.url ?? '',
+          status,
+          why,
+          sentAt: new Date(r.sentAt ?? 0).toISOString(),
+          ms: Math.round(r.doneAt - (r.sentAt ?? r.doneAt)),
+        });
     }
   };
   const held: Array<{ msn: number; part: number; sentAt: number; doneAt: number }> = [];
@@ -360,6 +374,7 @@ export function runClients(o: LoadClientsOptions): {
         t: 'result',
         statuses,
         failures,
+        failureExamples,
         resent,
         latencyMs: Object.fromEntries(
           Object.entries({ ...took, 'll-cycle': cycles }).map(([k, v]) => {

@@ -31,6 +31,8 @@ export interface StackOptions {
   partSec: number;
   /** Start Varnish in front of the reader. */
   cdn: boolean;
+  /** `transcoderRecycleSec`; absent: the config's default (a day). */
+  transcoderRecycleSec?: number;
 }
 
 /** The origin with one source publishing `stream`, live (the load and soak benchmarks). */
@@ -55,6 +57,8 @@ export interface OriginOptions {
   keyPrefix: string;
   /** Subscribe the stack's store to the stream events (default false: no extra subscriber on Redis). */
   subscribe?: boolean;
+  /** `transcoderRecycleSec`; absent: the config's default (a day). */
+  transcoderRecycleSec?: number;
 }
 
 export interface Origin {
@@ -101,6 +105,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     cdn: o.cdn,
     keyPrefix: 'load',
     subscribe: true,
+    transcoderRecycleSec: o.transcoderRecycleSec,
   });
   try {
     const source = origin.addSource(o.stream);
@@ -115,6 +120,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         ladder: LOAD_LADDER.map((r) => `${r.name} ${r.videoBitrateK}k ${r.preset}`).join(', ') + ' + AAC',
         segmentSec: o.segmentSec,
         partSec: o.partSec,
+        transcoderRecycleSec: o.transcoderRecycleSec ?? 'default (86400)',
         processes:
           'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
       },
@@ -138,6 +144,7 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
     rtmp: { host: '127.0.0.1', port: rtmpPort },
     http: { host: '127.0.0.1', port: readerPort },
     httpIngest: { enabled: false },
+    ...(o.transcoderRecycleSec !== undefined ? { transcoderRecycleSec: o.transcoderRecycleSec } : {}),
     defaults: {
       segmentSec: o.segmentSec,
       partSec: o.partSec,
