@@ -28,6 +28,7 @@ import {
   acceptance,
   type AcceptanceOptions,
   summary,
+  untilLive,
   Viewer,
   type ViewerReport,
 } from '../tools/viewer/viewer.js';
@@ -200,8 +201,7 @@ function outcome(
 ): Outcome {
   const each = backs.map((t) => (firstAfter(t) ?? NaN) - t);
   // The viewer starts before the stream is live: its 404s until the first media are not a fault's doing.
-  const notLiveYet = { from: rep.startedAt, to: rep.mediaArrivals[0] ?? rep.startedAt };
-  rules = { ...rules, encoderAway: [notLiveYet, ...(rules.encoderAway ?? [])] };
+  rules = { ...rules, encoderAway: [untilLive(rep), ...(rules.encoderAway ?? [])] };
   const s = summary(rep);
   return {
     scenario,

@@ -162,6 +162,14 @@ const inAny = (t: number, ws: Window[] | undefined, graceMs: number): boolean =>
  * viewer except 503 while there is truly no store; new media within the stated time after each fault.
  * Returns every violated rule with an explanation (empty: accepted).
  */
+/**
+ * From the viewer's start to its first media: a viewer started before the stream is live gets 404 playlists (and a
+ * CDN keeps such a 404 briefly); pass it in `encoderAway` so those are not taken for a fault's doing.
+ */
+export function untilLive(report: ViewerReport): Window {
+  return { from: report.startedAt, to: report.mediaArrivals[0] ?? report.startedAt };
+}
+
 export function acceptance(report: ViewerReport, opts: AcceptanceOptions = {}): Violation[] {
   const graceMs = opts.graceMs ?? 1500;
   const out: Violation[] = [];
