@@ -18,7 +18,7 @@ import type { LoadClientsResult } from '../tools/load/clients.js';
 import { cpuSeconds, redisInfo, rssBytes, treeCpuSeconds, varnishCounters } from '../tools/load/observe.js';
 import { affinity, pin, pinningFromEnv } from '../tools/load/pin.js';
 import { histDelta, loopDelaySinceLastScrape, quantiles, scrape } from '../tools/load/histograms.js';
-import { LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
+import { CLIENT_HTTP, LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
 import { summarize } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 300);
@@ -233,6 +233,7 @@ console.log(
         llHlsClients: N,
         classicHlsClients: N,
         clientProcesses: PROCS,
+        clientHttp: CLIENT_HTTP,
         rendition: RENDITION,
         llClient:
           'hls.js-like: plain load, then blocking reloads _HLS_msn/_HLS_part(+_HLS_skip=YES) for the preload-hinted part, ' +

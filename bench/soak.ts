@@ -17,7 +17,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { descendants, redisInfo, rssBytes, slope } from '../tools/load/observe.js';
-import { LOAD_LADDER, startClients, startStack } from '../tools/load/stack.js';
+import { CLIENT_HTTP, LOAD_LADDER, startClients, startStack } from '../tools/load/stack.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3600);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
@@ -111,7 +111,9 @@ const seriesNamingStream = after.text
   .split('\n')
   .filter((l) => !l.startsWith('#') && l.includes(STREAM)).length;
 
-function mergeCounts(all: Array<Record<string, Record<string, number>>>): Record<string, Record<string, number>> {
+function mergeCounts(
+  all: Array<Record<string, Record<string, number>>>,
+): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
   for (const one of all)
     for (const [kind, by] of Object.entries(one))
@@ -163,6 +165,7 @@ console.log(
         seconds: SECONDS,
         clients: `${Math.ceil(CLIENTS / 2)} LL-HLS (blocking reloads, preload hints, parts) + ${Math.floor(CLIENTS / 2)} classic HLS, one child process, straight at the reader`,
         sampleEverySeconds: EVERY,
+        clientHttp: CLIENT_HTTP,
         readerMediaCacheMb: process.env.READER_MEDIA_CACHE_MB ?? 'default (128 MiB)',
         transcoderRecycleSec: RECYCLE ?? 'default (86400)',
         samples: times.length,

@@ -15,6 +15,7 @@
  */
 import { Agent, request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { RawPool } from './raw-http.js';
 
 export interface LoadClientsOptions {
   /** e.g. http://127.0.0.1:8080/live/s — the stream's base URL (reader or CDN). */
@@ -26,6 +27,11 @@ export interface LoadClientsOptions {
   rampMs: number;
   /** LL clients also request the preload-hinted part (default true). */
   preloadHints?: boolean;
+  /**
+   * The HTTP client: 'raw' (tools/load/raw-http.ts: a hand-parsed keep-alive GET per net.Socket, a few times
+   * cheaper) or 'node' (node:http with a keep-alive Agent). Default: LOAD_CLIENT_HTTP, else 'raw'.
+   */
+  http?: 'raw' | 'node';
 }
 
 /** One announce as heard by the parent's subscriber: rendition r reached (msn, part) at `at`. */
@@ -61,7 +67,14 @@ export interface LoadClientsResult {
   /** Preload-hinted part requests that were held: response complete - sent, ms (bounded by a part duration). */
   hintHeldMs: number[];
   /** The first failed requests (up to 40 per process): what was asked, when, and how long the answer took. */
-  failureExamples: Array<{ kind: string; url: string; status: number; why?: string; sentAt: string; ms: number }>;
+  failureExamples: Array<{
+    kind: string;
+    url: string;
+    status: number;
+    why?: string;
+    sentAt: string;
+    ms: number;
+  }>;
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
   mediaBytes: number;
@@ -89,6 +102,27 @@ interface Got {
 const EMPTY = Buffer.alloc(0);
 
 const errorCode = (err: Error & { code?: string }): string => err.code ?? err.message.slice(0, 40);
+
+/** One player's connections: at most `max` keep-alive sockets to the origin. */
+interface Fetcher {
+  once(url: string, timeoutMs: number, keepBody: boolean): Promise<Got & { staleSocket: boolean }>;
+  destroy(): void;
+}
+
+function nodeFetcher(max: number): Fetcher {
+  const agent = new Agent({ keepAlive: true, maxSockets: max });
+  return { once: (url, t, k) => getOnce(agent, url, t, k), destroy: () => agent.destroy() };
+}
+
+function rawFetcher(base: string, max: number): Fetcher {
+  const u = new URL(base);
+  const pool = new RawPool(u.hostname, Number(u.port || 80), max);
+  const origin = `${u.protocol}//${u.host}`;
+  return {
+    once: (url, t, k) => pool.get(url.startsWith(origin) ? url.slice(origin.length) : url, t, k),
+    destroy: () => pool.destroy(),
+  };
+}
 
 /** A GET on a keep-alive agent; resolves on the last byte (status 0 on a connection error or timeout). */
 function getOnce(
@@ -153,11 +187,11 @@ function getOnce(
  * the pool); a failure on a new socket, a timeout or a failure after the answer began is the player's error.
  * The resends are returned so they are counted and reported, never hidden.
  */
-async function get(agent: Agent, url: string, timeoutMs: number, keepBody = true): Promise<Got> {
+async function get(agent: Fetcher, url: string, timeoutMs: number, keepBody = true): Promise<Got> {
   const resent: string[] = [];
   const sentAt = now();
   for (;;) {
-    const r = await getOnce(agent, url, timeoutMs, keepBody);
+    const r = await agent.once(url, timeoutMs, keepBody);
     if (!r.staleSocket || resent.length >= 3) return { ...r, resent, sentAt, url };
     resent.push(r.why ?? 'error');
   }
@@ -200,6 +234,8 @@ export function runClients(o: LoadClientsOptions): {
   stop(): Promise<LoadClientsResult>;
 } {
   const url = `${o.base}/${o.rendition}`;
+  const http = o.http ?? (process.env.LOAD_CLIENT_HTTP === 'node' ? 'node' : 'raw');
+  const fetcher = (max: number): Fetcher => (http === 'raw' ? rawFetcher(o.base, max) : nodeFetcher(max));
   let running = true;
   const statuses: Record<string, Record<string, number>> = {};
   let requests = 0;
@@ -244,7 +280,7 @@ export function runClients(o: LoadClientsOptions): {
 
   async function llClient(delay: number): Promise<void> {
     await sleep(delay);
-    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const agent = fetcher(4);
     const fetched = new Set<string>();
     let view: PlaylistView | undefined;
     while (running && !view) {
@@ -313,7 +349,7 @@ export function runClients(o: LoadClientsOptions): {
 
   async function classicClient(delay: number): Promise<void> {
     await sleep(delay);
-    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+    const agent = fetcher(2);
     let newest = -1;
     while (running) {
       const started = Date.now();

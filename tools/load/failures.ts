@@ -17,7 +17,7 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds, treeCpuSeconds, varnishCounters } from './observe.js';
-import { LOAD_LADDER, startClients, startStack } from './stack.js';
+import { CLIENT_HTTP, LOAD_LADDER, startClients, startStack } from './stack.js';
 
 const N = Number(process.env.N ?? 1000);
 const SEC = Number(process.env.SEC ?? 60);
@@ -185,6 +185,7 @@ console.log(
     {
       tool: 'load/failures',
       config: {
+        clientHttp: CLIENT_HTTP,
         llClients: N,
         classicClients: N,
         seconds: SEC,

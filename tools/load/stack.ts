@@ -35,6 +35,12 @@ export interface StackOptions {
   transcoderRecycleSec?: number;
 }
 
+/** What the load clients' HTTP client is, for the benchmarks' configuration (LOAD_CLIENT_HTTP). */
+export const CLIENT_HTTP =
+  process.env.LOAD_CLIENT_HTTP === 'node'
+    ? 'node:http, a keep-alive Agent per player'
+    : 'raw HTTP/1.1 keep-alive GETs per net.Socket (tools/load/raw-http.ts), up to 4 (LL) or 2 (classic) connections per player';
+
 /** The origin with one source publishing `stream`, live (the load and soak benchmarks). */
 export interface Stack extends Origin {
   source: ChildProcess;
@@ -265,6 +271,7 @@ export async function startClients(
       classic: share(o.classic),
       rampMs: o.rampMs,
       preloadHints: o.preloadHints,
+      http: o.http,
     };
     kids.push(
       track(

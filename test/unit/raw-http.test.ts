@@ -1,0 +1,125 @@
+/**
+ * The load clients' lean HTTP client (tools/load/raw-http.ts) against a real node:http server on loopback: the
+ * answers it reads must be what the server sent, whatever the framing, and its failures classified as the
+ * node:http client's are (status 0, stale keep-alive socket, timeout).
+ */
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawPool } from '../../tools/load/raw-http.js';
+
+let server: Server;
+let port: number;
+const connections = new Set<import('node:net').Socket>();
+const big = Buffer.alloc(300_000, 7);
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const u = new URL(req.url!, 'http://x');
+    if (u.pathname === '/length') {
+      res.writeHead(200, { 'Content-Length': '5' });
+      res.end('hello');
+    } else if (u.pathname === '/big') {
+      res.writeHead(200, { 'Content-Length': String(big.length) });
+      res.end(big);
+    } else if (u.pathname === '/chunked') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('ab');
+      setTimeout(() => {
+        res.write('cde;x');
+        res.end('fg');
+      }, 5);
+    } else if (u.pathname === '/empty404') {
+      res.writeHead(404, 'Not Found', { 'Content-Length': '0' });
+      res.end();
+    } else if (u.pathname === '/close') {
+      res.writeHead(200, { 'Content-Length': '2', Connection: 'close' });
+      res.end('ok');
+    } else if (u.pathname === '/slow') {
+      setTimeout(() => res.end('late'), 1000);
+    } else {
+      res.writeHead(200, { 'Content-Length': String(u.search.length) });
+      res.end(u.search);
+    }
+  });
+  server.on('connection', (s) => {
+    connections.add(s);
+    s.on('close', () => connections.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  for (const s of connections) s.destroy();
+  await new Promise((r) => server.close(r));
+});
+
+describe('RawPool (load clients)', () => {
+  it('reads Content-Length, chunked and empty answers byte for byte, on kept-alive connections', async () => {
+    const pool = new RawPool('127.0.0.1', port, 1);
+    const a = await pool.get('/length', 2000, true);
+    expect([a.status, a.body.toString(), a.bytes, a.staleSocket]).toEqual([200, 'hello', 5, false]);
+    const b = await pool.get('/chunked', 2000, true);
+    expect([b.status, b.body.toString(), b.bytes]).toEqual([200, 'abcde;xfg', 9]);
+    const c = await pool.get('/empty404', 2000, true);
+    expect([c.status, c.why, c.bytes]).toEqual([404, 'Not Found', 0]);
+    const d = await pool.get('/big', 2000, false);
+    expect([d.status, d.bytes, d.body.length]).toEqual([200, big.length, 0]);
+    const e = await pool.get('/q?_HLS_msn=3&_HLS_part=1', 2000, true);
+    expect(e.body.toString()).toBe('?_HLS_msn=3&_HLS_part=1');
+    // One connection carried all five.
+    expect(connections.size).toBe(1);
+    pool.destroy();
+  });
+
+  it('keeps at most max connections and answers queued requests in order', async () => {
+    const pool = new RawPool('127.0.0.1', port, 2);
+    const got = await Promise.all(Array.from({ length: 9 }, (_, i) => pool.get(`/q?${i}`, 2000, true)));
+    expect(got.map((g) => g.body.toString())).toEqual(Array.from({ length: 9 }, (_, i) => `?${i}`));
+    expect(connections.size).toBeLessThanOrEqual(2);
+    pool.destroy();
+  });
+
+  it('Connection: close ends the connection; the next request opens a new one', async () => {
+    const pool = new RawPool('127.0.0.1', port, 1);
+    expect((await pool.get('/close', 2000, true)).body.toString()).toBe('ok');
+    const next = await pool.get('/length', 2000, true);
+    expect([next.status, next.staleSocket]).toEqual([200, false]);
+    pool.destroy();
+  });
+
+  it('a reused connection the server drops before answering is a stale socket; a fresh one that fails is not', async () => {
+    // A server that answers the first request on each connection and drops the connection at the second.
+    const dropper = createNetServer((sock) => {
+      let n = 0;
+      sock.on('data', () => {
+        if (++n === 1) sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else sock.destroy();
+      });
+    });
+    await new Promise<void>((r) => dropper.listen(0, '127.0.0.1', r));
+    const dport = (dropper.address() as AddressInfo).port;
+    const pool = new RawPool('127.0.0.1', dport, 1);
+    expect((await pool.get('/a', 2000, true)).body.toString()).toBe('ok');
+    const stale = await pool.get('/b', 2000, true);
+    expect([stale.status, stale.staleSocket]).toEqual([0, true]);
+    expect(stale.why).toMatch(/reused socket$/);
+    // The next request gets a new connection (answered: the server's first on it).
+    expect((await pool.get('/c', 2000, true)).status).toBe(200);
+    pool.destroy();
+    // A refused connection is a failure on a new socket, never stale.
+    await new Promise((r) => dropper.close(r));
+    const refused = await new RawPool('127.0.0.1', dport, 1).get('/d', 2000, true);
+    expect([refused.status, refused.staleSocket]).toEqual([0, false]);
+    expect(refused.why).toMatch(/^ECONNREFUSED new socket$/);
+  });
+
+  it('times out with status 0, not stale', async () => {
+    const pool = new RawPool('127.0.0.1', port, 1);
+    const t = await pool.get('/slow', 200, true);
+    expect([t.status, t.staleSocket]).toEqual([0, false]);
+    expect(t.why).toMatch(/^timeout/);
+    pool.destroy();
+  });
+});

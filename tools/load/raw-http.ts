@@ -1,0 +1,305 @@
+/**
+ * A lean HTTP/1.1 keep-alive GET client for the load clients (tools/load/clients.ts, `http: 'raw'`): one
+ * `net.Socket` per connection, one request in flight per connection (no pipelining, as browsers), the answer's
+ * head parsed by hand (status line, Content-Length, chunked transfer coding, Connection: close), the body counted
+ * and kept only when asked. It exists because node:http's client machinery (ClientRequest, IncomingMessage, the
+ * agent's queues) cost the load clients most of a core at 1,000 + 1,000 clients on this 2-core machine, so they
+ * fell behind the live edge they were meant to sit at.
+ *
+ * Same contract as clients.ts's node:http getOnce: resolves on the last byte; status 0 on a connection error or
+ * timeout; `staleSocket` when a reused keep-alive connection failed before any byte of an answer (the keep-alive
+ * race, which a browser resends unseen).
+ */
+import { connect, type Socket } from 'node:net';
+
+export interface RawAnswer {
+  status: number;
+  body: Buffer;
+  bytes: number;
+  doneAt: number;
+  why?: string;
+  staleSocket: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+const now = (): number => performance.timeOrigin + performance.now();
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+interface Pending {
+  head: string;
+  timeoutMs: number;
+  keepBody: boolean;
+  resolve: (a: RawAnswer) => void;
+}
+
+/** Parses one answer's bytes as they arrive; done() when the message is complete. */
+class AnswerParser {
+  status = 0;
+  why = '';
+  close = false;
+  bytes = 0;
+  private head?: Buffer;
+  private headDone = false;
+  private length = -1;
+  private chunked = false;
+  private chunkLeft = 0;
+  /** Chunked: bytes of a size line or trailer not yet complete. */
+  private pending: Buffer = EMPTY;
+  private chunkState: 'size' | 'data' | 'data-crlf' | 'trailer' = 'size';
+  complete = false;
+  readonly chunks: Buffer[] = [];
+
+  constructor(private readonly keepBody: boolean) {}
+
+  /** Feeds bytes; returns the bytes past the end of this answer (another answer's: none without pipelining). */
+  push(d: Buffer): Buffer {
+    if (!this.headDone) {
+      const buf = this.head ? Buffer.concat([this.head, d]) : d;
+      const end = buf.indexOf(CRLFCRLF);
+      if (end < 0) {
+        if (buf.length > 64 * 1024) throw new Error('head too large');
+        this.head = buf;
+        return EMPTY;
+      }
+      this.readHead(buf.subarray(0, end).toString('latin1'));
+      this.headDone = true;
+      d = buf.subarray(end + 4);
+      if (this.length === 0 && !this.chunked) {
+        this.complete = true;
+        return d;
+      }
+    }
+    return this.chunked ? this.pushChunked(d) : this.pushLength(d);
+  }
+
+  private readHead(h: string): void {
+    const lines = h.split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(lines[0] ?? '');
+    if (!m) throw new Error(`bad status line ${JSON.stringify(lines[0]?.slice(0, 40))}`);
+    this.status = Number(m[1]);
+    this.why = m[2] ?? '';
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const c = line.indexOf(':');
+      if (c < 0) continue;
+      const name = line.slice(0, c).trim().toLowerCase();
+      const value = line.slice(c + 1).trim();
+      if (name === 'content-length') this.length = Number(value);
+      else if (name === 'transfer-encoding' && /chunked/i.test(value)) this.chunked = true;
+      else if (name === 'connection' && /close/i.test(value)) this.close = true;
+    }
+    if (!this.chunked && this.length < 0) {
+      // Neither: the body runs to the connection's close (not sent by the servers measured here).
+      this.close = true;
+      this.length = Number.POSITIVE_INFINITY;
+    }
+  }
+
+  private body(d: Buffer): void {
+    this.bytes += d.length;
+    if (this.keepBody) this.chunks.push(d);
+  }
+
+  private pushLength(d: Buffer): Buffer {
+    const want = this.length - this.bytes;
+    if (d.length < want) {
+      this.body(d);
+      return EMPTY;
+    }
+    this.body(d.subarray(0, want));
+    this.complete = true;
+    return d.subarray(want);
+  }
+
+  private pushChunked(d: Buffer): Buffer {
+    let i = 0;
+    while (i < d.length && !this.complete) {
+      if (this.chunkState === 'data') {
+        const n = Math.min(this.chunkLeft, d.length - i);
+        this.body(d.subarray(i, i + n));
+        this.chunkLeft -= n;
+        i += n;
+        if (this.chunkLeft === 0) this.chunkState = 'data-crlf';
+        continue;
+      }
+      // A line: a chunk's size, the CRLF after its data, or a trailer line (empty: the end).
+      const nl = d.indexOf(10, i);
+      if (nl < 0) {
+        this.pending = Buffer.concat([this.pending, d.subarray(i)]);
+        return EMPTY;
+      }
+      const line = Buffer.concat([this.pending, d.subarray(i, nl + 1)])
+        .toString('latin1')
+        .trim();
+      this.pending = EMPTY;
+      i = nl + 1;
+      if (this.chunkState === 'data-crlf') this.chunkState = 'size';
+      else if (this.chunkState === 'size') {
+        const size = parseInt(line.split(';')[0]!, 16);
+        if (!Number.isFinite(size)) throw new Error('bad chunk size');
+        if (size === 0) this.chunkState = 'trailer';
+        else {
+          this.chunkLeft = size;
+          this.chunkState = 'data';
+        }
+      } else if (line === '') this.complete = true;
+    }
+    return d.subarray(i);
+  }
+}
+
+/** One keep-alive connection carrying one request at a time. */
+class Conn {
+  readonly socket: Socket;
+  busy = false;
+  /** Answers completed on this connection (a reused one is past its first). */
+  answered = 0;
+  dead = false;
+  private cur?: { p: Pending; parser: AnswerParser; timer: NodeJS.Timeout; gotBytes: boolean };
+
+  constructor(
+    host: string,
+    port: number,
+    private readonly onFree: (c: Conn) => void,
+    private readonly onDead: (c: Conn) => void,
+  ) {
+    this.socket = connect({ host, port, noDelay: true });
+    this.socket.on('data', (d: Buffer) => this.data(d));
+    this.socket.on('error', (err: Error & { code?: string }) =>
+      this.fail(err.code ?? err.message.slice(0, 40)),
+    );
+    this.socket.on('close', () => this.fail('closed'));
+  }
+
+  send(p: Pending): void {
+    this.busy = true;
+    const timer = setTimeout(() => {
+      this.fail('timeout');
+      this.socket.destroy();
+    }, p.timeoutMs);
+    this.cur = { p, parser: new AnswerParser(p.keepBody), timer, gotBytes: false };
+    this.socket.write(p.head);
+  }
+
+  private data(d: Buffer): void {
+    const c = this.cur;
+    if (!c) {
+      // Bytes with no request out: the server broke the protocol; drop the connection.
+      this.socket.destroy();
+      return;
+    }
+    c.gotBytes = true;
+    try {
+      c.parser.push(d);
+    } catch (err) {
+      this.fail(`parse ${(err as Error).message}`);
+      this.socket.destroy();
+      return;
+    }
+    if (!c.parser.complete) return;
+    clearTimeout(c.timer);
+    this.cur = undefined;
+    this.answered++;
+    const body = c.p.keepBody ? Buffer.concat(c.parser.chunks) : EMPTY;
+    c.p.resolve({
+      status: c.parser.status,
+      body,
+      bytes: c.parser.bytes,
+      doneAt: now(),
+      why: c.parser.why,
+      staleSocket: false,
+    });
+    this.busy = false;
+    if (c.parser.close) {
+      this.dead = true;
+      this.socket.destroy();
+      this.onDead(this);
+    } else this.onFree(this);
+  }
+
+  private fail(code: string): void {
+    const c = this.cur;
+    this.cur = undefined;
+    if (!this.dead) {
+      this.dead = true;
+      this.onDead(this);
+    }
+    if (!c) return;
+    clearTimeout(c.timer);
+    const stale =
+      this.answered > 0 && !c.gotBytes && ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'closed'].includes(code);
+    c.p.resolve({
+      status: 0,
+      body: EMPTY,
+      bytes: 0,
+      doneAt: now(),
+      why: `${code} ${this.answered > 0 ? 'reused' : 'new'} socket`,
+      staleSocket: stale,
+    });
+  }
+}
+
+/** Up to `max` keep-alive connections to one host:port; requests beyond them wait in order. */
+export class RawPool {
+  private readonly idle: Conn[] = [];
+  private readonly all = new Set<Conn>();
+  private readonly queue: Pending[] = [];
+  private destroyed = false;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly max: number,
+  ) {}
+
+  /** GET `path` (with its query); resolves on the answer's last byte or its failure. */
+  get(path: string, timeoutMs: number, keepBody: boolean): Promise<RawAnswer> {
+    return new Promise((resolve) => {
+      if (this.destroyed) {
+        resolve({
+          status: 0,
+          body: EMPTY,
+          bytes: 0,
+          doneAt: now(),
+          why: 'pool destroyed',
+          staleSocket: false,
+        });
+        return;
+      }
+      const head = `GET ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nConnection: keep-alive\r\n\r\n`;
+      this.queue.push({ head, timeoutMs, keepBody, resolve });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let c = this.idle.pop();
+      while (c && c.dead) c = this.idle.pop();
+      if (!c) {
+        if (this.all.size >= this.max) return;
+        c = new Conn(
+          this.host,
+          this.port,
+          (free) => {
+            this.idle.push(free);
+            this.pump();
+          },
+          (dead) => {
+            this.all.delete(dead);
+            this.pump();
+          },
+        );
+        this.all.add(c);
+      }
+      c.send(this.queue.shift()!);
+    }
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    for (const c of this.all) c.socket.destroy();
+    this.all.clear();
+    this.idle.length = 0;
+  }
+}
