@@ -11,8 +11,8 @@
  * READER_MEDIA_CACHE_MB (read by the reader itself) makes the media cache small enough to fill early, so growth
  * beyond it can be told apart from the cache filling. BENCH_RECYCLE_SEC sets the ingest's transcoderRecycleSec
  * (default: the config's, a day): the transcoder's RSS is then the sum over every ffmpeg under the ingest at each
- * sample, and each transcoder's last sample (its RSS just before it was replaced) is reported, so a bounded
- * transcoder shows as equal ends of its lives.
+ * sample, and each transcoder's RSS at its last sample (within a sample period of its replacement) is reported,
+ * so a bounded transcoder shows as equal ends of its lives.
  */
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -37,13 +37,15 @@ const stack = await startStack({
 function transcoders(): number[] {
   return descendants(stack.ingest.pid!).filter((p) => {
     try {
-      return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('ffmpeg');
+      const argv0 = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      return /(^|\/)ffmpeg$/.test(argv0);
     } catch {
       return false;
     }
   });
 }
-/** Each transcoder seen: first and last sample time (h) and its RSS at its last sample. */
+/** Each transcoder seen: first and last sample time (h) and its RSS at its last sample (up to one sample period
+ * before it was replaced). */
 const lives = new Map<number, { from: number; to: number; lastRss: number }>();
 
 async function readerMetrics(): Promise<{ text: string; get(name: string): number }> {

@@ -8,7 +8,10 @@
  *
  * Same contract as clients.ts's node:http getOnce: resolves on the last byte; status 0 on a connection error or
  * timeout; `staleSocket` when a reused keep-alive connection failed before any byte of an answer (the keep-alive
- * race, which a browser resends unseen).
+ * race, which a browser resends unseen); the same failure words (ECONNRESET for a connection closed under a
+ * request, `body ...` once the answer had begun). One difference: the timeout is a deadline for the whole request
+ * from its send, where node:http's is the socket's idle time; at the load clients' 10-15 s limits, with blocking
+ * reloads held at most three target durations, only a starved client trickling a body past them would differ.
  */
 import { connect, type Socket } from 'node:net';
 
@@ -32,15 +35,16 @@ interface Pending {
   resolve: (a: RawAnswer) => void;
 }
 
-/** Parses one answer's bytes as they arrive; done() when the message is complete. */
-class AnswerParser {
+/** Parses one answer's bytes as they arrive; `complete` when the message is (exported for its unit test). */
+export class AnswerParser {
   status = 0;
   why = '';
   close = false;
   bytes = 0;
   private head?: Buffer;
-  private headDone = false;
-  private length = -1;
+  headDone = false;
+  /** Content-Length; -1 until known; Infinity: the body runs to the connection's close. */
+  length = -1;
   private chunked = false;
   private chunkLeft = 0;
   /** Chunked: bytes of a size line or trailer not yet complete. */
@@ -62,8 +66,16 @@ class AnswerParser {
         return EMPTY;
       }
       this.readHead(buf.subarray(0, end).toString('latin1'));
-      this.headDone = true;
       d = buf.subarray(end + 4);
+      if (this.status >= 100 && this.status < 200) {
+        // An interim answer (103 Early Hints...): the real one follows on the same connection.
+        this.head = undefined;
+        this.length = -1;
+        this.chunked = false;
+        this.close = false;
+        return d.length > 0 ? this.push(d) : EMPTY;
+      }
+      this.headDone = true;
       if (this.length === 0 && !this.chunked) {
         this.complete = true;
         return d;
@@ -84,11 +96,17 @@ class AnswerParser {
       if (c < 0) continue;
       const name = line.slice(0, c).trim().toLowerCase();
       const value = line.slice(c + 1).trim();
-      if (name === 'content-length') this.length = Number(value);
-      else if (name === 'transfer-encoding' && /chunked/i.test(value)) this.chunked = true;
+      if (name === 'content-length') {
+        if (!/^\d+$/.test(value)) throw new Error(`bad content-length ${JSON.stringify(value.slice(0, 20))}`);
+        this.length = Number(value);
+      } else if (name === 'transfer-encoding' && /chunked/i.test(value)) this.chunked = true;
       else if (name === 'connection' && /close/i.test(value)) this.close = true;
     }
-    if (!this.chunked && this.length < 0) {
+    if ((this.status >= 100 && this.status < 200) || this.status === 204 || this.status === 304) {
+      // No body, whatever the headers say (RFC 9112 6.3).
+      if (this.status >= 200) this.length = 0;
+      this.chunked = false;
+    } else if (!this.chunked && this.length < 0) {
       // Neither: the body runs to the connection's close (not sent by the servers measured here).
       this.close = true;
       this.length = Number.POSITIVE_INFINITY;
@@ -151,7 +169,6 @@ class AnswerParser {
 /** One keep-alive connection carrying one request at a time. */
 class Conn {
   readonly socket: Socket;
-  busy = false;
   /** Answers completed on this connection (a reused one is past its first). */
   answered = 0;
   dead = false;
@@ -168,11 +185,12 @@ class Conn {
     this.socket.on('error', (err: Error & { code?: string }) =>
       this.fail(err.code ?? err.message.slice(0, 40)),
     );
-    this.socket.on('close', () => this.fail('closed'));
+    // The server's FIN (as node:http's "socket hang up", an ECONNRESET) or the socket gone.
+    this.socket.on('end', () => this.fail('ECONNRESET'));
+    this.socket.on('close', () => this.fail('ECONNRESET'));
   }
 
   send(p: Pending): void {
-    this.busy = true;
     const timer = setTimeout(() => {
       this.fail('timeout');
       this.socket.destroy();
@@ -181,40 +199,49 @@ class Conn {
     this.socket.write(p.head);
   }
 
+  /** Out of use: no further request goes on this connection. */
+  private retire(): void {
+    this.socket.destroy();
+    if (this.dead) return;
+    this.dead = true;
+    this.onDead(this);
+  }
+
   private data(d: Buffer): void {
     const c = this.cur;
     if (!c) {
       // Bytes with no request out: the server broke the protocol; drop the connection.
-      this.socket.destroy();
+      this.retire();
       return;
     }
     c.gotBytes = true;
+    let rest: Buffer;
     try {
-      c.parser.push(d);
+      rest = c.parser.push(d);
     } catch (err) {
       this.fail(`parse ${(err as Error).message}`);
-      this.socket.destroy();
+      this.retire();
       return;
     }
     if (!c.parser.complete) return;
     clearTimeout(c.timer);
     this.cur = undefined;
     this.answered++;
-    const body = c.p.keepBody ? Buffer.concat(c.parser.chunks) : EMPTY;
-    c.p.resolve({
-      status: c.parser.status,
-      body,
-      bytes: c.parser.bytes,
+    c.p.resolve(this.answer(c.parser, c.p.keepBody));
+    // Bytes past the answer (none without pipelining) or the server's close: not reused.
+    if (c.parser.close || rest.length > 0) this.retire();
+    else this.onFree(this);
+  }
+
+  private answer(parser: AnswerParser, keepBody: boolean): RawAnswer {
+    return {
+      status: parser.status,
+      body: keepBody ? Buffer.concat(parser.chunks) : EMPTY,
+      bytes: parser.bytes,
       doneAt: now(),
-      why: c.parser.why,
+      why: parser.why,
       staleSocket: false,
-    });
-    this.busy = false;
-    if (c.parser.close) {
-      this.dead = true;
-      this.socket.destroy();
-      this.onDead(this);
-    } else this.onFree(this);
+    };
   }
 
   private fail(code: string): void {
@@ -226,14 +253,19 @@ class Conn {
     }
     if (!c) return;
     clearTimeout(c.timer);
-    const stale =
-      this.answered > 0 && !c.gotBytes && ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'closed'].includes(code);
+    // A body delimited by the connection's close ends here, complete.
+    if (code === 'ECONNRESET' && c.parser.headDone && c.parser.length === Number.POSITIVE_INFINITY) {
+      this.answered++;
+      c.p.resolve(this.answer(c.parser, c.p.keepBody));
+      return;
+    }
+    const stale = this.answered > 0 && !c.gotBytes && ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(code);
     c.p.resolve({
       status: 0,
       body: EMPTY,
       bytes: 0,
       doneAt: now(),
-      why: `${code} ${this.answered > 0 ? 'reused' : 'new'} socket`,
+      why: c.gotBytes ? `body ${code}` : `${code} ${this.answered > 0 ? 'reused' : 'new'} socket`,
       staleSocket: stale,
     });
   }
@@ -255,17 +287,6 @@ export class RawPool {
   /** GET `path` (with its query); resolves on the answer's last byte or its failure. */
   get(path: string, timeoutMs: number, keepBody: boolean): Promise<RawAnswer> {
     return new Promise((resolve) => {
-      if (this.destroyed) {
-        resolve({
-          status: 0,
-          body: EMPTY,
-          bytes: 0,
-          doneAt: now(),
-          why: 'pool destroyed',
-          staleSocket: false,
-        });
-        return;
-      }
       const head = `GET ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nConnection: keep-alive\r\n\r\n`;
       this.queue.push({ head, timeoutMs, keepBody, resolve });
       this.pump();
@@ -273,6 +294,18 @@ export class RawPool {
   }
 
   private pump(): void {
+    if (this.destroyed) {
+      for (const p of this.queue.splice(0))
+        p.resolve({
+          status: 0,
+          body: EMPTY,
+          bytes: 0,
+          doneAt: now(),
+          why: 'pool destroyed',
+          staleSocket: false,
+        });
+      return;
+    }
     while (this.queue.length > 0) {
       let c = this.idle.pop();
       while (c && c.dead) c = this.idle.pop();
@@ -296,10 +329,12 @@ export class RawPool {
     }
   }
 
+  /** Closes every connection; requests still queued resolve as failed ('pool destroyed'). */
   destroy(): void {
     this.destroyed = true;
     for (const c of this.all) c.socket.destroy();
     this.all.clear();
     this.idle.length = 0;
+    this.pump();
   }
 }

@@ -157,12 +157,6 @@ const inAny = (t: number, ws: Window[] | undefined, graceMs: number): boolean =>
   (ws ?? []).some((w) => t >= w.from && t <= w.to + graceMs);
 
 /**
- * Issue #13's acceptance rules over a viewer's report: media and discontinuity sequences never go backwards; no
- * object a playlist named answers 404 within its lifetime, nor a URL two different bodies; no 5xx reaches the
- * viewer except 503 while there is truly no store; new media within the stated time after each fault.
- * Returns every violated rule with an explanation (empty: accepted).
- */
-/**
  * From the viewer's start to its first media: a viewer started before the stream is live gets 404 playlists (and a
  * CDN keeps such a 404 briefly); pass it in `encoderAway` so those are not taken for a fault's doing.
  */
@@ -170,6 +164,12 @@ export function untilLive(report: ViewerReport): Window {
   return { from: report.startedAt, to: report.mediaArrivals[0] ?? report.startedAt };
 }
 
+/**
+ * Issue #13's acceptance rules over a viewer's report: media and discontinuity sequences never go backwards; no
+ * object a playlist named answers 404 within its lifetime, nor a URL two different bodies; no 5xx reaches the
+ * viewer except 503 while there is truly no store; new media within the stated time after each fault.
+ * Returns every violated rule with an explanation (empty: accepted).
+ */
 export function acceptance(report: ViewerReport, opts: AcceptanceOptions = {}): Violation[] {
   const graceMs = opts.graceMs ?? 1500;
   const out: Violation[] = [];
