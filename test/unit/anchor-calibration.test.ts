@@ -15,6 +15,7 @@ import {
   buildMediaPlaylist,
   buildMpd,
 } from '../../src/core/index.js';
+import { wallClockSteps } from '../../src/core/timeline/anchor.js';
 
 const TS = 90000;
 const PART = TS / 5; // 200 ms chunks, a keyframe every 2 s
@@ -113,5 +114,23 @@ describe('period anchor calibration', () => {
       { publishTimeMs: base + 13_000, windowMs: 120_000, lowLatency: true, utcTimingUrl: '/time' },
     );
     expect(mpd.availabilityStartTimeMs).toBe(steady);
+  });
+});
+
+describe('wallClockSteps: where a playlist repeats PROGRAM-DATE-TIME', () => {
+  const prev = { wallClockMs: 1_000_000, durationTicks: TS };
+  it('tags a step of one whole millisecond either way (a 1-2 ms step left untagged shifted catch-up ranges)', () => {
+    expect(wallClockSteps(prev, { wallClockMs: 1_001_000 }, TS)).toBe(false);
+    expect(wallClockSteps(prev, { wallClockMs: 1_000_999 }, TS)).toBe(true);
+    expect(wallClockSteps(prev, { wallClockMs: 1_001_002 }, TS)).toBe(true);
+  });
+  it('does not tag the rounding of fractional-ms durations', () => {
+    // 1,000.333 ms at 48 kHz: the next record, rounded to the ms, is 0.333 ms from the computed end.
+    const audio = { wallClockMs: 1_000_000, durationTicks: 48_016 };
+    expect(wallClockSteps(audio, { wallClockMs: 1_001_000 }, 48_000)).toBe(false);
+    expect(wallClockSteps(audio, { wallClockMs: 1_001_001 }, 48_000)).toBe(false);
+  });
+  it('never before the first segment', () => {
+    expect(wallClockSteps(undefined, { wallClockMs: 5 }, TS)).toBe(false);
   });
 });
