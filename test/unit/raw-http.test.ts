@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerParser, RawPool } from '../../tools/load/raw-http.js';
+import { failureCause } from '../../tools/load/clients.js';
 
 let server: Server;
 let port: number;
@@ -34,6 +35,11 @@ beforeAll(async () => {
     } else if (u.pathname === '/empty404') {
       res.writeHead(404, 'Not Found', { 'Content-Length': '0' });
       res.end();
+    } else if (u.pathname === '/busy') {
+      // As Wellspring's reader answers an error: the code first in a small text body.
+      const text = 'BLOCKING_TIMEOUT: playlist did not reach the requested part in time\n';
+      res.writeHead(503, 'Service Unavailable', { 'Content-Length': String(text.length), 'Retry-After': '1' });
+      res.end(text);
     } else if (u.pathname === '/close') {
       res.writeHead(200, { 'Content-Length': '2', Connection: 'close' });
       res.end('ok');
@@ -74,6 +80,19 @@ describe('RawPool (load clients)', () => {
     expect(e.body.toString()).toBe('?_HLS_msn=3&_HLS_part=1');
     // One connection carried all five.
     expect(accepted - from).toBe(1);
+    pool.destroy();
+  });
+
+  it("keeps an error's body when media bodies are not kept, so a failure is counted by the reader's code", async () => {
+    const pool = new RawPool('127.0.0.1', port, 1);
+    const a = await pool.get('/busy', 2000, false);
+    expect([a.status, a.why]).toEqual([503, 'Service Unavailable']);
+    expect(failureCause(a.status, a.why, a.body)).toBe('503 BLOCKING_TIMEOUT');
+    const b = await pool.get('/big', 2000, false);
+    expect(b.body.length).toBe(0);
+    const c = await pool.get('/empty404', 2000, false);
+    expect(failureCause(c.status, c.why, c.body)).toBe('404 Not Found');
+    expect(failureCause(0, 'ECONNRESET new socket', Buffer.alloc(0))).toBe('ECONNRESET new socket');
     pool.destroy();
   });
 

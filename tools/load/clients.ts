@@ -15,7 +15,7 @@
  */
 import { Agent, request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { RawPool } from './raw-http.js';
+import { ERROR_BODY_MAX, RawPool } from './raw-http.js';
 
 export interface LoadClientsOptions {
   /** e.g. http://127.0.0.1:8080/live/s — the stream's base URL (reader or CDN). */
@@ -103,6 +103,16 @@ const EMPTY = Buffer.alloc(0);
 
 const errorCode = (err: Error & { code?: string }): string => err.code ?? err.message.slice(0, 40);
 
+/**
+ * Why an answer failed: the error code for status 0; else the status with the code Wellspring's reader puts first
+ * in an error body ("BLOCKING_TIMEOUT: ...", src/reader/errors.ts), or the reason phrase from other servers.
+ */
+export function failureCause(status: number, why: string | undefined, body: Buffer): string {
+  if (status === 0) return why ?? 'error';
+  const code = /^([A-Z][A-Z_]+):/.exec(body.subarray(0, 64).toString('latin1'))?.[1];
+  return `${status} ${code ?? why ?? ''}`.trim();
+}
+
 /** One player's connections: at most `max` keep-alive sockets to the origin. */
 interface Fetcher {
   once(url: string, timeoutMs: number, keepBody: boolean): Promise<Got & { staleSocket: boolean }>;
@@ -137,14 +147,15 @@ function getOnce(
       answered = true;
       const chunks: Buffer[] = [];
       let bytes = 0;
+      const keep = keepBody || (res.statusCode ?? 0) >= 400;
       res.on('data', (d: Buffer) => {
         bytes += d.length;
-        if (keepBody) chunks.push(d);
+        if (keep && bytes <= (keepBody ? Infinity : ERROR_BODY_MAX)) chunks.push(d);
       });
       res.on('end', () =>
         resolve({
           status: res.statusCode ?? 0,
-          body: keepBody ? Buffer.concat(chunks) : EMPTY,
+          body: keep ? Buffer.concat(chunks) : EMPTY,
           bytes,
           doneAt: now(),
           why: res.statusMessage,
@@ -257,14 +268,14 @@ export function runClients(o: LoadClientsOptions): {
     k[status] = (k[status] ?? 0) + 1;
     if (status === 0 || status >= 400) {
       const f = (failures[kind] ??= {});
-      const cause = status === 0 ? (why ?? 'error') : `${status} ${why ?? ''}`.trim();
+      const cause = failureCause(status, why, r.body);
       f[cause] = (f[cause] ?? 0) + 1;
       if (failureExamples.length < 40)
         failureExamples.push({
           kind,
           url: r.url ?? '',
           status,
-          why,
+          why: cause,
           sentAt: new Date(r.sentAt ?? 0).toISOString(),
           ms: Math.round(r.doneAt - (r.sentAt ?? r.doneAt)),
         });

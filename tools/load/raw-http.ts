@@ -27,6 +27,8 @@ export interface RawAnswer {
 const EMPTY = Buffer.alloc(0);
 const now = (): number => performance.timeOrigin + performance.now();
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Bytes of an error answer's body kept when the caller did not ask for bodies (enough for its first line). */
+export const ERROR_BODY_MAX = 512;
 
 interface Pending {
   head: string;
@@ -115,7 +117,8 @@ export class AnswerParser {
 
   private body(d: Buffer): void {
     this.bytes += d.length;
-    if (this.keepBody) this.chunks.push(d);
+    // An error's body is kept too (its first bytes name the cause, e.g. the reader's error code).
+    if (this.keepBody || (this.status >= 400 && this.bytes <= ERROR_BODY_MAX)) this.chunks.push(d);
   }
 
   private pushLength(d: Buffer): Buffer {
@@ -236,7 +239,7 @@ class Conn {
   private answer(parser: AnswerParser, keepBody: boolean): RawAnswer {
     return {
       status: parser.status,
-      body: keepBody ? Buffer.concat(parser.chunks) : EMPTY,
+      body: keepBody || parser.status >= 400 ? Buffer.concat(parser.chunks) : EMPTY,
       bytes: parser.bytes,
       doneAt: now(),
       why: parser.why,
