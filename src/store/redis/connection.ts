@@ -6,6 +6,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../../config.js';
+import { applyCommandDeadlines } from './deadline.js';
 import { defineScripts } from './scripts.js';
 
 export type Client = Redis;
@@ -19,6 +20,9 @@ export type Client = Redis;
  */
 export type Role = 'command' | 'ingest' | 'reader' | 'queue' | 'subscriber';
 
+/** Command deadlines per role, ms of this process's awake time (deadline.ts, not ioredis' commandTimeout). */
+const DEADLINE_MS: Partial<Record<Role, number>> = { ingest: 3000, reader: 1000 };
+
 function roleOptions(role: Role): RedisOptions {
   const base: RedisOptions = {
     maxRetriesPerRequest: 1,
@@ -31,9 +35,9 @@ function roleOptions(role: Role): RedisOptions {
     case 'subscriber':
       return base;
     case 'ingest':
-      return { ...base, commandTimeout: 3000 };
+      return base;
     case 'reader':
-      return { ...base, enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0 };
+      return { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
     case 'queue':
       return { ...base, maxRetriesPerRequest: null };
   }
@@ -74,6 +78,8 @@ export function connect(target: RedisTarget, role: Role): Client {
   }
   // Connection errors are reported by the components that use the connection; keep ioredis from throwing.
   client.on('error', () => undefined);
+  const deadline = DEADLINE_MS[role];
+  if (deadline !== undefined) applyCommandDeadlines(client, deadline);
   defineScripts(client);
   return client;
 }
