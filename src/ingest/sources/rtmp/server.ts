@@ -131,6 +131,12 @@ export class RtmpServer {
     let streamName: string | undefined;
     let closed = false;
     let prestart: Array<{ type: number; ts: number; payload: Uint8Array }> | undefined = [];
+    /**
+     * Media read while the session opens: the rest of the socket read that held the keyframe (the socket is paused
+     * for the next one), sent on after what prestart held. Dropping it cost the first ~0.25 s of every stream (6
+     * frames and 11 audio packets from ffmpeg as publisher), and showed the rest of the first GOP corrupted.
+     */
+    let starting: Array<{ type: number; ts: number; payload: Uint8Array }> | undefined;
     let sawAudio = false;
     let metaAudio: boolean | undefined;
     // What a restarted ffmpeg needs first: FLV header, metadata, decoder configurations; then a keyframe.
@@ -223,14 +229,21 @@ export class RtmpServer {
     const startStream = async (open: SessionOpener): Promise<void> => {
       const buffered = prestart ?? [];
       prestart = undefined;
+      const during: NonNullable<typeof starting> = [];
+      starting = during;
       const audio = metaAudio ?? sawAudio;
-      const s = await open(audio, () => {
-        waitKeyframe = true;
-        return [
-          flvHeader(audio, true),
-          ...[metaTag, videoSeq, audioSeq].filter((t): t is Buffer => t !== undefined),
-        ];
-      });
+      let s: StreamSession;
+      try {
+        s = await open(audio, () => {
+          waitKeyframe = true;
+          return [
+            flvHeader(audio, true),
+            ...[metaTag, videoSeq, audioSeq].filter((t): t is Buffer => t !== undefined),
+          ];
+        });
+      } finally {
+        starting = undefined;
+      }
       if (closed) {
         await s.stop('publisher left during start');
         return;
@@ -238,6 +251,7 @@ export class RtmpServer {
       stream = s;
       // Held media goes out at once: read now, its offsets only fall, so it is never taken for a queue.
       for (const t of buffered) toFfmpeg(t.type, t.ts, t.payload);
+      for (const t of during) toFfmpeg(t.type, t.ts, t.payload);
       // The socket was paused while the session started (a takeover waits for the old one to stop): what queued
       // meanwhile is our own wait, not a transcoder behind; measure from what is read next.
       lag.reset();
@@ -295,6 +309,7 @@ export class RtmpServer {
 
     const onMedia = (type: number, ts: number, payload: Uint8Array, open: SessionOpener): void => {
       if (standby) return onStandbyMedia(type, ts, payload);
+      if (starting) return void starting.push({ type, ts, payload });
       if (prestart) {
         if (type === TAG_AUDIO) sawAudio = true;
         if (type === TAG_SCRIPT) {
