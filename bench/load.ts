@@ -15,7 +15,15 @@
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import type { LoadClientsResult } from '../tools/load/clients.js';
-import { cpuSeconds, redisInfo, rssBytes, treeCpuSeconds, varnishCounters } from '../tools/load/observe.js';
+import {
+  KERNEL,
+  cpuSeconds,
+  kernelCounters,
+  redisInfo,
+  rssBytes,
+  treeCpuSeconds,
+  varnishCounters,
+} from '../tools/load/observe.js';
 import { affinity, pin, pinningFromEnv } from '../tools/load/pin.js';
 import { histDelta, loopDelaySinceLastScrape, quantiles, scrape } from '../tools/load/histograms.js';
 import { CLIENT_HTTP, LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
@@ -48,6 +56,8 @@ const RUNS_ON = { reader: affinity(stack.reader.pid), ingest: affinity(stack.ing
 async function phase(target: string): Promise<Record<string, unknown>> {
   const base = target === 'varnish' ? stack.cdnBase! : stack.readerBase;
   const rampMs = Math.min(15_000, SECONDS * 100);
+  const startedAt = new Date().toISOString();
+  const kernel0 = kernelCounters();
   const clients = await startClients(stack, STREAM, {
     base,
     rendition: RENDITION,
@@ -84,6 +94,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const clientCpu1 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
   const hist1 = await scrapeReader();
   const results: LoadClientsResult[] = await clients.stop();
+  const kernel1 = kernelCounters();
 
   const statuses: Record<string, Record<string, number>> = {};
   for (const r of results)
@@ -138,6 +149,15 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     statuses,
     errorsAtLiveEdge: errors,
     failuresByCause,
+    // Counted over the whole phase, the clients' ramp included (its first requests on new sockets).
+    failureExamples: results
+      .flatMap((r) => r.failureExamples)
+      .sort((a, b) => a.sentAt.localeCompare(b.sentAt))
+      .slice(0, 40),
+    kernelTcp: {
+      from: startedAt,
+      ...Object.fromEntries(KERNEL.map((k) => [k, (kernel1[k] ?? 0) - (kernel0[k] ?? 0)])),
+    },
     resentOnStaleKeepAlive: resent,
     blockingReloadRelease: {
       ms: summarize(release),
@@ -260,6 +280,9 @@ console.log(
           'every non-200 status (0 = connection error or 15 s timeout) by request kind, except 404 on a preload-hinted part (documented: the hinted part is never produced when its segment closes first; listed under statuses)',
         failuresByCause:
           'every non-200 answer by request kind and cause: the error code (with whether the socket was new or reused) for status 0, "status reason" otherwise; hinted-part 404s included',
+        failureExamples: 'the first 40 failed requests of the phase (ramp included) by the time they were sent: kind, URL, status, cause, duration',
+        kernelTcp:
+          'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
         resentOnStaleKeepAlive:
           'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',

@@ -16,7 +16,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, treeCpuSeconds, varnishCounters } from './observe.js';
+import { KERNEL, cpuSeconds, kernelCounters as kernel, treeCpuSeconds, varnishCounters } from './observe.js';
 import { CLIENT_HTTP, LOAD_LADDER, startClients, startStack } from './stack.js';
 
 const N = Number(process.env.N ?? 1000);
@@ -59,30 +59,6 @@ const COUNTERS = [
   'sess_readahead',
   'client_resp_500',
 ];
-/** Kernel TCP counters (nstat, absolute) that say whether the kernel refused or reset connections. */
-const KERNEL = [
-  'TcpExtListenOverflows',
-  'TcpExtListenDrops',
-  'TcpExtTCPReqQFullDrop',
-  'TcpExtTCPAbortOnData',
-  'TcpExtTCPAbortOnClose',
-  'TcpExtTCPAbortOnTimeout',
-  'TcpExtTCPAbortOnLinger',
-  'TcpAttemptFails',
-  'TcpEstabResets',
-  'TcpOutRsts',
-  'TcpActiveOpens',
-  'TcpPassiveOpens',
-];
-const kernel = (): Record<string, number> => {
-  const out: Record<string, number> = {};
-  const r = spawnSync('nstat', ['-az', ...KERNEL], { encoding: 'utf8' });
-  for (const line of (r.stdout ?? '').split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && KERNEL.includes(k)) out[k] = Number(v);
-  }
-  return out;
-};
 const loadAvg = (): number[] => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 const stack = await startStack({ stream: 'load', segmentSec: 2, partSec: 0.25, cdn: true });

@@ -2,7 +2,7 @@
  * What the load and soak benchmarks observe from outside the processes under test: CPU time and RSS from /proc,
  * Redis INFO through redis-cli, Varnish counters through varnishstat -j. Linux only.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
@@ -201,4 +201,31 @@ export function busiestThreads(
     .filter((x) => x.cpuMs > 0)
     .sort((a, b) => b.cpuMs - a.cpuMs)
     .slice(0, top);
+}
+
+/** Kernel TCP counters (nstat) that say whether the kernel refused or reset connections. */
+export const KERNEL = [
+  'TcpExtListenOverflows',
+  'TcpExtListenDrops',
+  'TcpExtTCPReqQFullDrop',
+  'TcpExtTCPAbortOnData',
+  'TcpExtTCPAbortOnClose',
+  'TcpExtTCPAbortOnTimeout',
+  'TcpExtTCPAbortOnLinger',
+  'TcpAttemptFails',
+  'TcpEstabResets',
+  'TcpOutRsts',
+  'TcpActiveOpens',
+  'TcpPassiveOpens',
+];
+
+/** The KERNEL counters now (absolute, this network namespace); subtract two readings for a run's share. */
+export function kernelCounters(): Record<string, number> {
+  const out: Record<string, number> = {};
+  const r = spawnSync('nstat', ['-az', ...KERNEL], { encoding: 'utf8' });
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && KERNEL.includes(k)) out[k] = Number(v);
+  }
+  return out;
 }
