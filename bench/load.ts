@@ -280,7 +280,8 @@ console.log(
           'every non-200 status (0 = connection error or 15 s timeout) by request kind, except 404 on a preload-hinted part (documented: the hinted part is never produced when its segment closes first; listed under statuses)',
         failuresByCause:
           'every non-200 answer by request kind and cause: the error code (with whether the socket was new or reused) for status 0, "status reason" otherwise; hinted-part 404s included',
-        failureExamples: 'the first 40 failed requests of the phase (ramp included) by the time they were sent: kind, URL, status, cause, duration',
+        failureExamples:
+          'the first 40 failed requests of the phase (ramp included) by the time they were sent: kind, URL, status, cause, duration',
         kernelTcp:
           'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
         resentOnStaleKeepAlive:

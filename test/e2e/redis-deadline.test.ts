@@ -1,9 +1,8 @@
 /**
  * Command deadlines (src/store/redis/deadline.ts) against real redis-servers: a stall of this process past the
  * reader's 1 s deadline must not turn a healthy Redis's answer into "Command timed out" (a 503 STORE_UNAVAILABLE
- * the store did not cause), while a frozen Redis is still reported in about the deadline, and within three times
- * it when the process keeps stalling. On a standalone server and on a 3-master Cluster (single commands and
- * pipelines).
+ * the store did not cause), while a frozen Redis is still reported in about the deadline, stalls or not. On a
+ * standalone server and on a 3-master Cluster (single commands and pipelines).
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseConfig, redisTarget } from '../../src/config.js';
@@ -69,13 +68,13 @@ describe.each(targets)('reader command deadlines ($name)', ({ config }) => {
 });
 
 describe('reader command deadlines (frozen Redis)', () => {
-  it('a frozen Redis fails a command in about the deadline, and within 3 deadlines while the process stalls', async () => {
+  it('a frozen Redis fails a command in about the deadline, also while the process stalls', async () => {
     frozen = await startRedisServer();
     const c = await readerClient({ kind: 'standalone', url: frozen.url });
     await c.set('k', 'v');
     process.kill(frozen.pid, 'SIGSTOP');
 
-    /** Sends GET, stalls this process as told (letting timers run between stalls); when the GET failed. */
+    /** Sends GET, stalls this process as told (the event loop turning between stalls); when the GET failed. */
     const timed = async (stalls: number[]): Promise<{ ms: number; err: unknown }> => {
       const t0 = performance.now();
       let ms = Number.NaN;
@@ -88,7 +87,8 @@ describe('reader command deadlines (frozen Redis)', () => {
       );
       for (const s of stalls) {
         stall(s);
-        await new Promise((r) => setTimeout(r, 1));
+        // A turn of the event loop between stalls (timers, poll, check).
+        await new Promise((r) => setTimeout(r, 20));
       }
       const err = await p;
       return { ms, err };
@@ -100,12 +100,12 @@ describe('reader command deadlines (frozen Redis)', () => {
     expect(quiet.ms).toBeGreaterThanOrEqual(990);
     expect(quiet.ms).toBeLessThan(1500);
 
-    // Stalls of 1.3 s, again and again: each moves the deadline on, but not past 3 s after the command (failed
-    // when the process next runs after that: at the end of the stall that holds the 3 s mark, ~3.9 s).
-    const stalled = await timed([1300, 1300, 1300, 1300, 1300]);
+    // Stalls of 1.3 s, again and again: failed when the process first runs after the deadline (the end of the
+    // first stall), not later.
+    const stalled = await timed([1300, 1300, 1300]);
     expect(isStoreUnavailable(stalled.err), String(stalled.err)).toBe(true);
-    expect(stalled.ms).toBeGreaterThan(1300);
-    expect(stalled.ms).toBeLessThan(3000 + 1300 + 300);
+    expect(stalled.ms).toBeGreaterThanOrEqual(990);
+    expect(stalled.ms).toBeLessThan(1300 + 300);
     process.kill(frozen.pid, 'SIGCONT');
   });
 });

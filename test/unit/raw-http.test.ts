@@ -38,7 +38,10 @@ beforeAll(async () => {
     } else if (u.pathname === '/busy') {
       // As Wellspring's reader answers an error: the code first in a small text body.
       const text = 'BLOCKING_TIMEOUT: playlist did not reach the requested part in time\n';
-      res.writeHead(503, 'Service Unavailable', { 'Content-Length': String(text.length), 'Retry-After': '1' });
+      res.writeHead(503, 'Service Unavailable', {
+        'Content-Length': String(text.length),
+        'Retry-After': '1',
+      });
       res.end(text);
     } else if (u.pathname === '/close') {
       res.writeHead(200, { 'Content-Length': '2', Connection: 'close' });

@@ -70,7 +70,13 @@ console.log(
   JSON.stringify(
     {
       tool: 'reader-stall',
-      config: { llClients: N, classicClients: N, stallMs: STALL_MS, everySec: EVERY_SEC, clientHttp: CLIENT_HTTP },
+      config: {
+        llClients: N,
+        classicClients: N,
+        stallMs: STALL_MS,
+        everySec: EVERY_SEC,
+        clientHttp: CLIENT_HTTP,
+      },
       stalls,
       requests: results.reduce((n, r) => n + r.requests, 0),
       statuses: sum((r) => r.statuses),
