@@ -10,8 +10,8 @@
  *
  * Here the deadline's verdict waits for one poll phase (setImmediate), so replies that came during a stall are read
  * first. Nothing more: a first version also moved the deadline on by the time the process was stalled (up to 3
- * timeouts, tracked in a WeakSet); in three bench:load runs with it the reader failed 99-4,284 requests, in four
- * without it none, cause not established (decision 023).
+ * timeouts); whether that made anything worse under load is not established (decision 023), so only the part whose
+ * need is shown stays.
  */
 import type { Command } from 'ioredis';
 
