@@ -154,10 +154,13 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       .flatMap((r) => r.failureExamples)
       .sort((a, b) => a.sentAt.localeCompare(b.sentAt))
       .slice(0, 40),
-    kernelTcp: {
-      from: startedAt,
-      ...Object.fromEntries(KERNEL.map((k) => [k, (kernel1[k] ?? 0) - (kernel0[k] ?? 0)])),
-    },
+    kernelTcp:
+      Object.keys(kernel0).length > 0 && Object.keys(kernel1).length > 0
+        ? {
+            from: startedAt,
+            ...Object.fromEntries(KERNEL.map((k) => [k, (kernel1[k] ?? 0) - (kernel0[k] ?? 0)])),
+          }
+        : 'nstat unavailable',
     resentOnStaleKeepAlive: resent,
     blockingReloadRelease: {
       ms: summarize(release),

@@ -252,12 +252,13 @@ describe('planned transcoder recycle (transcoderRecycleSec)', () => {
     // process's first frame follows the old one's last by one frame interval. A recycle that lost the GOP at its
     // cut would miss 30 frames each and show a 1,000 ms step at the boundary; a restart more.
     expect(periods.length).toBe(recycles.length + 1);
-    // The start: nothing the publisher sent first is lost (no gap to fill, every stamp readable).
+    // The start: nothing the publisher sent first is lost (every stamp readable, no step over 3 frames: the lost
+    // media was 6 frames, ~200 ms).
     expect(startUnreadable, 'unreadable stamps in the first second').toBe(0);
     expect(startRepeats, 'repeats of the first frame').toBeLessThanOrEqual(1);
     const startStamps = [...new Set(read[0]!.slice(0, startEndsAt + 1))] as number[];
     for (let i = 1; i < startStamps.length; i++)
-      expect(startStamps[i]! - startStamps[i - 1]!, 'a step between the first frames').toBeLessThan(GOP_MS / 4);
+      expect(startStamps[i]! - startStamps[i - 1]!, 'a step between the first frames').toBeLessThan(100);
     expect(src.droppedFrames).toBe(0);
     expect(unreadable).toBe(0);
     expect(backwardsFrames).toBe(0);

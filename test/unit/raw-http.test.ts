@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnswerParser, RawPool } from '../../tools/load/raw-http.js';
+import { AnswerParser, ERROR_BODY_MAX, RawPool } from '../../tools/load/raw-http.js';
 import { failureCause } from '../../tools/load/clients.js';
 
 let server: Server;
@@ -42,6 +42,10 @@ beforeAll(async () => {
         'Content-Length': String(text.length),
         'Retry-After': '1',
       });
+      res.end(text);
+    } else if (u.pathname === '/bigerror') {
+      const text = `STORE_UNAVAILABLE: ${'x'.repeat(3000)}\n`;
+      res.writeHead(503, { 'Content-Length': String(text.length) });
       res.end(text);
     } else if (u.pathname === '/close') {
       res.writeHead(200, { 'Content-Length': '2', Connection: 'close' });
@@ -95,6 +99,10 @@ describe('RawPool (load clients)', () => {
     expect(b.body.length).toBe(0);
     const c = await pool.get('/empty404', 2000, false);
     expect(failureCause(c.status, c.why, c.body)).toBe('404 Not Found');
+    // A long error body: its first ERROR_BODY_MAX bytes are kept, so the code is still read.
+    const d = await pool.get('/bigerror', 2000, false);
+    expect([d.status, d.bytes, d.body.length]).toEqual([503, 3020, ERROR_BODY_MAX]);
+    expect(failureCause(d.status, d.why, d.body)).toBe('503 STORE_UNAVAILABLE');
     expect(failureCause(0, 'ECONNRESET new socket', Buffer.alloc(0))).toBe('ECONNRESET new socket');
     pool.destroy();
   });

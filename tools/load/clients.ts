@@ -149,8 +149,9 @@ function getOnce(
       let bytes = 0;
       const keep = keepBody || (res.statusCode ?? 0) >= 400;
       res.on('data', (d: Buffer) => {
+        if (keepBody) chunks.push(d);
+        else if (keep && bytes < ERROR_BODY_MAX) chunks.push(d.subarray(0, ERROR_BODY_MAX - bytes));
         bytes += d.length;
-        if (keep && bytes <= (keepBody ? Infinity : ERROR_BODY_MAX)) chunks.push(d);
       });
       res.on('end', () =>
         resolve({

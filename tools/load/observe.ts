@@ -219,10 +219,14 @@ export const KERNEL = [
   'TcpPassiveOpens',
 ];
 
-/** The KERNEL counters now (absolute, this network namespace); subtract two readings for a run's share. */
+/**
+ * The KERNEL counters now (absolute, this network namespace); subtract two readings for a run's share. Empty when
+ * nstat is missing or fails (never zeros that would read as "no overflow").
+ */
 export function kernelCounters(): Record<string, number> {
   const out: Record<string, number> = {};
   const r = spawnSync('nstat', ['-az', ...KERNEL], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return out;
   for (const line of (r.stdout ?? '').split('\n')) {
     const [k, v] = line.trim().split(/\s+/);
     if (k && KERNEL.includes(k)) out[k] = Number(v);

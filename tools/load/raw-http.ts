@@ -116,9 +116,12 @@ export class AnswerParser {
   }
 
   private body(d: Buffer): void {
+    const before = this.bytes;
     this.bytes += d.length;
-    // An error's body is kept too (its first bytes name the cause, e.g. the reader's error code).
-    if (this.keepBody || (this.status >= 400 && this.bytes <= ERROR_BODY_MAX)) this.chunks.push(d);
+    if (this.keepBody) this.chunks.push(d);
+    // An error's body is kept too, its first ERROR_BODY_MAX bytes (they name the cause: the reader's error code).
+    else if (this.status >= 400 && before < ERROR_BODY_MAX)
+      this.chunks.push(d.subarray(0, ERROR_BODY_MAX - before));
   }
 
   private pushLength(d: Buffer): Buffer {

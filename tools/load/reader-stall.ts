@@ -21,8 +21,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const stack = await startStack({ stream: 'load', segmentSec: 2, partSec: 0.25, cdn: false });
 const stalls: Array<{ at: string; ms: number }> = [];
 let results: LoadClientsResult[] = [];
+let clients: Awaited<ReturnType<typeof startClients>> | undefined;
 try {
-  const clients = await startClients(stack, 'load', {
+  clients = await startClients(stack, 'load', {
     base: stack.readerBase,
     rendition: LOAD_LADDER[0]!.name,
     ll: N,
@@ -50,7 +51,10 @@ try {
   }
   sub.close();
   results = await clients.stop();
+  clients = undefined;
 } finally {
+  // Failed part way: the client processes are stopped too.
+  await clients?.stop().catch(() => undefined);
   try {
     process.kill(stack.reader.pid!, 'SIGCONT');
   } catch {

@@ -45,6 +45,7 @@ function roleOptions(role: Role): RedisOptions {
 
 export function connect(target: RedisTarget, role: Role): Client {
   const o = roleOptions(role);
+  const deadline = DEADLINE_MS[role];
   let client: Client;
   if (target.kind === 'standalone') {
     client = new Redis(target.url, o);
@@ -73,12 +74,14 @@ export function connect(target: RedisTarget, role: Role): Client {
       shardedSubscribers: role === 'subscriber',
       slotsRefreshTimeout: 2000,
     });
+    // The node connections' own commands (ready check, ASKING) get deadlines too; what the cluster sends on is
+    // armed once (deadline.ts).
+    if (deadline !== undefined) cluster.on('+node', (node: Redis) => applyCommandDeadlines(node, deadline));
     // Same commands, other class: see the module comment.
     client = cluster as unknown as Client;
   }
   // Connection errors are reported by the components that use the connection; keep ioredis from throwing.
   client.on('error', () => undefined);
-  const deadline = DEADLINE_MS[role];
   if (deadline !== undefined) applyCommandDeadlines(client, deadline);
   defineScripts(client);
   return client;

@@ -19,33 +19,45 @@ interface DeadlineClient {
   sendCommand(command: Command, ...rest: unknown[]): unknown;
 }
 
-/** Set on a command once it has its deadline (a Cluster sends a command again on a redirection). */
+/** The attempt (promise) of a command that has its deadline: a pipeline re-sent after a redirection or TRYAGAIN
+ * starts a new promise (ioredis' initPromise) and is armed again. */
 const ARMED = Symbol('wellspring.deadline');
 
 /**
- * Gives every command the client sends (single, pipelined, scripts; on a Cluster before its redirections) a
- * deadline of `timeoutMs`, judged after the replies already read. Use instead of ioredis' `commandTimeout`.
+ * Gives every command the client sends (single, pipelined, scripts; on a Cluster at the cluster and on each node
+ * connection, its own commands included) a deadline of `timeoutMs`, judged after the replies already read. Use
+ * instead of ioredis' `commandTimeout`.
  */
 export function applyCommandDeadlines(client: DeadlineClient, timeoutMs: number): void {
   const send = client.sendCommand.bind(client);
   client.sendCommand = (command: Command, ...rest: unknown[]): unknown => {
-    const c = command as Command & { [ARMED]?: true };
-    if (!c[ARMED]) {
-      c[ARMED] = true;
+    const c = command as Command & { [ARMED]?: Promise<unknown> };
+    if (c[ARMED] !== c.promise) {
+      c[ARMED] = c.promise;
       armDeadline(c, timeoutMs);
     }
     return send(command, ...rest);
   };
 }
 
-/** Rejects `command` with ioredis' own "Command timed out" (what src/store/errors.ts classifies) when it is due. */
-export function armDeadline(command: Pick<Command, 'isSettled' | 'reject'>, timeoutMs: number): void {
-  // Unref'd: a command in flight holds its socket, and a settled command's timer must not hold the process.
-  setTimeout(() => {
-    if (command.isSettled) return;
+/**
+ * Rejects the current attempt of `command` with ioredis' own "Command timed out" (what src/store/errors.ts
+ * classifies) when it is due. The timer is cleared when the attempt settles, so a settled command is not kept.
+ */
+export function armDeadline(
+  command: Pick<Command, 'isSettled' | 'reject' | 'promise'>,
+  timeoutMs: number,
+): void {
+  const attempt = command.promise;
+  const pending = (): boolean => !command.isSettled && command.promise === attempt;
+  // Unref'd: a command in flight holds its socket; the timer must not hold the process.
+  const timer = setTimeout(() => {
+    if (!pending()) return;
     // After the poll phase: an answer that came while the process was busy is read before the verdict.
     setImmediate(() => {
-      if (!command.isSettled) command.reject(new Error('Command timed out'));
+      if (pending()) command.reject(new Error('Command timed out'));
     });
   }, timeoutMs).unref();
+  const clear = (): void => clearTimeout(timer);
+  attempt.then(clear, clear);
 }
