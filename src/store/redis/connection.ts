@@ -20,7 +20,7 @@ export type Client = Redis;
  */
 export type Role = 'command' | 'ingest' | 'reader' | 'queue' | 'subscriber';
 
-/** Command deadlines per role, ms of this process's awake time (deadline.ts, not ioredis' commandTimeout). */
+/** Command deadlines per role, ms, judged after the replies already received (deadline.ts, not ioredis' commandTimeout). */
 const DEADLINE_MS: Partial<Record<Role, number>> = { ingest: 3000, reader: 1000 };
 
 function roleOptions(role: Role): RedisOptions {
