@@ -4,6 +4,12 @@
  * reads ffmpeg's description of the source; the multivariant playlist and both MPDs must signal the captions and
  * both languages, and in Chromium hls.js must list both audio tracks and show the captions' text as cues, and
  * Shaka Player (DASH and HLS) must list both audio languages and the CEA-608 text track.
+ *
+ * hls.js shows the captions with lowLatencyMode off (whole segments). With it on (its default) hls.js 1.7.4 plays
+ * and lists both audio tracks but shows no caption: its TimelineController resets the CEA-608 parsers on every part
+ * but a segment's first (`sn !== lastSn + 1` holds for the next part of the same segment), and every caption of
+ * the fixture takes more than one part (8 frames) to send. Measured: no cue in 30 s, and cues once that reset is
+ * limited to non-contiguous parts (README, Compatibility).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -121,7 +127,8 @@ describe('captions and two audio languages from an SRT source', () => {
     const pages = await servePlayerPages({ extraPages: { 'tracks.html': PAGE } });
     try {
       const cases = [
-        { player: 'hls', src: url('master.m3u8') },
+        { player: 'hls', src: url('master.m3u8'), ll: 'on' },
+        { player: 'hls', src: url('master.m3u8'), ll: 'off' },
         { player: 'shaka', src: url('manifest-ll.mpd') },
         { player: 'shaka', src: url('master.m3u8') },
       ];
@@ -129,17 +136,20 @@ describe('captions and two audio languages from an SRT source', () => {
         Promise.all(
           cases.map(async (c) => {
             const page = await ctx.newPage();
-            await page.goto(pages.url('tracks.html', c));
+            await page.goto(
+              pages.url('tracks.html', { player: c.player, src: c.src, ...(c.ll ? { ll: c.ll } : {}) }),
+            );
             const read = (): Promise<PageResult> =>
               page.evaluate(() => (window as unknown as { r: PageResult }).r);
-            // Done when playing, both audio tracks listed and a captions track listed ((hls.js) with a cue).
+            // Done when playing, both audio tracks listed and a captions track listed ((hls.js, whole segments) with
+            // a cue; hls.js in low-latency mode drops them, see the header).
             await waitFor(
               async () => {
                 const r = await read();
                 if (r.fatal.length) throw new Error(`${c.player} ${c.src}: ${r.fatal.join('; ')}`);
                 const captions =
                   c.player === 'hls'
-                    ? r.cues.length > 0
+                    ? c.ll === 'on' || r.cues.length > 0
                     : r.text.some((t) => t.kind === 'application/cea-608');
                 return r.playing && r.audio.length >= 2 && captions;
               },
@@ -154,11 +164,13 @@ describe('captions and two audio languages from an SRT source', () => {
           }),
         ),
       );
-      const [hls, shakaDash, shakaHls] = results.map((x) => x.r);
-      expect(hls!.audio).toEqual([
-        { name: 'audio', lang: 'eng', default: true },
-        { name: 'audio-2', lang: 'spa', default: false },
-      ]);
+      const [hlsLow, hls, shakaDash, shakaHls] = results.map((x) => x.r);
+      for (const h of [hlsLow!, hls!]) {
+        expect(h.audio).toEqual([
+          { name: 'audio', lang: 'eng', default: true },
+          { name: 'audio-2', lang: 'spa', default: false },
+        ]);
+      }
       // hls.js made a captions TextTrack (labelled with the group's NAME) and the 608 decoder gave it our text.
       expect(hls!.text).toContainEqual({ kind: 'captions', label: 'CC1' });
       expect(hls!.cues.some((t) => /WELLSPRING CAPTION ONE|CAPTION (TWO|THREE|FOUR)/.test(t))).toBe(true);
@@ -195,7 +207,7 @@ let read = () => {};
 try {
   if (kind === 'hls') {
     // hls.js through MSE explicitly (Chromium answers "maybe" for native HLS it does not have).
-    const h = new Hls();
+    const h = new Hls({ lowLatencyMode: q.get('ll') !== 'off' });
     h.on(Hls.Events.ERROR, (_e, d) => d.fatal && fatal(d.details));
     h.loadSource(src); h.attachMedia(v);
     read = () => {
