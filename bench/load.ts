@@ -25,7 +25,14 @@ import {
   varnishCounters,
 } from '../tools/load/observe.js';
 import { affinity, pin, pinningFromEnv } from '../tools/load/pin.js';
-import { histDelta, loopDelaySinceLastScrape, quantiles, scrape } from '../tools/load/histograms.js';
+import {
+  gcSeconds,
+  histDelta,
+  loopDelaySinceLastScrape,
+  quantiles,
+  scrape,
+} from '../tools/load/histograms.js';
+import { sampleReaderAccept } from '../tools/load/ramp.js';
 import { CLIENT_HTTP, LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
 import { summarize } from './stats.js';
 
@@ -58,6 +65,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const rampMs = Math.min(15_000, SECONDS * 100);
   const startedAt = new Date().toISOString();
   const kernel0 = kernelCounters();
+  const gcBeforeRamp = gcSeconds(await scrapeReader());
+  const accept = sampleReaderAccept(stack.reader.pid!, stack.readerPort);
   const clients = await startClients(stack, STREAM, {
     base,
     rendition: RENDITION,
@@ -77,6 +86,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const vs0 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
   const clientCpu0 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
   const hist0 = await scrapeReader();
+  const gcInRamp = gcSeconds(hist0) - gcBeforeRamp;
   const rss: number[] = [];
   const opsSamples: number[] = [];
   const end = t0 + Math.max(1000, SECONDS * 1000 - rampMs - 2000);
@@ -95,6 +105,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const hist1 = await scrapeReader();
   const results: LoadClientsResult[] = await clients.stop();
   const kernel1 = kernelCounters();
+  const acceptQueue = await accept.stop();
 
   const statuses: Record<string, Record<string, number>> = {};
   for (const r of results)
@@ -161,6 +172,11 @@ async function phase(target: string): Promise<Record<string, unknown>> {
             ...Object.fromEntries(KERNEL.map((k) => [k, (kernel1[k] ?? 0) - (kernel0[k] ?? 0)])),
           }
         : 'nstat unavailable',
+    readerAccept: {
+      ...acceptQueue,
+      gcSecondsInRamp: Math.round(gcInRamp * 1000) / 1000,
+      gcSecondsInWindow: Math.round((gcSeconds(hist1) - gcSeconds(hist0)) * 1000) / 1000,
+    },
     resentOnStaleKeepAlive: resent,
     blockingReloadRelease: {
       ms: summarize(release),
@@ -287,6 +303,8 @@ console.log(
           'the first 40 failed requests of the phase (ramp included) by the time they were sent: kind, URL, status, cause, duration',
         kernelTcp:
           'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
+        readerAccept:
+          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (nodejs_gc_duration_seconds) during the ramp and over the window",
         resentOnStaleKeepAlive:
           'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',

@@ -83,3 +83,11 @@ export function loopDelaySinceLastScrape(text: string): { p50: number; p99: numb
     max: ms('nodejs_eventloop_lag_max_seconds'),
   };
 }
+
+/** Seconds spent in garbage collection so far, all kinds (prom-client's nodejs_gc_duration_seconds), NaN if absent. */
+export function gcSeconds(text: string): number {
+  const sums = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)/gm)].map((m) =>
+    Number(m[1]),
+  );
+  return sums.length ? sums.reduce((a, b) => a + b, 0) : NaN;
+}

@@ -1,0 +1,132 @@
+/**
+ * What the reader did while its clients connected (issue #13: requests on new connections went unanswered for
+ * 10 s during bench:load's ramp, with the kernel counting listen-queue overflows). Every `everyMs` it reads the
+ * reader's accept queue (connections the kernel completed that the process has not accepted yet: `ss`, Recv-Q of
+ * the listening socket, and its backlog, Send-Q) and the main thread's scheduler times (/proc/PID/schedstat: on a
+ * CPU, and runnable but waiting for one). The summary tells a reader busy on its CPU from one starved of CPU
+ * from one that is neither while the queue is long.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { schedstat } from './observe.js';
+
+const run = promisify(execFile);
+
+/** The listening socket on `port`: accept queue length and backlog (undefined when ss cannot tell). */
+export async function acceptQueue(port: number): Promise<{ queue: number; backlog: number } | undefined> {
+  try {
+    const { stdout } = await run('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' });
+    const f = stdout.trim().split(/\s+/);
+    const queue = Number(f[1]);
+    const backlog = Number(f[2]);
+    return Number.isFinite(queue) && Number.isFinite(backlog) ? { queue, backlog } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Sample {
+  /** ms since the sampler started */
+  t: number;
+  queue: number;
+  /** Over the interval before this sample, as shares of its wall time: the main thread on a CPU, and waiting. */
+  cpu: number;
+  wait: number;
+}
+
+export interface RampSummary {
+  definition: string;
+  everyMs: number;
+  samples: number;
+  backlog: number | 'unknown';
+  queueMax: number;
+  /** Samples with the queue at half the backlog or more, and the longest run of them, seconds. */
+  samplesQueueAtLeastHalf: number;
+  longestQueueAtLeastHalfSec: number;
+  /** When the queue first reached half the backlog, seconds after the clients started. */
+  firstQueueAtLeastHalfSec: number | 'never';
+  /** Mean shares of wall time of the reader's main thread: on a CPU / runnable but waiting, by queue state. */
+  mainThreadWhileQueueLong: { cpu: number; wait: number } | 'n/a';
+  mainThreadOtherwise: { cpu: number; wait: number } | 'n/a';
+  /** The queue each second (max of its samples), first 60 s. */
+  queueMaxPerSecond: number[];
+}
+
+/** Samples until stop(); stop() summarizes. Async reads: the sampling process keeps serving its own events. */
+export function sampleReaderAccept(
+  pid: number,
+  port: number,
+  everyMs = 200,
+): { stop(): Promise<RampSummary> } {
+  const samples: Sample[] = [];
+  let backlog: number | undefined;
+  let running = true;
+  const t0 = performance.now();
+  const loop = (async () => {
+    let prev = { at: performance.now(), ...schedstat(pid) };
+    while (running) {
+      await new Promise((r) => setTimeout(r, everyMs));
+      const q = await acceptQueue(port);
+      const s = { at: performance.now(), ...schedstat(pid) };
+      const wallNs = (s.at - prev.at) * 1e6;
+      if (q) {
+        backlog = q.backlog;
+        samples.push({
+          t: s.at - t0,
+          queue: q.queue,
+          cpu: (s.cpuNs - prev.cpuNs) / wallNs,
+          wait: (s.waitNs - prev.waitNs) / wallNs,
+        });
+      }
+      prev = s;
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return summarizeRamp(samples, backlog, everyMs);
+    },
+  };
+}
+
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+function meanShares(xs: Sample[]): { cpu: number; wait: number } | 'n/a' {
+  const ok = xs.filter((x) => Number.isFinite(x.cpu) && Number.isFinite(x.wait));
+  if (ok.length === 0) return 'n/a';
+  return {
+    cpu: r3(ok.reduce((n, x) => n + x.cpu, 0) / ok.length),
+    wait: r3(ok.reduce((n, x) => n + x.wait, 0) / ok.length),
+  };
+}
+
+export function summarizeRamp(samples: Sample[], backlog: number | undefined, everyMs: number): RampSummary {
+  const half = (backlog ?? 512) / 2;
+  const long = samples.filter((s) => s.queue >= half);
+  let run = 0;
+  let longest = 0;
+  for (const s of samples) {
+    run = s.queue >= half ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  const perSecond: number[] = [];
+  for (const s of samples) {
+    const i = Math.floor(s.t / 1000);
+    if (i < 60) perSecond[i] = Math.max(perSecond[i] ?? 0, s.queue);
+  }
+  return {
+    definition:
+      "the reader's listening socket (ss: Recv-Q = connections completed by the kernel and not yet accepted, Send-Q = backlog) and its main thread (/proc/PID/schedstat) every everyMs from the clients' start",
+    everyMs,
+    samples: samples.length,
+    backlog: backlog ?? 'unknown',
+    queueMax: samples.reduce((m, s) => Math.max(m, s.queue), 0),
+    samplesQueueAtLeastHalf: long.length,
+    longestQueueAtLeastHalfSec: r3((longest * everyMs) / 1000),
+    firstQueueAtLeastHalfSec: long.length ? r3(long[0]!.t / 1000) : 'never',
+    mainThreadWhileQueueLong: meanShares(long),
+    mainThreadOtherwise: meanShares(samples.filter((s) => s.queue < half)),
+    queueMaxPerSecond: Array.from(perSecond, (x) => x ?? 0),
+  };
+}
