@@ -14,7 +14,7 @@
  */
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
-import type { LoadClientsResult } from '../tools/load/clients.js';
+import { type LoadClientsResult, mergeCounts } from '../tools/load/clients.js';
 import {
   KERNEL,
   cpuSeconds,
@@ -107,13 +107,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const kernel1 = kernelCounters();
   const acceptQueue = await accept.stop();
 
-  const statuses: Record<string, Record<string, number>> = {};
-  for (const r of results)
-    for (const [kind, by] of Object.entries(r.statuses))
-      for (const [s, n] of Object.entries(by)) {
-        const k = (statuses[kind] ??= {});
-        k[s] = (k[s] ?? 0) + n;
-      }
+  const statuses = mergeCounts(results.map((r) => r.statuses));
   const errors: Record<string, Record<string, number>> = {};
   for (const [kind, by] of Object.entries(statuses))
     for (const [s, n] of Object.entries(by))
@@ -121,18 +115,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       if (s !== '200' && !(kind === 'hinted-part' && s === '404')) (errors[kind] ??= {})[s] = n;
   // Why they failed (the error code for status 0, the reason phrase otherwise), and the requests a browser would
   // have sent again unseen after a reused keep-alive socket turned out closed (tools/load/clients.ts get()).
-  const failuresByCause: Record<string, Record<string, number>> = {};
-  const resent: Record<string, Record<string, number>> = {};
-  for (const r of results)
-    for (const [into, from] of [
-      [failuresByCause, r.failures],
-      [resent, r.resent],
-    ] as const)
-      for (const [kind, by] of Object.entries(from))
-        for (const [c, n] of Object.entries(by)) {
-          const k = (into[kind] ??= {});
-          k[c] = (k[c] ?? 0) + n;
-        }
+  const failuresByCause = mergeCounts(results.map((r) => r.failures));
+  const resent = mergeCounts(results.map((r) => r.resent));
   const release = results.flatMap((r) => r.releaseMs);
   const delta = (k: string): number => Number(redis1[k]) - Number(redis0[k]);
   let cdn: Record<string, unknown> | undefined;

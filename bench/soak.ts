@@ -17,6 +17,7 @@
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { descendants, redisInfo, rssBytes, slope } from '../tools/load/observe.js';
+import { mergeCounts } from '../tools/load/clients.js';
 import { CLIENT_HTTP, LOAD_LADDER, startClients, startStack } from '../tools/load/stack.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3600);
@@ -113,18 +114,6 @@ const seriesNamingStream = after.text
   .split('\n')
   .filter((l) => !l.startsWith('#') && l.includes(STREAM)).length;
 
-function mergeCounts(
-  all: Array<Record<string, Record<string, number>>>,
-): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = {};
-  for (const one of all)
-    for (const [kind, by] of Object.entries(one))
-      for (const [s, n] of Object.entries(by)) {
-        const k = (out[kind] ??= {});
-        k[s] = (k[s] ?? 0) + n;
-      }
-  return out;
-}
 const statuses = mergeCounts(results.map((r) => r.statuses));
 
 const report: Record<string, unknown> = {};

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerParser, ERROR_BODY_MAX, RawPool } from '../../tools/load/raw-http.js';
-import { failureCause } from '../../tools/load/clients.js';
+import { failureCause, mergeCounts } from '../../tools/load/clients.js';
 
 let server: Server;
 let port: number;
@@ -216,5 +216,17 @@ describe('RawPool (load clients)', () => {
     expect(() =>
       new AnswerParser(false).push(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n')),
     ).toThrow(/bad content-length/);
+  });
+});
+
+describe('mergeCounts', () => {
+  it('adds the per-kind counts of several client processes', () => {
+    expect(
+      mergeCounts([
+        { part: { '200': 5, '0': 1 }, playlist: { '200': 2 } },
+        { part: { '200': 3 }, segment: { '503': 1 } },
+        {},
+      ]),
+    ).toEqual({ part: { '200': 8, '0': 1 }, playlist: { '200': 2 }, segment: { '503': 1 } });
   });
 });

@@ -82,6 +82,20 @@ export interface LoadClientsResult {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/** Per-kind counts of several client processes added up (statuses, failures by cause, resends). */
+export function mergeCounts(
+  all: ReadonlyArray<Record<string, Record<string, number>>>,
+): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const one of all)
+    for (const [kind, by] of Object.entries(one))
+      for (const [s, n] of Object.entries(by)) {
+        const k = (out[kind] ??= {});
+        k[s] = (k[s] ?? 0) + n;
+      }
+  return out;
+}
+
 interface Got {
   status: number;
   /** The body, for playlists only: media bodies are counted, not kept (in a CPU profile of the client processes at

@@ -17,6 +17,7 @@ import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KERNEL, cpuSeconds, kernelCounters as kernel, treeCpuSeconds, varnishCounters } from './observe.js';
+import { mergeCounts } from './clients.js';
 import { CLIENT_HTTP, LOAD_LADDER, startClients, startStack } from './stack.js';
 
 const N = Number(process.env.N ?? 1000);
@@ -137,24 +138,9 @@ await stack.stop();
 
 const varnish: Record<string, number> = {};
 for (const k of COUNTERS) if (after[k] !== undefined) varnish[k] = after[k]! - (before[k] ?? 0);
-const add = (
-  into: Record<string, Record<string, number>>,
-  from: Record<string, Record<string, number>>,
-): void => {
-  for (const [kind, by] of Object.entries(from))
-    for (const [s, c] of Object.entries(by)) {
-      const k = (into[kind] ??= {});
-      k[s] = (k[s] ?? 0) + c;
-    }
-};
-const statuses: Record<string, Record<string, number>> = {};
-const failures: Record<string, Record<string, number>> = {};
-const resent: Record<string, Record<string, number>> = {};
-for (const r of results) {
-  add(statuses, r.statuses);
-  add(failures, r.failures);
-  add(resent, r.resent);
-}
+const statuses = mergeCounts(results.map((r) => r.statuses));
+const failures = mergeCounts(results.map((r) => r.failures));
+const resent = mergeCounts(results.map((r) => r.resent));
 const healthLines = readFileSync(join(OUT, 'backend-health.log'), 'utf8').split('\n');
 console.log(
   JSON.stringify(

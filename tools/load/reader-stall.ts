@@ -9,7 +9,7 @@
  *
  *   N=200 STALL_MS=1300 EVERY_SEC=3 STALLS=20 npx tsx tools/load/reader-stall.ts
  */
-import type { LoadClientsResult } from './clients.js';
+import { type LoadClientsResult, mergeCounts } from './clients.js';
 import { CLIENT_HTTP, LOAD_LADDER, startClients, startStack } from './stack.js';
 
 const N = Number(process.env.N ?? 200);
@@ -63,13 +63,8 @@ try {
   await stack.stop();
 }
 
-const sum = (pick: (r: LoadClientsResult) => Record<string, Record<string, number>>) => {
-  const out: Record<string, Record<string, number>> = {};
-  for (const r of results)
-    for (const [kind, m] of Object.entries(pick(r)))
-      for (const [k, n] of Object.entries(m)) (out[kind] ??= {})[k] = (out[kind]![k] ?? 0) + n;
-  return out;
-};
+const sum = (pick: (r: LoadClientsResult) => Record<string, Record<string, number>>) =>
+  mergeCounts(results.map(pick));
 console.log(
   JSON.stringify(
     {
