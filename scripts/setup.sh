@@ -15,6 +15,8 @@ need_cmds+=(gst-launch-1.0:gstreamer1.0-tools "$gst_lib/libgstplayback.so:gstrea
   "$gst_lib/libgstlibav.so:gstreamer1.0-libav")
 # xmllint validates our MPDs against the DASH schema in the interoperability suite.
 need_cmds+=(xmllint:libxml2-utils)
+# ss and nstat (the reader's listen backlog in a test; the load benchmarks' accept queue and TCP counters).
+need_cmds+=(ss:iproute2 nstat:iproute2)
 
 missing=()
 for pair in "${need_cmds[@]}"; do

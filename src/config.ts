@@ -263,6 +263,12 @@ export const configSchema = z
         idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
         /** Open connections; beyond it new ones are closed at once. 0: no limit. */
         maxConnections: z.number().int().min(0).max(1_000_000).default(10_000),
+        /**
+         * Connections the kernel may complete before the reader accepts them (listen backlog; Linux caps it at
+         * net.core.somaxconn). Node's default, 511, overflowed under bench:load and dropped connections, which
+         * then waited seconds for the client's retransmission (decision 024).
+         */
+        backlog: z.number().int().min(1).max(65_535).default(4096),
       })
       .strict()
       .prefault({}),

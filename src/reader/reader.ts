@@ -98,6 +98,8 @@ export interface HttpLimits {
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
   maxConnections: number;
+  /** The listen backlog (the kernel caps it at net.core.somaxconn; decision 024). */
+  backlog: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -106,6 +108,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   keepAliveTimeoutMs: 65_000,
   idleTimeoutMs: 120_000,
   maxConnections: 10_000,
+  backlog: 4096,
 };
 
 /** A plain playlist or MPD request the fast lane answers: which manifest, with which cache class. */
@@ -343,7 +346,7 @@ export function createReader(deps: ReaderDeps): Reader {
       server = s;
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.listen(port, host, () => resolve());
+        s.listen({ port, host, backlog: l.backlog }, () => resolve());
       });
       const a = s.address();
       const bound = typeof a === 'object' && a ? a.port : port;

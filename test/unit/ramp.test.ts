@@ -21,7 +21,7 @@ describe('bench:load ramp observation', () => {
       firstQueueAtLeastHalfSec: 1,
       mainThreadWhileQueueLong: { cpu: 0.9, wait: 0.3 },
       mainThreadOtherwise: { cpu: 0.2, wait: 0 },
-      queueMaxPerSecond: [10, 511, 400, 260],
+      queueMaxPer5s: [511],
     });
   });
 
@@ -35,6 +35,7 @@ describe('bench:load ramp observation', () => {
       'nodejs_gc_duration_seconds_count{kind="major"} 3',
     ].join('\n');
     expect(gcSeconds(text)).toBe(1.75);
+    expect(gcSeconds('# HELP nodejs_gc_duration_seconds ...\n')).toBe(0);
     expect(gcSeconds('')).toBeNaN();
   });
 });

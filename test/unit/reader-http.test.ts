@@ -3,6 +3,8 @@
  * port 0. Manifests and media are written through the store's ports and announced on its event bus, as the
  * manifest worker and the ingest do (manifest bodies are opaque to the reader: any text will do).
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
@@ -276,6 +278,22 @@ describe('playlists', () => {
     ac.abort();
     expect(await req).toBeInstanceOf(Error);
     await until(() => store.events.listeners === 0, 'the subscription to close after the client left');
+  });
+});
+
+describe('listening', () => {
+  it('listens with the configured backlog, capped by net.core.somaxconn', async () => {
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    const port = await reader.listen(0, '127.0.0.1', { backlog: 1000 });
+    try {
+      const row = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+        .trim()
+        .split(/\s+/);
+      // LISTEN, Recv-Q (the accept queue), Send-Q (the backlog), local address, peer.
+      expect(Number(row[2])).toBe(Math.min(1000, somaxconn));
+    } finally {
+      await reader.close();
+    }
   });
 });
 

@@ -84,10 +84,14 @@ export function loopDelaySinceLastScrape(text: string): { p50: number; p99: numb
   };
 }
 
-/** Seconds spent in garbage collection so far, all kinds (prom-client's nodejs_gc_duration_seconds), NaN if absent. */
+/**
+ * Seconds spent in garbage collection so far, all kinds (prom-client's nodejs_gc_duration_seconds): 0 before the
+ * first collection (the histogram has no series yet), NaN when there is no scrape.
+ */
 export function gcSeconds(text: string): number {
+  if (!text) return NaN;
   const sums = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)/gm)].map((m) =>
     Number(m[1]),
   );
-  return sums.length ? sums.reduce((a, b) => a + b, 0) : NaN;
+  return sums.reduce((a, b) => a + b, 0);
 }

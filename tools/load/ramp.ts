@@ -48,8 +48,8 @@ export interface RampSummary {
   /** Mean shares of wall time of the reader's main thread: on a CPU / runnable but waiting, by queue state. */
   mainThreadWhileQueueLong: { cpu: number; wait: number } | 'n/a';
   mainThreadOtherwise: { cpu: number; wait: number } | 'n/a';
-  /** The queue each second (max of its samples), first 60 s. */
-  queueMaxPerSecond: number[];
+  /** The queue's maximum in each 5 s from the clients' start, the whole phase. */
+  queueMaxPer5s: number[];
 }
 
 /** Samples until stop(); stop() summarizes. Async reads: the sampling process keeps serving its own events. */
@@ -110,10 +110,10 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     run = s.queue >= half ? run + 1 : 0;
     longest = Math.max(longest, run);
   }
-  const perSecond: number[] = [];
+  const per5s: number[] = [];
   for (const s of samples) {
-    const i = Math.floor(s.t / 1000);
-    if (i < 60) perSecond[i] = Math.max(perSecond[i] ?? 0, s.queue);
+    const i = Math.floor(s.t / 5000);
+    per5s[i] = Math.max(per5s[i] ?? 0, s.queue);
   }
   return {
     definition:
@@ -127,6 +127,6 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     firstQueueAtLeastHalfSec: long.length ? r3(long[0]!.t / 1000) : 'never',
     mainThreadWhileQueueLong: meanShares(long),
     mainThreadOtherwise: meanShares(samples.filter((s) => s.queue < half)),
-    queueMaxPerSecond: Array.from(perSecond, (x) => x ?? 0),
+    queueMaxPer5s: Array.from(per5s, (x) => x ?? 0),
   };
 }
