@@ -17,6 +17,7 @@ describe('bench:load ramp observation', () => {
       backlog: 511,
       queueMax: 511,
       samplesQueueAtLeastHalf: 4,
+      samplesQueueOver511: 0,
       longestQueueAtLeastHalfSec: 1.5,
       firstQueueAtLeastHalfSec: 1,
       mainThreadWhileQueueLong: { cpu: 0.9, wait: 0.3 },

@@ -43,6 +43,8 @@ export interface RampSummary {
   /** Samples with the queue at half the backlog or more, and the longest run of them, seconds. */
   samplesQueueAtLeastHalf: number;
   longestQueueAtLeastHalfSec: number;
+  /** Samples with the queue past Node's default backlog (511): connections that one would have dropped. */
+  samplesQueueOver511: number;
   /** When the queue first reached half the backlog, seconds after the clients started. */
   firstQueueAtLeastHalfSec: number | 'never';
   /** Mean shares of wall time of the reader's main thread: on a CPU / runnable but waiting, by queue state. */
@@ -124,6 +126,7 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     queueMax: samples.reduce((m, s) => Math.max(m, s.queue), 0),
     samplesQueueAtLeastHalf: long.length,
     longestQueueAtLeastHalfSec: r3((longest * everyMs) / 1000),
+    samplesQueueOver511: samples.filter((s) => s.queue > 511).length,
     firstQueueAtLeastHalfSec: long.length ? r3(long[0]!.t / 1000) : 'never',
     mainThreadWhileQueueLong: meanShares(long),
     mainThreadOtherwise: meanShares(samples.filter((s) => s.queue < half)),
