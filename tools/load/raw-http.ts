@@ -178,6 +178,9 @@ class Conn {
   /** Answers completed on this connection (a reused one is past its first). */
   answered = 0;
   dead = false;
+  /** When the TCP handshake completed (the server's kernel took the connection; not that the server accepted it). */
+  private connectedAt?: number;
+  private readonly openedAt = now();
   private cur?: { p: Pending; parser: AnswerParser; timer: NodeJS.Timeout; gotBytes: boolean };
 
   constructor(
@@ -187,6 +190,7 @@ class Conn {
     private readonly onDead: (c: Conn) => void,
   ) {
     this.socket = connect({ host, port, noDelay: true });
+    this.socket.on('connect', () => (this.connectedAt = now()));
     this.socket.on('data', (d: Buffer) => this.data(d));
     this.socket.on('error', (err: Error & { code?: string }) =>
       this.fail(err.code ?? err.message.slice(0, 40)),
@@ -239,6 +243,13 @@ class Conn {
     else this.onFree(this);
   }
 
+  /** For a request that timed out on a new connection: whether its handshake completed, and in how long. */
+  private handshake(): string {
+    if (this.connectedAt === undefined) return ', no handshake';
+    const ms = this.connectedAt - this.openedAt;
+    return `, handshake ${ms < 1000 ? '< 1 s' : ms < 3000 ? '1-3 s' : '> 3 s'}`;
+  }
+
   private answer(parser: AnswerParser, keepBody: boolean): RawAnswer {
     return {
       status: parser.status,
@@ -271,7 +282,11 @@ class Conn {
       body: EMPTY,
       bytes: 0,
       doneAt: now(),
-      why: c.gotBytes ? `body ${code}` : `${code} ${this.answered > 0 ? 'reused' : 'new'} socket`,
+      why: c.gotBytes
+        ? `body ${code}`
+        : this.answered > 0
+          ? `${code} reused socket`
+          : `${code} new socket${code === 'timeout' ? this.handshake() : ''}`,
       staleSocket: stale,
     });
   }
