@@ -18,7 +18,6 @@ import { type LoadClientsResult, mergeCounts } from '../tools/load/clients.js';
 import {
   KERNEL,
   cpuSeconds,
-  descendants,
   kernelCounters,
   redisInfo,
   rssBytes,
@@ -53,12 +52,6 @@ const stack: Stack = await startStack({
   partSec: 0.25,
   cdn: TARGETS.includes('varnish'),
 });
-/**
- * The process that runs the reader: with HTTP_ACCEPTOR=process (decision 024) the reader role's process only
- * accepts and its one child serves; its CPU, RSS and scheduler times are the child's.
- */
-const ACCEPTOR = process.env.HTTP_ACCEPTOR === 'process' ? 'process' : 'inline';
-const READER_PID = ACCEPTOR === 'process' ? descendants(stack.reader.pid!)[0]! : stack.reader.pid!;
 pin(stack.reader.pid, PIN.reader);
 for (const p of [stack.redis.pid, stack.ingest.pid, stack.manifest.pid, stack.source.pid, stack.cdn?.pid])
   pin(p, PIN.stack);
@@ -73,7 +66,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const startedAt = new Date().toISOString();
   const kernel0 = kernelCounters();
   const gcBeforeRamp = gcSeconds(await scrapeReader());
-  const accept = sampleReaderAccept(READER_PID, stack.readerPort);
+  const accept = sampleReaderAccept(stack.reader.pid!, stack.readerPort);
   const clients = await startClients(stack, STREAM, {
     base,
     rendition: RENDITION,
@@ -87,7 +80,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const clientCpus = affinity(clients.pids[0]);
   await sleep(rampMs + 2000);
   const t0 = performance.now();
-  const cpu0 = cpuSeconds(READER_PID);
+  const cpu0 = cpuSeconds(stack.reader.pid!);
   const redis0 = await redisInfo(stack.redis.port);
   const cdnCpu0 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs0 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
@@ -98,13 +91,13 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const opsSamples: number[] = [];
   const end = t0 + Math.max(1000, SECONDS * 1000 - rampMs - 2000);
   while (performance.now() < end) {
-    rss.push(rssBytes(READER_PID));
+    rss.push(rssBytes(stack.reader.pid!));
     if (rss.length % 5 === 0)
       opsSamples.push(Number((await redisInfo(stack.redis.port)).instantaneous_ops_per_sec));
     await sleep(1000);
   }
   const elapsed = (performance.now() - t0) / 1000;
-  const cpu1 = cpuSeconds(READER_PID);
+  const cpu1 = cpuSeconds(stack.reader.pid!);
   const redis1 = await redisInfo(stack.redis.port);
   const cdnCpu1 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs1 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
@@ -260,10 +253,6 @@ console.log(
       config: {
         ...stack.configDescription,
         secondsPerPhase: SECONDS,
-        readerAcceptor:
-          ACCEPTOR === 'process'
-            ? 'http.acceptor process (HTTP_ACCEPTOR): the reader role`s process accepts, its child serves and is measured'
-            : 'http.acceptor inline: the reader accepts on its own event loop',
         llHlsClients: N,
         classicHlsClients: N,
         clientProcesses: PROCS,

@@ -269,13 +269,6 @@ export const configSchema = z
          * then waited seconds for the client's retransmission (decision 024).
          */
         backlog: z.number().int().min(1).max(65_535).default(4096),
-        /**
-         * Who accepts the reader's connections. "inline": the reader's own event loop, which in Node 20 accepts
-         * one connection per turn, slow while the reader is busy. "process": the reader role's process only
-         * accepts and hands each connection to one reader process it forks (Node's cluster module,
-         * round-robin), so a burst of new connections is accepted at once (decision 024). Reader role only.
-         */
-        acceptor: z.enum(['inline', 'process']).default('inline'),
       })
       .strict()
       .prefault({}),
@@ -764,7 +757,6 @@ export class ConfigError extends WellspringError {
 export const ENV_OVERRIDES = {
   REDIS_URL: 'redisUrl',
   HTTP_PORT: 'http.port',
-  HTTP_ACCEPTOR: 'http.acceptor',
   HTTP_INGEST_PORT: 'httpIngest.port',
   RTMP_PORT: 'rtmp.port',
   LOG_LEVEL: 'logLevel',

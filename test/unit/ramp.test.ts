@@ -16,10 +16,10 @@ describe('bench:load ramp observation', () => {
       samples: 8,
       backlog: 511,
       queueMax: 511,
-      samplesQueueAtLeastHalf: 4,
+      samplesQueueAtLeast128: 4,
       samplesQueueOver511: 0,
-      longestQueueAtLeastHalfSec: 1.5,
-      firstQueueAtLeastHalfSec: 1,
+      longestQueueAtLeast128Sec: 1.5,
+      firstQueueAtLeast128Sec: 1,
       mainThreadWhileQueueLong: { cpu: 0.9, wait: 0.3 },
       mainThreadOtherwise: { cpu: 0.2, wait: 0 },
       queueMaxPer5s: [511],
@@ -27,7 +27,7 @@ describe('bench:load ramp observation', () => {
   });
 
   it('says never when the queue stayed short, and sums every kind of GC', () => {
-    expect(summarizeRamp([{ t: 0, queue: 3, cpu: 0.1, wait: 0 }], 511, 200).firstQueueAtLeastHalfSec).toBe(
+    expect(summarizeRamp([{ t: 0, queue: 3, cpu: 0.1, wait: 0 }], 511, 200).firstQueueAtLeast128Sec).toBe(
       'never',
     );
     const text = [

@@ -40,13 +40,13 @@ export interface RampSummary {
   samples: number;
   backlog: number | 'unknown';
   queueMax: number;
-  /** Samples with the queue at half the backlog or more, and the longest run of them, seconds. */
-  samplesQueueAtLeastHalf: number;
-  longestQueueAtLeastHalfSec: number;
+  /** Samples with LONG_QUEUE or more connections waiting, and the longest run of them, seconds. */
+  samplesQueueAtLeast128: number;
+  longestQueueAtLeast128Sec: number;
   /** Samples with the queue past Node's default backlog (511): connections that one would have dropped. */
   samplesQueueOver511: number;
-  /** When the queue first reached half the backlog, seconds after the clients started. */
-  firstQueueAtLeastHalfSec: number | 'never';
+  /** When the queue first reached LONG_QUEUE, seconds after the clients started. */
+  firstQueueAtLeast128Sec: number | 'never';
   /** Mean shares of wall time of the reader's main thread: on a CPU / runnable but waiting, by queue state. */
   mainThreadWhileQueueLong: { cpu: number; wait: number } | 'n/a';
   mainThreadOtherwise: { cpu: number; wait: number } | 'n/a';
@@ -94,6 +94,9 @@ export function sampleReaderAccept(
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
+/** A queue this long holds a burst: at one accept per event-loop turn it takes the reader seconds to drain. */
+export const LONG_QUEUE = 128;
+
 function meanShares(xs: Sample[]): { cpu: number; wait: number } | 'n/a' {
   const ok = xs.filter((x) => Number.isFinite(x.cpu) && Number.isFinite(x.wait));
   if (ok.length === 0) return 'n/a';
@@ -104,12 +107,11 @@ function meanShares(xs: Sample[]): { cpu: number; wait: number } | 'n/a' {
 }
 
 export function summarizeRamp(samples: Sample[], backlog: number | undefined, everyMs: number): RampSummary {
-  const half = (backlog ?? 512) / 2;
-  const long = samples.filter((s) => s.queue >= half);
+  const long = samples.filter((s) => s.queue >= LONG_QUEUE);
   let run = 0;
   let longest = 0;
   for (const s of samples) {
-    run = s.queue >= half ? run + 1 : 0;
+    run = s.queue >= LONG_QUEUE ? run + 1 : 0;
     longest = Math.max(longest, run);
   }
   const per5s: number[] = [];
@@ -124,12 +126,12 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     samples: samples.length,
     backlog: backlog ?? 'unknown',
     queueMax: samples.reduce((m, s) => Math.max(m, s.queue), 0),
-    samplesQueueAtLeastHalf: long.length,
-    longestQueueAtLeastHalfSec: r3((longest * everyMs) / 1000),
+    samplesQueueAtLeast128: long.length,
+    longestQueueAtLeast128Sec: r3((longest * everyMs) / 1000),
     samplesQueueOver511: samples.filter((s) => s.queue > 511).length,
-    firstQueueAtLeastHalfSec: long.length ? r3(long[0]!.t / 1000) : 'never',
+    firstQueueAtLeast128Sec: long.length ? r3(long[0]!.t / 1000) : 'never',
     mainThreadWhileQueueLong: meanShares(long),
-    mainThreadOtherwise: meanShares(samples.filter((s) => s.queue < half)),
+    mainThreadOtherwise: meanShares(samples.filter((s) => s.queue < LONG_QUEUE)),
     queueMaxPer5s: Array.from(per5s, (x) => x ?? 0),
   };
 }

@@ -178,7 +178,11 @@ class Conn {
   /** Answers completed on this connection (a reused one is past its first). */
   answered = 0;
   dead = false;
-  /** When the TCP handshake completed (the server's kernel took the connection; not that the server accepted it). */
+  /**
+   * When the client saw the handshake complete (the server's SYN-ACK). The server's kernel holds the connection
+   * then unless its accept queue was full (it drops the client's last ACK, counted as a listen overflow): with no
+   * overflow counted, the connection waited in the server, not on the network.
+   */
   private connectedAt?: number;
   private readonly openedAt = now();
   private cur?: { p: Pending; parser: AnswerParser; timer: NodeJS.Timeout; gotBytes: boolean };
