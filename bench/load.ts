@@ -184,6 +184,9 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       histDelta(hist0, hist1, 'wellspring_blocking_release_seconds').buckets,
     ),
     preloadHintHeldMs: summarize(results.flatMap((r) => r.hintHeldMs)),
+    newConnectionFirstByteMs: summarize(results.flatMap((r) => r.newConnectionFirstByteMs ?? [])),
+    // Sent -> last byte of 200 answers per kind, each client process (almost all on kept connections).
+    answerMsPerClientProcess: results.map((r) => r.latencyMs),
     reader: {
       cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
       // Over the window (the scrape before it reset prom-client's histogram): how long an event could wait.
@@ -279,6 +282,8 @@ console.log(
           '(performance.timeOrigin + performance.now()) in both processes; includes Redis pub/sub delivery to the reader, the ' +
           'reader`s store read and response writing, the CDN if any, and the client process`s event-loop delay',
         preloadHintHeldMs: 'request sent -> last byte for preload-hinted part requests answered 200',
+        newConnectionFirstByteMs:
+          'the first request on each new client connection (ramp included, answered): sent, before the handshake -> first byte of the answer; against answerMsPerClientProcess (almost all on kept connections) it shows the wait to be accepted and read',
         errorsAtLiveEdge:
           'every non-200 status (0 = connection error or 15 s timeout) by request kind, except 404 on a preload-hinted part (documented: the hinted part is never produced when its segment closes first; listed under statuses)',
         failuresByCause:

@@ -85,8 +85,15 @@ describe('RawPool (load clients)', () => {
     expect([d.status, d.bytes, d.body.length]).toEqual([200, big.length, 0]);
     const e = await pool.get('/q?_HLS_msn=3&_HLS_part=1', 2000, true);
     expect(e.body.toString()).toBe('?_HLS_msn=3&_HLS_part=1');
-    // One connection carried all five.
+    // One connection carried all five; only the first answer is timed as a new connection's.
     expect(accepted - from).toBe(1);
+    expect(a.newConnectionFirstByteMs).toBeGreaterThanOrEqual(0);
+    expect([b, c, d, e].map((x) => x.newConnectionFirstByteMs)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
     pool.destroy();
   });
 

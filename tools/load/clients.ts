@@ -75,6 +75,12 @@ export interface LoadClientsResult {
     sentAt: string;
     ms: number;
   }>;
+  /**
+   * The first request on each new connection (raw client only): sent, before the handshake, -> first byte of the
+   * answer, ms. Against `latencyMs` of the same kinds on kept connections it shows how long a new connection waited
+   * to be accepted and read (issue #13, decision 024).
+   */
+  newConnectionFirstByteMs: number[];
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
   mediaBytes: number;
@@ -111,6 +117,8 @@ interface Got {
   url?: string;
   /** When the first attempt was sent. */
   sentAt?: number;
+  /** The first request on a new connection (raw client): sent -> first byte, ms. */
+  newConnectionFirstByteMs?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -271,8 +279,10 @@ export function runClients(o: LoadClientsOptions): {
   const resent: Record<string, Record<string, number>> = {};
   const took: Record<string, number[]> = {};
   const cycles: number[] = [];
+  const newConnectionFirstByteMs: number[] = [];
   const count = (kind: string, r: Got): void => {
     const { status, why } = r;
+    if (r.newConnectionFirstByteMs !== undefined) newConnectionFirstByteMs.push(r.newConnectionFirstByteMs);
     if (r.sentAt !== undefined && status === 200) (took[kind] ??= []).push(r.doneAt - r.sentAt);
     for (const c of r.resent ?? []) {
       const k = (resent[kind] ??= {});
@@ -451,6 +461,7 @@ export function runClients(o: LoadClientsOptions): {
         notHeld,
         unmatched,
         hintHeldMs,
+        newConnectionFirstByteMs,
         loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         mediaBytes,
       };

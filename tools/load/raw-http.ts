@@ -22,6 +22,8 @@ export interface RawAnswer {
   doneAt: number;
   why?: string;
   staleSocket: boolean;
+  /** For the first request on a new connection: sent (before the handshake) -> first byte of the answer, ms. */
+  newConnectionFirstByteMs?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -185,7 +187,14 @@ class Conn {
    */
   private connectedAt?: number;
   private readonly openedAt = now();
-  private cur?: { p: Pending; parser: AnswerParser; timer: NodeJS.Timeout; gotBytes: boolean };
+  private cur?: {
+    p: Pending;
+    parser: AnswerParser;
+    timer: NodeJS.Timeout;
+    gotBytes: boolean;
+    sentAt: number;
+    firstByteAt?: number;
+  };
 
   constructor(
     host: string,
@@ -209,7 +218,7 @@ class Conn {
       this.fail('timeout');
       this.socket.destroy();
     }, p.timeoutMs);
-    this.cur = { p, parser: new AnswerParser(p.keepBody), timer, gotBytes: false };
+    this.cur = { p, parser: new AnswerParser(p.keepBody), timer, gotBytes: false, sentAt: now() };
     this.socket.write(p.head);
   }
 
@@ -228,6 +237,7 @@ class Conn {
       this.retire();
       return;
     }
+    if (!c.gotBytes) c.firstByteAt = now();
     c.gotBytes = true;
     let rest: Buffer;
     try {
@@ -240,8 +250,11 @@ class Conn {
     if (!c.parser.complete) return;
     clearTimeout(c.timer);
     this.cur = undefined;
+    const first = this.answered === 0;
     this.answered++;
-    c.p.resolve(this.answer(c.parser, c.p.keepBody));
+    const a = this.answer(c.parser, c.p.keepBody);
+    if (first) a.newConnectionFirstByteMs = c.firstByteAt! - c.sentAt;
+    c.p.resolve(a);
     // Bytes past the answer (none without pipelining) or the server's close: not reused.
     if (c.parser.close || rest.length > 0) this.retire();
     else this.onFree(this);
