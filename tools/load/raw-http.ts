@@ -191,8 +191,8 @@ class Conn {
     p: Pending;
     parser: AnswerParser;
     timer: NodeJS.Timeout;
-    gotBytes: boolean;
     sentAt: number;
+    /** When the answer's first byte came (undefined: no byte yet). */
     firstByteAt?: number;
   };
 
@@ -218,7 +218,7 @@ class Conn {
       this.fail('timeout');
       this.socket.destroy();
     }, p.timeoutMs);
-    this.cur = { p, parser: new AnswerParser(p.keepBody), timer, gotBytes: false, sentAt: now() };
+    this.cur = { p, parser: new AnswerParser(p.keepBody), timer, sentAt: now() };
     this.socket.write(p.head);
   }
 
@@ -237,8 +237,7 @@ class Conn {
       this.retire();
       return;
     }
-    if (!c.gotBytes) c.firstByteAt = now();
-    c.gotBytes = true;
+    c.firstByteAt ??= now();
     let rest: Buffer;
     try {
       rest = c.parser.push(d);
@@ -293,17 +292,21 @@ class Conn {
       c.p.resolve(this.answer(c.parser, c.p.keepBody));
       return;
     }
-    const stale = this.answered > 0 && !c.gotBytes && ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(code);
+    const stale =
+      this.answered > 0 &&
+      c.firstByteAt === undefined &&
+      ['ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(code);
     c.p.resolve({
       status: 0,
       body: EMPTY,
       bytes: 0,
       doneAt: now(),
-      why: c.gotBytes
-        ? `body ${code}`
-        : this.answered > 0
-          ? `${code} reused socket`
-          : `${code} new socket${code === 'timeout' ? this.handshake() : ''}`,
+      why:
+        c.firstByteAt !== undefined
+          ? `body ${code}`
+          : this.answered > 0
+            ? `${code} reused socket`
+            : `${code} new socket${code === 'timeout' ? this.handshake() : ''}`,
       staleSocket: stale,
     });
   }
