@@ -269,6 +269,12 @@ export const configSchema = z
          * then waited seconds for the client's retransmission (decision 024).
          */
         backlog: z.number().int().min(1).max(65_535).default(4096),
+        /**
+         * Handles accepting on the listening socket. Node 20 accepts one connection per event-loop turn and
+         * handle; under load a turn takes tens of ms, so a burst of new connections waited seconds (decision 025).
+         * 1: Node's own handle only.
+         */
+        acceptors: z.number().int().min(1).max(64).default(8),
       })
       .strict()
       .prefault({}),
@@ -758,6 +764,7 @@ export const ENV_OVERRIDES = {
   REDIS_URL: 'redisUrl',
   HTTP_PORT: 'http.port',
   HTTP_INGEST_PORT: 'httpIngest.port',
+  HTTP_ACCEPTORS: 'http.acceptors',
   RTMP_PORT: 'rtmp.port',
   LOG_LEVEL: 'logLevel',
   FFMPEG_PATH: 'ffmpegPath',
@@ -794,7 +801,7 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv): Co
     const value = env[name];
     if (value === undefined || value === '') continue;
     const [a, b] = key.split('.') as [string, string | undefined];
-    const typed = /port$/i.test(key) ? (/^\d+$/.test(value) ? Number(value) : value) : value;
+    const typed = /(port|acceptors)$/i.test(key) ? (/^\d+$/.test(value) ? Number(value) : value) : value;
     if (b) raw[a] = { ...((raw[a] as object) ?? {}), [b]: typed };
     else raw[a] = typed;
   }

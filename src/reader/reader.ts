@@ -21,6 +21,7 @@ import type {
   StreamDirectory,
 } from '../store/ports.js';
 import type { ReaderAccess } from './access.js';
+import { type Acceptors, addAcceptors } from './acceptors.js';
 import { ReaderError, toReaderError } from './errors.js';
 import { MediaObjects } from './media.js';
 import { serveOps } from './ops.js';
@@ -100,6 +101,8 @@ export interface HttpLimits {
   maxConnections: number;
   /** The listen backlog (the kernel caps it at net.core.somaxconn; decision 024). */
   backlog: number;
+  /** Handles accepting on the listening socket, each one connection per event-loop turn (decision 025). */
+  acceptors: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
@@ -109,6 +112,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   idleTimeoutMs: 120_000,
   maxConnections: 10_000,
   backlog: 4096,
+  acceptors: 8,
 };
 
 /** A plain playlist or MPD request the fast lane answers: which manifest, with which cache class. */
@@ -160,6 +164,7 @@ export function createReader(deps: ReaderDeps): Reader {
     archive: deps.store.archive,
   });
   let server: Server | undefined;
+  let acceptors: Acceptors | undefined;
 
   async function serve(x: Exchange): Promise<Route | undefined> {
     const { req } = x;
@@ -348,9 +353,20 @@ export function createReader(deps: ReaderDeps): Reader {
         s.once('error', reject);
         s.listen({ port, host, backlog: l.backlog }, () => resolve());
       });
+      if (l.acceptors > 1) {
+        try {
+          acceptors = await addAcceptors(s, {
+            total: l.acceptors,
+            maxConnections: l.maxConnections,
+            backlog: l.backlog,
+          });
+        } catch (err) {
+          log.warn({ err, acceptors: l.acceptors }, 'no extra acceptors: accepting one connection per turn');
+        }
+      }
       const a = s.address();
       const bound = typeof a === 'object' && a ? a.port : port;
-      log.info({ host, port: bound }, 'reader listening');
+      log.info({ host, port: bound, acceptors: acceptors?.count ?? 1 }, 'reader listening');
       return bound;
     },
     async close() {
@@ -358,8 +374,11 @@ export function createReader(deps: ReaderDeps): Reader {
       const s = server;
       if (!s) return;
       server = undefined;
+      // The extra handles stop accepting first; their connections are the server's, closed with its own.
+      const extra = acceptors?.close();
+      acceptors = undefined;
       s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
+      await Promise.all([new Promise<void>((r) => s.close(() => r())), extra]);
     },
   };
 }
