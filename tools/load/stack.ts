@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { track } from '../../src/adapters/process/children.js';
-import { parseConfig, redisTarget } from '../../src/config.js';
+import { loadConfig, parseConfig, redisTarget } from '../../src/config.js';
 import type { MediaEvent, Store } from '../../src/store/ports.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import { guardChild } from '../process/guard.js';
@@ -75,6 +75,8 @@ export interface Origin {
   cdn?: EmbeddedCdn;
   rtmpPort: number;
   readerPort: number;
+  /** The reader's listening settings as its process reads them (the config file and env overrides). */
+  readerHttp: { backlog: number; acceptors: number; maxConnections: number };
   /** The stack's store; with `subscribe`, as a subscriber sees it (announces are timed by its event listener). */
   store: Store;
   /** The synthetic sources started so far, in order. */
@@ -127,6 +129,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         segmentSec: o.segmentSec,
         partSec: o.partSec,
         transcoderRecycleSec: o.transcoderRecycleSec ?? 'default (86400)',
+        readerHttp: origin.readerHttp,
         processes:
           'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
       },
@@ -219,6 +222,9 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
     cdn,
     rtmpPort,
     readerPort,
+    readerHttp: (({ backlog, acceptors, maxConnections }) => ({ backlog, acceptors, maxConnections }))(
+      loadConfig(configFile, process.env).http,
+    ),
     store,
     sources,
     addSource(stream, size = { width: 640, height: 360 }) {
