@@ -65,6 +65,22 @@ describe.each(targets)('reader command deadlines ($name)', ({ config }) => {
     }
     expect(outcomes).toEqual(Array(5).fill('v ok,ok'));
   });
+
+  it('a stall with more replies waiting than the socket buffers hold does not fail the commands behind them', async () => {
+    const c = await readerClient(redisTarget(config()));
+    // 48 MB of replies asked for: more than the kernel's buffers on both ends hold while this process stalls,
+    // so the rest comes only as this process reads (measured: the last commands failed with one poll phase).
+    await c.set('{deadline}:big', Buffer.alloc(1024 * 1024, 7));
+    await c.set('{deadline}:k', 'v');
+    const bigs = Array.from({ length: 48 }, () => c.getBuffer('{deadline}:big'));
+    const last = c.get('{deadline}:k');
+    stall(1300);
+    const settled = await Promise.allSettled([...bigs, last]);
+    const failed = settled.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
+    expect(failed).toEqual([]);
+    expect(await last).toBe('v');
+    await c.del('{deadline}:big');
+  });
 });
 
 describe('reader command deadlines (frozen Redis)', () => {
@@ -107,5 +123,28 @@ describe('reader command deadlines (frozen Redis)', () => {
     expect(stalled.ms).toBeGreaterThanOrEqual(990);
     expect(stalled.ms).toBeLessThan(1300 + 300);
     process.kill(frozen.pid, 'SIGCONT');
+  });
+
+  it('replies that stop coming end the wait: a Redis frozen mid-answer fails the rest soon after the deadline', async () => {
+    const redis = frozen!;
+    const c = await readerClient({ kind: 'standalone', url: redis.url });
+    await c.set('big', Buffer.alloc(1024 * 1024, 7));
+    const t0 = performance.now();
+    const failedAt: number[] = [];
+    const gets = Array.from({ length: 48 }, () =>
+      c.getBuffer('big').then(
+        () => 'ok',
+        (e: Error) => (failedAt.push(performance.now() - t0), e.message),
+      ),
+    );
+    await gets[0]; // Redis is answering
+    process.kill(redis.pid, 'SIGSTOP');
+    stall(1300); // replies already in the kernel's buffers are read after this
+    const outcomes = await Promise.all(gets);
+    process.kill(redis.pid, 'SIGCONT');
+    expect(outcomes[0]).toBe('ok');
+    expect(outcomes.at(-1)).toBe('Command timed out');
+    // The wait on ends once no byte came for a pause, well before a second deadline.
+    expect(Math.max(...failedAt)).toBeLessThan(1300 + 500);
   });
 });
