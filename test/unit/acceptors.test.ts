@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { addAcceptors } from '../../src/reader/acceptors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createReader } from '../../src/reader/reader.js';
@@ -165,5 +166,11 @@ describe('acceptors', () => {
       c.once('error', (e) => r(e));
     });
     expect(err?.code).toBe('ECONNREFUSED');
+  });
+
+  it('http.acceptors: 8 by default, HTTP_ACCEPTORS overrides it, 0 is refused', () => {
+    expect(loadConfig(undefined, {}).http.acceptors).toBe(8);
+    expect(loadConfig(undefined, { HTTP_ACCEPTORS: '1' }).http.acceptors).toBe(1);
+    expect(() => loadConfig(undefined, { HTTP_ACCEPTORS: '0' })).toThrow(ConfigError);
   });
 });
