@@ -99,6 +99,11 @@ export function createMetrics() {
       help: 'RTMP backup publishers that took a stream over from a departed primary',
       registers: [registry],
     }),
+    readerRefused: new Counter({
+      name: 'wellspring_reader_connections_refused_total',
+      help: 'Connections the reader closed at once because http.maxConnections were open',
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'wellspring_http_requests_total',
       help: 'Reader requests',

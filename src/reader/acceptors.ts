@@ -16,8 +16,20 @@ import { spawn } from 'node:child_process';
 import { type Server as HttpServer } from 'node:http';
 import { type Server, type Socket, createServer } from 'node:net';
 
-/** The child's whole program: each handle received goes back; after the last, it leaves. */
-const ECHO = `process.on('message', (m, h) => process.send(m, h, () => { if (m.last) process.disconnect(); }));`;
+/**
+ * The child's whole program: each handle received goes back, and its own copy is closed once sent (Node closes a
+ * sent raw handle only if asked); after the last, it leaves.
+ */
+const ECHO = `process.on('message', (m, h) => process.send(m, h, () => { h.close(); if (m.last) process.disconnect(); }));`;
+
+/** The socket options a server gives the connections it accepts (set by its constructor; not in Node's types). */
+interface ServerOpts {
+  allowHalfOpen: boolean;
+  noDelay: boolean;
+  keepAlive: boolean;
+  keepAliveInitialDelay: number;
+  highWaterMark: number;
+}
 
 /** The HTTP server's listening handle (not in Node's public types; present once it listens). */
 function handleOf(server: HttpServer): object {
@@ -27,8 +39,9 @@ function handleOf(server: HttpServer): object {
 }
 
 /**
- * `count` more descriptors of `server`'s listening socket, through a child process's IPC channel; rejects after
- * `timeoutMs` or if the child cannot start (the caller listens with one handle then).
+ * `count` more descriptors of `server`'s listening socket, through a child process's IPC channel. Resolves once the
+ * child has exited (so no copy of the socket stays open elsewhere); rejects after `timeoutMs` or if the child cannot
+ * start or leaves early (the caller listens with one handle then). A copy that comes after a failure is closed.
  */
 export async function duplicates(server: HttpServer, count: number, timeoutMs = 5000): Promise<object[]> {
   if (count <= 0) return [];
@@ -37,39 +50,47 @@ export async function duplicates(server: HttpServer, count: number, timeoutMs = 
   delete env.NODE_OPTIONS; // a loader (tsx) or an inspector flag meant for the reader is not for this child
   const child = spawn(process.execPath, ['-e', ECHO], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env });
   const got: object[] = [];
+  let failed = false;
+  const close = (h: object): void => (h as { close?: () => void }).close?.();
   try {
-    return await new Promise<object[]>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        failed = true;
+        reject(err);
+      };
       const timer = setTimeout(
-        () => reject(new Error(`no listening-socket copies from the helper process within ${timeoutMs} ms`)),
+        () => fail(new Error(`no listening-socket copies from the helper process within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+      child.on('error', fail);
       child.once('exit', (code, signal) => {
-        clearTimeout(timer);
         if (got.length < count)
-          reject(
+          fail(
             new Error(`the helper process left (${signal ?? code}) after ${got.length} of ${count} copies`),
           );
+        else {
+          clearTimeout(timer);
+          resolve();
+        }
       });
       child.on('message', (_m: unknown, h: object | undefined) => {
-        if (h) got.push(h);
-        if (got.length < count) return;
-        clearTimeout(timer);
-        resolve(got);
+        if (!h) return;
+        if (failed) close(h);
+        else got.push(h);
       });
       for (let i = 0; i < count; i++)
         child.send({ i, last: i === count - 1 }, handle as Parameters<typeof child.send>[1], {
           keepOpen: true,
         });
     });
+    return got;
   } catch (err) {
-    for (const h of got) (h as { close?: () => void }).close?.();
+    for (const h of got) close(h);
+    got.length = 0;
     throw err;
   } finally {
-    if (child.exitCode === null && child.signalCode === null && got.length < count) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }
 
@@ -77,8 +98,8 @@ export async function duplicates(server: HttpServer, count: number, timeoutMs = 
 export interface Acceptors {
   /** Handles accepting, the server's own included. */
   readonly count: number;
-  /** Connections refused because `maxConnections` were open (by any handle). */
-  readonly dropped: number;
+  /** Connections open through any handle. */
+  readonly open: number;
   close(): Promise<void>;
 }
 
@@ -91,13 +112,18 @@ export interface Acceptors {
  */
 export async function addAcceptors(
   server: HttpServer,
-  o: { total: number; maxConnections: number; backlog: number },
+  o: {
+    total: number;
+    maxConnections: number;
+    backlog: number;
+    /** A copy refused a connection because `maxConnections` were open (the server's own handle emits 'drop'). */
+    onDrop?: () => void;
+  },
 ): Promise<Acceptors> {
-  const { total, maxConnections, backlog } = o;
+  const { total, maxConnections, backlog, onDrop } = o;
   const copies = await duplicates(server, total - 1);
   let open = 0;
   let own = 0;
-  let dropped = 0;
   const handedOver = new WeakSet<Socket>();
   const room = (): void => {
     if (maxConnections > 0) server.maxConnections = Math.max(1, own + Math.max(0, maxConnections - open));
@@ -113,15 +139,22 @@ export async function addAcceptors(
     });
     room();
   });
-  server.on('drop', () => dropped++);
   room();
   const servers: Server[] = [];
   try {
     for (const h of copies) {
-      const s = createServer();
+      // The HTTP server's own socket options (no Nagle, half-open allowed...), which it gives its own connections.
+      const so = server as unknown as ServerOpts;
+      const s = createServer({
+        allowHalfOpen: so.allowHalfOpen,
+        noDelay: so.noDelay,
+        keepAlive: so.keepAlive,
+        keepAliveInitialDelay: so.keepAliveInitialDelay,
+        highWaterMark: so.highWaterMark,
+      });
       s.on('connection', (socket: Socket) => {
         if (maxConnections > 0 && open >= maxConnections) {
-          dropped++;
+          onDrop?.();
           socket.destroy();
           return;
         }
@@ -143,8 +176,8 @@ export async function addAcceptors(
   }
   return {
     count: servers.length + 1,
-    get dropped() {
-      return dropped;
+    get open() {
+      return open;
     },
     close: async () => {
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

@@ -351,15 +351,26 @@ export function createReader(deps: ReaderDeps): Reader {
       server = s;
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.listen({ port, host, backlog: l.backlog }, () => resolve());
+        s.listen({ port, host, backlog: l.backlog }, () => {
+          s.off('error', reject);
+          resolve();
+        });
       });
+      // Past listen: an accept error (EMFILE) on any handle is logged; the handle goes on accepting.
+      s.on('error', (err) => log.error({ err }, 'reader: accepting a connection failed'));
+      const refused = (): void => deps.metrics.readerRefused.inc();
+      s.on('drop', refused);
       if (l.acceptors > 1) {
         try {
-          acceptors = await addAcceptors(s, {
+          const a = await addAcceptors(s, {
             total: l.acceptors,
             maxConnections: l.maxConnections,
             backlog: l.backlog,
+            onDrop: refused,
           });
+          // Closed while the copies were made: they stop too.
+          if (server === s) acceptors = a;
+          else await a.close();
         } catch (err) {
           log.warn({ err, acceptors: l.acceptors }, 'no extra acceptors: accepting one connection per turn');
         }

@@ -8,13 +8,13 @@ import { type Server, createServer } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { addAcceptors } from '../../src/reader/acceptors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import { captureLogger, waitFor } from '../support/harness.js';
 
 /**
  * Opens `n` connections to `port`; with `send`, a GET on each. Writes `ready` once every handshake completed,
@@ -90,19 +90,11 @@ async function burst(s: Server, port: number, n: number, send: boolean) {
   };
 }
 
-async function until(cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('acceptors', () => {
   it('Node 20 alone accepts one connection per event-loop turn (the reason for the extra handles)', async () => {
     const { s, port } = await listening();
     const b = await burst(s, port, 100, true);
-    await until(() => b.accepted() === 100);
+    await waitFor(() => b.accepted() === 100, 20_000, 'all 100 accepted');
     b.stop();
     expect(await b.exited).toBe(0);
     expect(Math.max(...b.perTurn.values())).toBe(1);
@@ -113,7 +105,7 @@ describe('acceptors', () => {
     const a = await addAcceptors(s, { total: 8, maxConnections: 0, backlog: 1024 });
     expect(a.count).toBe(8);
     const b = await burst(s, port, 200, true);
-    await until(() => b.accepted() === 200);
+    await waitFor(() => b.accepted() === 200, 20_000, 'all 200 accepted');
     b.stop();
     expect(await b.exited).toBe(0);
     expect(Math.max(...b.perTurn.values())).toBe(8);
@@ -124,18 +116,21 @@ describe('acceptors', () => {
 
   it('maxConnections bounds the connections open through all handles together', async () => {
     const { s, port } = await listening();
-    const a = await addAcceptors(s, { total: 8, maxConnections: 20, backlog: 1024 });
+    let dropped = 0;
+    s.on('drop', () => dropped++);
+    const a = await addAcceptors(s, { total: 8, maxConnections: 20, backlog: 1024, onDrop: () => dropped++ });
     const b = await burst(s, port, 60, false);
     // Every connection is either taken in or refused.
-    await until(() => b.accepted() + a.dropped === 60);
+    await waitFor(() => b.accepted() + dropped === 60, 20_000, 'all 60 taken in or refused');
     b.stop();
     // Node's own handle may take one past the limit (it reads a limit of 0 as none).
     expect(b.accepted()).toBeGreaterThanOrEqual(20);
     expect(b.accepted()).toBeLessThanOrEqual(21);
+    expect(a.open).toBe(b.accepted());
     b.child.kill();
     await b.exited;
     // Closed connections make room again.
-    await until(() => (s as unknown as { _connections: number })._connections === 0, 20_000);
+    await waitFor(() => a.open === 0, 20_000, 'connections closed');
     const c = connect(port, '127.0.0.1');
     await new Promise((r) => c.once('connect', r));
     c.write('GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
@@ -150,12 +145,12 @@ describe('acceptors', () => {
 
   it("the reader's close stops every handle: the port refuses connections", async () => {
     const store = new MemoryStore();
-    const lines: Array<Record<string, unknown>> = [];
+    const { log, lines } = captureLogger();
     const reader = createReader({
       store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
       events: store.events,
       metrics: createMetrics(),
-      log: pino({ level: 'info' }, { write: (x: string) => void lines.push(JSON.parse(x)) }),
+      log,
     });
     const port = await reader.listen(0, '127.0.0.1', { acceptors: 4 });
     expect(lines.find((l) => l.msg === 'reader listening')).toMatchObject({ port, acceptors: 4 });

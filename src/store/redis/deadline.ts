@@ -65,8 +65,8 @@ export function applyCommandDeadlines(client: DeadlineClient, timeoutMs: number)
  * The verdict waits one poll phase, so an answer that came while the process was busy is read first. With
  * `received` (bytes the connection has read so far), it waits on while replies keep coming: after a stall, more
  * replies than the kernel's buffers hold (a burst of media reads) reach this process only as it reads them, so
- * the command's own may come polls later. A pause of PROGRESS_MS without a byte, or one more `timeoutMs`, ends
- * the wait; a frozen Redis sends nothing, so it is still reported one poll phase after the deadline.
+ * the command's own may come polls later. A pause of PROGRESS_MS without a byte, or one more `timeoutMs` after
+ * the due timer ran (so at most two deadlines plus the stall), ends the wait; a frozen Redis sends nothing, so it is still reported one poll phase after the deadline.
  */
 export function armDeadline(
   command: Pick<Command, 'isSettled' | 'reject' | 'promise'>,
@@ -85,7 +85,8 @@ export function armDeadline(
       const now = received?.() ?? 0;
       if (now > seen && performance.now() < until) {
         seen = now;
-        setTimeout(judge, PROGRESS_MS).unref();
+        // Judged after a poll phase again: bytes that came during a stall in between are read first.
+        setTimeout(() => setImmediate(judge), PROGRESS_MS).unref();
         return;
       }
       command.reject(new Error('Command timed out'));
