@@ -274,7 +274,7 @@ export const configSchema = z
          * handle; under load a turn takes tens of ms, so a burst of new connections waited seconds (decision 025).
          * 1: Node's own handle only.
          */
-        acceptors: z.number().int().min(1).max(64).default(8),
+        acceptors: z.number().int().min(1).max(64).default(32),
       })
       .strict()
       .prefault({}),

@@ -112,7 +112,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   idleTimeoutMs: 120_000,
   maxConnections: 10_000,
   backlog: 4096,
-  acceptors: 8,
+  acceptors: 32,
 };
 
 /** A plain playlist or MPD request the fast lane answers: which manifest, with which cache class. */

@@ -163,8 +163,8 @@ describe('acceptors', () => {
     expect(err?.code).toBe('ECONNREFUSED');
   });
 
-  it('http.acceptors: 8 by default, HTTP_ACCEPTORS overrides it, 0 is refused', () => {
-    expect(loadConfig(undefined, {}).http.acceptors).toBe(8);
+  it('http.acceptors: 32 by default, HTTP_ACCEPTORS overrides it, 0 is refused', () => {
+    expect(loadConfig(undefined, {}).http.acceptors).toBe(32);
     expect(loadConfig(undefined, { HTTP_ACCEPTORS: '1' }).http.acceptors).toBe(1);
     expect(() => loadConfig(undefined, { HTTP_ACCEPTORS: '0' })).toThrow(ConfigError);
   });
