@@ -31,6 +31,9 @@ interface ServerOpts {
   highWaterMark: number;
 }
 
+/** Closes a raw handle (a copy of the listening socket). */
+const closeHandle = (h: object): void => (h as { close?: () => void }).close?.();
+
 /** The HTTP server's listening handle (not in Node's public types; present once it listens). */
 function handleOf(server: HttpServer): object {
   const h = (server as unknown as { _handle?: object | null })._handle;
@@ -51,7 +54,6 @@ export async function duplicates(server: HttpServer, count: number, timeoutMs = 
   const child = spawn(process.execPath, ['-e', ECHO], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env });
   const got: object[] = [];
   let failed = false;
-  const close = (h: object): void => (h as { close?: () => void }).close?.();
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error): void => {
@@ -76,7 +78,7 @@ export async function duplicates(server: HttpServer, count: number, timeoutMs = 
       });
       child.on('message', (_m: unknown, h: object | undefined) => {
         if (!h) return;
-        if (failed) close(h);
+        if (failed) closeHandle(h);
         else got.push(h);
       });
       for (let i = 0; i < count; i++)
@@ -86,7 +88,7 @@ export async function duplicates(server: HttpServer, count: number, timeoutMs = 
     });
     return got;
   } catch (err) {
-    for (const h of got) close(h);
+    for (const h of got) closeHandle(h);
     got.length = 0;
     throw err;
   } finally {
@@ -140,11 +142,11 @@ export async function addAcceptors(
     room();
   });
   room();
+  // The HTTP server's own socket options (no Nagle, half-open allowed...), which it gives its own connections.
+  const so = server as unknown as ServerOpts;
   const servers: Server[] = [];
   try {
     for (const h of copies) {
-      // The HTTP server's own socket options (no Nagle, half-open allowed...), which it gives its own connections.
-      const so = server as unknown as ServerOpts;
       const s = createServer({
         allowHalfOpen: so.allowHalfOpen,
         noDelay: so.noDelay,
@@ -171,7 +173,7 @@ export async function addAcceptors(
     }
   } catch (err) {
     for (const s of servers) s.close();
-    for (const h of copies.slice(servers.length)) (h as { close?: () => void }).close?.();
+    for (const h of copies.slice(servers.length)) closeHandle(h);
     throw err;
   }
   return {

@@ -214,6 +214,8 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
     await stop();
     throw err;
   }
+  // What the reader's process reads (the file and env overrides such as HTTP_ACCEPTORS).
+  const readerHttp = loadConfig(configFile, process.env).http;
   return {
     redis,
     ingest,
@@ -222,9 +224,11 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
     cdn,
     rtmpPort,
     readerPort,
-    readerHttp: (({ backlog, acceptors, maxConnections }) => ({ backlog, acceptors, maxConnections }))(
-      loadConfig(configFile, process.env).http,
-    ),
+    readerHttp: {
+      backlog: readerHttp.backlog,
+      acceptors: readerHttp.acceptors,
+      maxConnections: readerHttp.maxConnections,
+    },
     store,
     sources,
     addSource(stream, size = { width: 640, height: 360 }) {

@@ -66,7 +66,8 @@ export function applyCommandDeadlines(client: DeadlineClient, timeoutMs: number)
  * `received` (bytes the connection has read so far), it waits on while replies keep coming: after a stall, more
  * replies than the kernel's buffers hold (a burst of media reads) reach this process only as it reads them, so
  * the command's own may come polls later. A pause of PROGRESS_MS without a byte, or one more `timeoutMs` after
- * the due timer ran (so at most two deadlines plus the stall), ends the wait; a frozen Redis sends nothing, so it is still reported one poll phase after the deadline.
+ * the due timer ran (so at most two deadlines plus the stall), ends the wait; a frozen Redis sends nothing, so it
+ * is still reported one poll phase after the deadline.
  */
 export function armDeadline(
   command: Pick<Command, 'isSettled' | 'reject' | 'promise'>,
