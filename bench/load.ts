@@ -6,7 +6,8 @@
  * Env: BENCH_SECONDS (per phase, default 300), BENCH_CLIENTS (N, default 1000), BENCH_CLIENT_PROCS (default 4),
  * BENCH_TARGETS (default "reader,varnish"), BENCH_PRELOAD_HINTS (default 1), and CPU pinning (tools/load/pin.ts):
  * BENCH_READER_CPUS, BENCH_CLIENT_CPUS, BENCH_STACK_CPUS (taskset lists, e.g. reader "1", clients and stack "0"),
- * so the reader's release is measured on a core the clients do not use.
+ * so the reader's release is measured on a core the clients do not use; BENCH_CLIENT_NICE (0-19) lowers the
+ * clients' scheduling priority instead, so the reader gets the CPU first on cores it shares with them.
  *
  * The reader's own release figures come from its /metrics, read before and after the measured window
  * (wellspring_reader_release_seconds per released reload, wellspring_reader_release_spread_seconds per release):
@@ -24,8 +25,9 @@ import {
   treeCpuSeconds,
   varnishCounters,
 } from '../tools/load/observe.js';
-import { affinity, pin, pinningFromEnv } from '../tools/load/pin.js';
+import { affinity, clientNiceFromEnv, niceOf, pin, pinningFromEnv, renice } from '../tools/load/pin.js';
 import {
+  gauge,
   gcSeconds,
   histDelta,
   loopDelaySinceLastScrape,
@@ -44,6 +46,7 @@ const HINTS = process.env.BENCH_PRELOAD_HINTS !== '0';
 const STREAM = 'load';
 const RENDITION = LOAD_LADDER[0]!.name;
 const PIN = pinningFromEnv();
+const CLIENT_NICE = clientNiceFromEnv();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const stack: Stack = await startStack({
@@ -67,6 +70,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const kernel0 = kernelCounters();
   const gcBeforeRamp = gcSeconds(await scrapeReader());
   const accept = sampleReaderAccept(stack.reader.pid!, stack.readerPort);
+  const acceptT0 = performance.timeOrigin + performance.now(); // the sampler's clock, as wall time
   const clients = await startClients(stack, STREAM, {
     base,
     rendition: RENDITION,
@@ -77,7 +81,9 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     preloadHints: HINTS,
   });
   for (const p of clients.pids) pin(p, PIN.clients);
+  for (const p of clients.pids) renice(p, CLIENT_NICE);
   const clientCpus = affinity(clients.pids[0]);
+  const clientNice = niceOf(clients.pids[0]);
   await sleep(rampMs + 2000);
   const t0 = performance.now();
   const cpu0 = cpuSeconds(stack.reader.pid!);
@@ -157,7 +163,13 @@ async function phase(target: string): Promise<Record<string, unknown>> {
           }
         : 'nstat unavailable',
     readerAccept: {
+      handles: gauge(hist1, 'wellspring_reader_accept_handles'),
       ...acceptQueue,
+      newConnectionsPer5s: per5s(
+        results.flatMap((r) => r.newConnectionSentAt ?? []),
+        acceptT0,
+        acceptQueue.queueMaxPer5s.length,
+      ),
       gcSecondsInRamp: Math.round(gcInRamp * 1000) / 1000,
       gcSecondsInWindow: Math.round((gcSeconds(hist1) - gcSeconds(hist0)) * 1000) / 1000,
     },
@@ -205,11 +217,22 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     loadClients: {
       processes: PROCS,
       cpus: clientCpus,
+      nice: clientNice,
       cores: Math.round(((clientCpu1 - clientCpu0) / elapsed) * 1000) / 1000,
       eventLoopDelayP99Ms: results.map((r) => r.loopDelayMs.p99),
       mediaMb: Math.round(results.reduce((n, r) => n + r.mediaBytes, 0) / 1e5) / 10,
     },
   };
+}
+
+/** How many of `wallMs` fall in each 5 s from `t0` (`n` bins; later ones in the last). */
+function per5s(wallMs: number[], t0: number, n: number): number[] {
+  const bins = new Array<number>(Math.max(1, n)).fill(0);
+  for (const t of wallMs) {
+    if (!Number.isFinite(t)) continue;
+    bins[Math.min(bins.length - 1, Math.max(0, Math.floor((t - t0) / 5000)))]!++;
+  }
+  return bins;
 }
 
 /** The reader's /metrics text (empty if it does not answer). */
@@ -268,6 +291,7 @@ console.log(
         classicClient: 'plain playlist reload once per target duration, each new segment fetched once',
         targets: TARGETS,
         measuredWindow: 'after the clients ramp up (spread over min(15 s, 10% of the phase)) and 2 s more',
+        clientNice: CLIENT_NICE,
         cpuPinning: {
           asked: PIN,
           ...RUNS_ON,
@@ -293,7 +317,7 @@ console.log(
         kernelTcp:
           'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
         readerAccept:
-          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (nodejs_gc_duration_seconds) during the ramp and over the window",
+          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (nodejs_gc_duration_seconds) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections by when they were sent, in the same 5 s bins as queueMaxPer5s",
         resentOnStaleKeepAlive:
           'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',

@@ -104,6 +104,11 @@ export function createMetrics() {
       help: 'Connections the reader closed at once because http.maxConnections were open',
       registers: [registry],
     }),
+    readerAcceptHandles: new Gauge({
+      name: 'wellspring_reader_accept_handles',
+      help: 'Listening handles the reader accepts connections on (http.acceptors, or 1 after a failed start of the copies)',
+      registers: [registry],
+    }),
     httpRequests: new Counter({
       name: 'wellspring_http_requests_total',
       help: 'Reader requests',

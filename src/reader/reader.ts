@@ -377,6 +377,7 @@ export function createReader(deps: ReaderDeps): Reader {
       }
       const a = s.address();
       const bound = typeof a === 'object' && a ? a.port : port;
+      deps.metrics.readerAcceptHandles.set(acceptors?.count ?? 1);
       log.info({ host, port: bound, acceptors: acceptors?.count ?? 1 }, 'reader listening');
       return bound;
     },
@@ -388,6 +389,7 @@ export function createReader(deps: ReaderDeps): Reader {
       // The extra handles stop accepting first; their connections are the server's, closed with its own.
       const extra = acceptors?.close();
       acceptors = undefined;
+      deps.metrics.readerAcceptHandles.set(0);
       s.closeAllConnections();
       await Promise.all([new Promise<void>((r) => s.close(() => r())), extra]);
     },

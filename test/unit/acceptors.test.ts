@@ -146,15 +146,20 @@ describe('acceptors', () => {
   it("the reader's close stops every handle: the port refuses connections", async () => {
     const store = new MemoryStore();
     const { log, lines } = captureLogger();
+    const metrics = createMetrics();
     const reader = createReader({
       store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
       events: store.events,
-      metrics: createMetrics(),
+      metrics,
       log,
     });
+    const handles = async (): Promise<number | undefined> =>
+      (await metrics.readerAcceptHandles.get()).values[0]?.value;
     const port = await reader.listen(0, '127.0.0.1', { acceptors: 4 });
     expect(lines.find((l) => l.msg === 'reader listening')).toMatchObject({ port, acceptors: 4 });
+    expect(await handles()).toBe(4); // what bench:load reports as the handles the reader got
     await reader.close();
+    expect(await handles()).toBe(0);
     const err = await new Promise<NodeJS.ErrnoException | undefined>((r) => {
       const c = connect(port, '127.0.0.1');
       c.once('connect', () => (c.destroy(), r(undefined)));

@@ -81,6 +81,8 @@ export interface LoadClientsResult {
    * to be accepted and read (issue #13, decision 024).
    */
   newConnectionFirstByteMs: number[];
+  /** When each of those first requests was sent (wall clock, ms since the epoch with sub-ms precision), in step. */
+  newConnectionSentAt: number[];
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
   mediaBytes: number;
@@ -280,9 +282,13 @@ export function runClients(o: LoadClientsOptions): {
   const took: Record<string, number[]> = {};
   const cycles: number[] = [];
   const newConnectionFirstByteMs: number[] = [];
+  const newConnectionSentAt: number[] = [];
   const count = (kind: string, r: Got): void => {
     const { status, why } = r;
-    if (r.newConnectionFirstByteMs !== undefined) newConnectionFirstByteMs.push(r.newConnectionFirstByteMs);
+    if (r.newConnectionFirstByteMs !== undefined) {
+      newConnectionFirstByteMs.push(r.newConnectionFirstByteMs);
+      newConnectionSentAt.push(r.sentAt ?? NaN);
+    }
     if (r.sentAt !== undefined && status === 200) (took[kind] ??= []).push(r.doneAt - r.sentAt);
     for (const c of r.resent ?? []) {
       const k = (resent[kind] ??= {});
@@ -462,6 +468,7 @@ export function runClients(o: LoadClientsOptions): {
         unmatched,
         hintHeldMs,
         newConnectionFirstByteMs,
+        newConnectionSentAt,
         loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         mediaBytes,
       };

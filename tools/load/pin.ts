@@ -11,6 +11,8 @@
  *   BENCH_STACK_CPUS   everything else: redis-server, ingest and its ffmpeg, manifest worker, Varnish, source
  */
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { descendants } from './observe.js';
 
 export interface Pinning {
@@ -61,6 +63,53 @@ export function affinity(pid: number | undefined): string | undefined {
   try {
     const out = execFileSync('taskset', ['-p', '-c', String(pid)], { encoding: 'utf8' });
     return /: (.*)$/m.exec(out.trim())?.[1]?.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * BENCH_CLIENT_NICE (0-19; unset: 0): the load clients' nice value. Raised, the scheduler gives the reader (and
+ * the rest of the stack, at 0) the CPU first when both want it — on two shared cores the nearest this machine
+ * comes to clients on other machines without taking a core from anyone, as pinning does.
+ */
+export function clientNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.BENCH_CLIENT_NICE?.trim();
+  if (!v) return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`BENCH_CLIENT_NICE="${v}" is not 0-19`);
+  return n;
+}
+
+/**
+ * Sets the nice value of every thread of a process (Linux keeps one per thread: V8's and libuv's threads too).
+ * Returns the threads set; a thread gone in between is skipped.
+ */
+export function renice(pid: number | undefined, nice: number): number {
+  if (pid === undefined || nice === 0) return 0;
+  let tids: number[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const tid of tids) {
+    try {
+      setPriority(tid, nice);
+      n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
+/** A process's nice value now (its main thread's), for the benchmark's record. */
+export function niceOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return getPriority(pid);
   } catch {
     return undefined;
   }
