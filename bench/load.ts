@@ -28,13 +28,14 @@ import {
 import { affinity, clientNiceFromEnv, niceOf, pin, pinningFromEnv, renice } from '../tools/load/pin.js';
 import {
   gauge,
+  gcByKind,
   gcSeconds,
   histDelta,
   loopDelaySinceLastScrape,
   quantiles,
   scrape,
 } from '../tools/load/histograms.js';
-import { sampleReaderAccept } from '../tools/load/ramp.js';
+import { countPer5s, sampleReaderAccept } from '../tools/load/ramp.js';
 import { CLIENT_HTTP, LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
 import { summarize } from './stats.js';
 
@@ -165,13 +166,14 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     readerAccept: {
       handles: gauge(hist1, 'wellspring_reader_accept_handles'),
       ...acceptQueue,
-      newConnectionsPer5s: per5s(
+      newConnectionsPer5s: countPer5s(
         results.flatMap((r) => r.newConnectionSentAt ?? []),
         acceptT0,
         acceptQueue.queueMaxPer5s.length,
       ),
       gcSecondsInRamp: Math.round(gcInRamp * 1000) / 1000,
       gcSecondsInWindow: Math.round((gcSeconds(hist1) - gcSeconds(hist0)) * 1000) / 1000,
+      gcInWindowByKind: gcDelta(hist0, hist1),
     },
     resentOnStaleKeepAlive: resent,
     blockingReloadRelease: {
@@ -225,14 +227,18 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   };
 }
 
-/** How many of `wallMs` fall in each 5 s from `t0` (`n` bins; later ones in the last). */
-function per5s(wallMs: number[], t0: number, n: number): number[] {
-  const bins = new Array<number>(Math.max(1, n)).fill(0);
-  for (const t of wallMs) {
-    if (!Number.isFinite(t)) continue;
-    bins[Math.min(bins.length - 1, Math.max(0, Math.floor((t - t0) / 5000)))]!++;
-  }
-  return bins;
+/** Collections and seconds per GC kind between two scrapes. */
+function gcDelta(a: string, b: string): Record<string, { count: number; seconds: number }> {
+  const before = gcByKind(a);
+  return Object.fromEntries(
+    Object.entries(gcByKind(b)).map(([k, v]) => [
+      k,
+      {
+        count: v.count - (before[k]?.count ?? 0),
+        seconds: Math.round((v.seconds - (before[k]?.seconds ?? 0)) * 1000) / 1000,
+      },
+    ]),
+  );
 }
 
 /** The reader's /metrics text (empty if it does not answer). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gcSeconds } from '../../tools/load/histograms.js';
-import { type Sample, summarizeRamp } from '../../tools/load/ramp.js';
+import { gcByKind, gcSeconds } from '../../tools/load/histograms.js';
+import { type Sample, countPer5s, summarizeRamp } from '../../tools/load/ramp.js';
 
 describe('bench:load ramp observation', () => {
   it('finds the longest run of a long accept queue and splits the main thread by queue state', () => {
@@ -36,7 +36,17 @@ describe('bench:load ramp observation', () => {
       'nodejs_gc_duration_seconds_count{kind="major"} 3',
     ].join('\n');
     expect(gcSeconds(text)).toBe(1.75);
+    expect(gcByKind(`${text}\nnodejs_gc_duration_seconds_sum{app="r",kind="minor"} 0.5`)).toEqual({
+      minor: { count: 0, seconds: 2 },
+      major: { count: 3, seconds: 0.25 },
+    });
     expect(gcSeconds('# HELP nodejs_gc_duration_seconds ...\n')).toBe(0);
     expect(gcSeconds('')).toBeNaN();
+  });
+
+  it('counts times into the 5 s bins of the accept queue, the stragglers into the edge bins', () => {
+    const t0 = 1_000_000;
+    expect(countPer5s([t0 - 1, t0, t0 + 4999, t0 + 5000, t0 + 60_000, NaN], t0, 3)).toEqual([3, 1, 1]);
+    expect(countPer5s([], t0, 0)).toEqual([0]);
   });
 });

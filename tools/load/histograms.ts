@@ -90,8 +90,18 @@ export function loopDelaySinceLastScrape(text: string): { p50: number; p99: numb
  */
 export function gcSeconds(text: string): number {
   if (!text) return NaN;
-  const sums = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)/gm)].map((m) =>
-    Number(m[1]),
-  );
-  return sums.reduce((a, b) => a + b, 0);
+  return Object.values(gcByKind(text)).reduce((a, b) => a + b.seconds, 0);
+}
+
+/** Garbage collections so far by kind (minor, major, incremental, weakcb): how many, and seconds spent. */
+export function gcByKind(text: string): Record<string, { count: number; seconds: number }> {
+  const out: Record<string, { count: number; seconds: number }> = {};
+  for (const m of text.matchAll(
+    /^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="([^"]+)"[^}]*\} (\S+)/gm,
+  )) {
+    const k = (out[m[2]!] ??= { count: 0, seconds: 0 });
+    if (m[1] === 'sum') k.seconds += Number(m[3]);
+    else k.count += Number(m[3]);
+  }
+  return out;
 }

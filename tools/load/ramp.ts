@@ -135,3 +135,16 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     queueMaxPer5s: Array.from(per5s, (x) => x ?? 0),
   };
 }
+
+/**
+ * How many of `wallMs` fall in each 5 s from `t0` (`n` bins; earlier times count in the first, later in the
+ * last).
+ */
+export function countPer5s(wallMs: number[], t0: number, n: number): number[] {
+  const bins = new Array<number>(Math.max(1, n)).fill(0);
+  for (const t of wallMs) {
+    if (!Number.isFinite(t)) continue;
+    bins[Math.min(bins.length - 1, Math.max(0, Math.floor((t - t0) / 5000)))]!++;
+  }
+  return bins;
+}

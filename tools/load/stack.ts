@@ -5,7 +5,7 @@
  * (tools/load/clients.ts) and forward manifest announces to them.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { track } from '../../src/adapters/process/children.js';
@@ -77,6 +77,8 @@ export interface Origin {
   readerPort: number;
   /** The reader's listening settings as its process reads them (the config file and env overrides). */
   readerHttp: { backlog: number; acceptors: number; maxConnections: number };
+  /** READER_NODE_ARGS: flags the reader's node process was started with. */
+  readerNodeArgs: string[];
   /** The stack's store; with `subscribe`, as a subscriber sees it (announces are timed by its event listener). */
   store: Store;
   /** The synthetic sources started so far, in order. */
@@ -90,13 +92,19 @@ export interface Origin {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const READER_NODE_ARGS = (process.env.READER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
-function worker(script: string, env: Record<string, string>): ChildProcess {
+function worker(
+  script: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  stdout: 'ignore' | number = 'ignore',
+): ChildProcess {
   return guardChild(
     track(
-      spawn(process.execPath, ['--import', 'tsx', script], {
+      spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
         env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', stdout, 'inherit'],
         detached: true,
       }),
     ),
@@ -130,6 +138,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         partSec: o.partSec,
         transcoderRecycleSec: o.transcoderRecycleSec ?? 'default (86400)',
         readerHttp: origin.readerHttp,
+        readerNodeArgs: origin.readerNodeArgs.join(' ') || 'none',
         processes:
           'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
       },
@@ -168,7 +177,11 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   const env = { WELLSPRING_CONFIG: configFile };
   const ingest = worker('workers/ingest.ts', env);
   const manifest = worker('workers/manifest.ts', env);
-  const reader = worker('workers/reader.ts', env);
+  // READER_NODE_ARGS, e.g. "--max-semi-space-size=64": V8 or Node flags for the reader's process alone;
+  // READER_STDOUT=file keeps what they print (--trace-gc) instead of dropping the reader's stdout.
+  const readerOut = process.env.READER_STDOUT ? openSync(process.env.READER_STDOUT, 'w') : 'ignore';
+  const reader = worker('workers/reader.ts', env, READER_NODE_ARGS, readerOut);
+  if (typeof readerOut === 'number') closeSync(readerOut);
   const sources: ChildProcess[] = [];
   let cdn: EmbeddedCdn | undefined;
   let store: Store | undefined;
@@ -224,6 +237,7 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
     cdn,
     rtmpPort,
     readerPort,
+    readerNodeArgs: READER_NODE_ARGS,
     readerHttp: {
       backlog: readerHttp.backlog,
       acceptors: readerHttp.acceptors,
