@@ -25,7 +25,14 @@ import {
   treeCpuSeconds,
   varnishCounters,
 } from '../tools/load/observe.js';
-import { affinity, clientNiceFromEnv, niceOf, pin, pinningFromEnv, renice } from '../tools/load/pin.js';
+import {
+  affinity,
+  autogroupsOn,
+  clientNiceFromEnv,
+  pin,
+  pinningFromEnv,
+  reniceGroup,
+} from '../tools/load/pin.js';
 import {
   gauge,
   gcByKind,
@@ -80,11 +87,11 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     procs: PROCS,
     rampMs,
     preloadHints: HINTS,
+    nice: CLIENT_NICE,
   });
   for (const p of clients.pids) pin(p, PIN.clients);
-  for (const p of clients.pids) renice(p, CLIENT_NICE);
+  const clientGroups = clients.pids.map((p) => reniceGroup(p, CLIENT_NICE));
   const clientCpus = affinity(clients.pids[0]);
-  const clientNice = niceOf(clients.pids[0]);
   await sleep(rampMs + 2000);
   const t0 = performance.now();
   const cpu0 = cpuSeconds(stack.reader.pid!);
@@ -166,11 +173,14 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     readerAccept: {
       handles: gauge(hist1, 'wellspring_reader_accept_handles'),
       ...acceptQueue,
-      newConnectionsPer5s: countPer5s(
-        results.flatMap((r) => r.newConnectionSentAt ?? []),
-        acceptT0,
-        acceptQueue.queueMaxPer5s.length,
-      ),
+      newConnectionsPer5s:
+        process.env.LOAD_CLIENT_HTTP !== 'node' && acceptQueue.queueMaxPer5s.length > 0
+          ? countPer5s(
+              results.flatMap((r) => r.newConnectionSentAt ?? []),
+              acceptT0,
+              acceptQueue.queueMaxPer5s.length,
+            )
+          : 'n/a',
       gcSecondsInRamp: Math.round(gcInRamp * 1000) / 1000,
       gcSecondsInWindow: Math.round((gcSeconds(hist1) - gcSeconds(hist0)) * 1000) / 1000,
       gcInWindowByKind: gcDelta(hist0, hist1),
@@ -205,7 +215,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
       // Over the window (the scrape before it reset prom-client's histogram): how long an event could wait.
       eventLoopDelayMs: loopDelaySinceLastScrape(hist1),
-      // V8's young generation at the end (READER_NODE_ARGS=--max-semi-space-size=N shows here).
+      // V8's new space as committed at the end (both semi-spaces, grown on demand up to 2x --max-semi-space-size).
       newSpaceMb: Math.round(labelled(hist1, 'nodejs_heap_space_size_total_bytes', 'space="new"') / 1e5) / 10,
       rssMb: {
         max: Math.round(Math.max(...rss) / 1e5) / 10,
@@ -221,7 +231,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     loadClients: {
       processes: PROCS,
       cpus: clientCpus,
-      nice: clientNice,
+      autogroups: CLIENT_NICE > 0 ? clientGroups : 'the benchmark process`s session',
       cores: Math.round(((clientCpu1 - clientCpu0) / elapsed) * 1000) / 1000,
       eventLoopDelayP99Ms: results.map((r) => r.loopDelayMs.p99),
       mediaMb: Math.round(results.reduce((n, r) => n + r.mediaBytes, 0) / 1e5) / 10,
@@ -306,6 +316,7 @@ console.log(
         targets: TARGETS,
         measuredWindow: 'after the clients ramp up (spread over min(15 s, 10% of the phase)) and 2 s more',
         clientNice: CLIENT_NICE,
+        schedAutogroup: autogroupsOn() ?? 'unknown',
         cpuPinning: {
           asked: PIN,
           ...RUNS_ON,
@@ -331,7 +342,7 @@ console.log(
         kernelTcp:
           'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
         readerAccept:
-          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (nodejs_gc_duration_seconds, from Node's perf_hooks; it undercounts: over about the same 275-283 s V8's --trace-gc logged 3,018 scavenges where it counted 2,651 with the default young generation, 13,897 where it counted 6,298 with --max-semi-space-size=4) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections by when they were sent, in the same 5 s bins as queueMaxPer5s",
+          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (nodejs_gc_duration_seconds; prom-client observes only the first of each batch of perf_hooks GC entries, so it undercounts collections that come close together: over about the same 275-283 s V8's --trace-gc logged 3,018 scavenges where it counted 2,651 with the default young generation, 13,897 where it counted 6,298 with --max-semi-space-size=4) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections, answered or failed (raw client only), by when they were sent, in the same 5 s bins as queueMaxPer5s",
         resentOnStaleKeepAlive:
           'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',

@@ -377,7 +377,7 @@ export function createReader(deps: ReaderDeps): Reader {
       }
       const a = s.address();
       const bound = typeof a === 'object' && a ? a.port : port;
-      deps.metrics.readerAcceptHandles.set(acceptors?.count ?? 1);
+      if (server === s) deps.metrics.readerAcceptHandles.set(acceptors?.count ?? 1); // not when closed meanwhile
       log.info({ host, port: bound, acceptors: acceptors?.count ?? 1 }, 'reader listening');
       return bound;
     },

@@ -14,6 +14,7 @@ import { addAcceptors } from '../../src/reader/acceptors.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createReader } from '../../src/reader/reader.js';
 import { MemoryStore } from '../../src/store/memory/index.js';
+import { freePort } from '../../tools/process/net.js';
 import { captureLogger, waitFor } from '../support/harness.js';
 
 /**
@@ -166,6 +167,31 @@ describe('acceptors', () => {
       c.once('error', (e) => r(e));
     });
     expect(err?.code).toBe('ECONNREFUSED');
+  });
+
+  it('closed while the copies are made: the port refuses connections and the gauge reads 0', async () => {
+    const store = new MemoryStore();
+    const metrics = createMetrics();
+    const reader = createReader({
+      store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
+      events: store.events,
+      metrics,
+      log: captureLogger().log,
+    });
+    const port = await freePort();
+    const listening = reader.listen(port, '127.0.0.1', { acceptors: 4 });
+    // Listening on Node's own handle, the copies still being made by the helper process (tens of ms).
+    const connects = (): Promise<boolean> =>
+      new Promise((r) => {
+        const c = connect(port, '127.0.0.1');
+        c.once('connect', () => (c.destroy(), r(true)));
+        c.once('error', () => r(false));
+      });
+    await waitFor(connects, 5000);
+    await reader.close();
+    await listening;
+    expect((await metrics.readerAcceptHandles.get()).values[0]?.value).toBe(0);
+    expect(await connects()).toBe(false);
   });
 
   it('http.acceptors: 32 by default, HTTP_ACCEPTORS overrides it, 0 is refused', () => {

@@ -75,6 +75,7 @@ describe('RawPool (load clients)', () => {
   it('reads Content-Length, chunked and empty answers byte for byte, on kept-alive connections', async () => {
     const from = accepted;
     const pool = new RawPool('127.0.0.1', port, 1);
+    const before = performance.timeOrigin + performance.now();
     const a = await pool.get('/length', 2000, true);
     expect([a.status, a.body.toString(), a.bytes, a.staleSocket]).toEqual([200, 'hello', 5, false]);
     const b = await pool.get('/chunked', 2000, true);
@@ -89,6 +90,15 @@ describe('RawPool (load clients)', () => {
     expect(accepted - from).toBe(1);
     expect(a.newConnectionFirstByteMs).toBeGreaterThanOrEqual(0);
     expect([b, c, d, e].map((x) => x.newConnectionFirstByteMs)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    // When the new connection's first request went out, on the wall clock bench:load bins it by.
+    expect(a.newConnectionSentAt).toBeGreaterThanOrEqual(before);
+    expect(a.newConnectionSentAt).toBeLessThanOrEqual(a.doneAt);
+    expect([b, c, d, e].map((x) => x.newConnectionSentAt)).toEqual([
       undefined,
       undefined,
       undefined,
@@ -147,6 +157,7 @@ describe('RawPool (load clients)', () => {
     const stale = await pool.get('/b', 2000, true);
     expect([stale.status, stale.staleSocket]).toEqual([0, true]);
     expect(stale.why).toMatch(/reused socket$/);
+    expect(stale.newConnectionSentAt).toBeUndefined();
     // The next request gets a new connection (answered: the server's first on it).
     expect((await pool.get('/c', 2000, true)).status).toBe(200);
     pool.destroy();
@@ -155,6 +166,8 @@ describe('RawPool (load clients)', () => {
     const refused = await new RawPool('127.0.0.1', dport, 1).get('/d', 2000, true);
     expect([refused.status, refused.staleSocket]).toEqual([0, false]);
     expect(refused.why).toMatch(/^ECONNREFUSED new socket$/);
+    // A new connection that failed still counts as one opened (bench:load's newConnectionsPer5s).
+    expect(refused.newConnectionSentAt).toBeLessThanOrEqual(refused.doneAt);
   });
 
   it('times out with status 0, not stale', async () => {
@@ -163,6 +176,7 @@ describe('RawPool (load clients)', () => {
     expect([t.status, t.staleSocket]).toEqual([0, false]);
     // The server's kernel completed the handshake: the request waited on the server, not on the connection.
     expect(t.why).toBe('timeout new socket, handshake < 1 s');
+    expect(t.doneAt - t.newConnectionSentAt!).toBeGreaterThanOrEqual(190);
     pool.destroy();
   });
 

@@ -81,7 +81,10 @@ export interface LoadClientsResult {
    * to be accepted and read (issue #13, decision 024).
    */
   newConnectionFirstByteMs: number[];
-  /** When each of those first requests was sent (wall clock, ms since the epoch with sub-ms precision), in step. */
+  /**
+   * When the first request on each new connection was sent, answered or failed (raw client only; wall clock, ms
+   * since the epoch with sub-ms precision).
+   */
   newConnectionSentAt: number[];
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
@@ -121,6 +124,8 @@ interface Got {
   sentAt?: number;
   /** The first request on a new connection (raw client): sent -> first byte, ms. */
   newConnectionFirstByteMs?: number;
+  /** The first request on a new connection, answered or failed (raw client): when it was sent. */
+  newConnectionSentAt?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -285,10 +290,8 @@ export function runClients(o: LoadClientsOptions): {
   const newConnectionSentAt: number[] = [];
   const count = (kind: string, r: Got): void => {
     const { status, why } = r;
-    if (r.newConnectionFirstByteMs !== undefined) {
-      newConnectionFirstByteMs.push(r.newConnectionFirstByteMs);
-      newConnectionSentAt.push(r.sentAt ?? NaN);
-    }
+    if (r.newConnectionFirstByteMs !== undefined) newConnectionFirstByteMs.push(r.newConnectionFirstByteMs);
+    if (r.newConnectionSentAt !== undefined) newConnectionSentAt.push(r.newConnectionSentAt);
     if (r.sentAt !== undefined && status === 200) (took[kind] ??= []).push(r.doneAt - r.sentAt);
     for (const c of r.resent ?? []) {
       const k = (resent[kind] ??= {});

@@ -11,8 +11,8 @@
  *   BENCH_STACK_CPUS   everything else: redis-server, ingest and its ffmpeg, manifest worker, Varnish, source
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { descendants } from './observe.js';
 
 export interface Pinning {
@@ -69,9 +69,13 @@ export function affinity(pid: number | undefined): string | undefined {
 }
 
 /**
- * BENCH_CLIENT_NICE (0-19; unset: 0): the load clients' nice value. Raised, the scheduler gives the reader (and
- * the rest of the stack, at 0) the CPU first when both want it — on two shared cores the nearest this machine
- * comes to clients on other machines without taking a core from anyone, as pinning does.
+ * BENCH_CLIENT_NICE (0-19; unset: 0): how far the load clients yield the CPU. With the kernel's autogroups on
+ * (Debian's default, /proc/sys/kernel/sched_autogroup_enabled), the scheduler shares the CPU first between
+ * sessions (the reader, ingest and manifest worker each run in one of their own) and only then by each thread's
+ * nice inside a session, so a thread's nice alone would change nothing for the reader. The clients are then
+ * started each in a session of its own (tools/load/stack.ts) and reniceGroup sets that session's nice: the
+ * reader gets the CPU first when both want it — on two shared cores the nearest this machine comes to clients on
+ * other machines without taking a core from anyone, as pinning does.
  */
 export function clientNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.BENCH_CLIENT_NICE?.trim();
@@ -81,35 +85,38 @@ export function clientNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number 
   return n;
 }
 
+/** Whether the kernel shares the CPU between sessions first (autogroups); undefined when it cannot tell. */
+export function autogroupsOn(): boolean | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1';
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Sets the nice value of every thread of a process (Linux keeps one per thread: V8's and libuv's threads too).
- * Returns the threads set; a thread gone in between is skipped.
+ * Sets the nice of a process's session leader's autogroup (/proc/PID/autogroup; affects every process of that
+ * session, so call it only for a process in a session of its own) and of each of its threads (for kernels
+ * without autogroups). Returns what /proc/PID/autogroup reads afterwards ("/autogroup-N nice M"), or undefined.
  */
-export function renice(pid: number | undefined, nice: number): number {
-  if (pid === undefined || nice === 0) return 0;
-  let tids: number[];
+export function reniceGroup(pid: number | undefined, nice: number): string | undefined {
+  if (pid === undefined || nice === 0) return undefined;
+  let tids: number[] = [];
   try {
     tids = readdirSync(`/proc/${pid}/task`).map(Number);
   } catch {
-    return 0;
+    // gone
   }
-  let n = 0;
   for (const tid of tids) {
     try {
       setPriority(tid, nice);
-      n++;
     } catch {
       // gone
     }
   }
-  return n;
-}
-
-/** A process's nice value now (its main thread's), for the benchmark's record. */
-export function niceOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
   try {
-    return getPriority(pid);
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+    return readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim();
   } catch {
     return undefined;
   }

@@ -24,6 +24,8 @@ export interface RawAnswer {
   staleSocket: boolean;
   /** For the first request on a new connection: sent (before the handshake) -> first byte of the answer, ms. */
   newConnectionFirstByteMs?: number;
+  /** For the first request on a new connection, answered or failed: when it was sent (wall clock, ms). */
+  newConnectionSentAt?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -252,7 +254,10 @@ class Conn {
     const first = this.answered === 0;
     this.answered++;
     const a = this.answer(c.parser, c.p.keepBody);
-    if (first) a.newConnectionFirstByteMs = c.firstByteAt! - c.sentAt;
+    if (first) {
+      a.newConnectionFirstByteMs = c.firstByteAt! - c.sentAt;
+      a.newConnectionSentAt = c.sentAt;
+    }
     c.p.resolve(a);
     // Bytes past the answer (none without pipelining) or the server's close: not reused.
     if (c.parser.close || rest.length > 0) this.retire();
@@ -287,9 +292,10 @@ class Conn {
     if (!c) return;
     clearTimeout(c.timer);
     // A body delimited by the connection's close ends here, complete.
+    const newConnectionSentAt = this.answered === 0 ? c.sentAt : undefined;
     if (code === 'ECONNRESET' && c.parser.headDone && c.parser.length === Number.POSITIVE_INFINITY) {
       this.answered++;
-      c.p.resolve(this.answer(c.parser, c.p.keepBody));
+      c.p.resolve({ ...this.answer(c.parser, c.p.keepBody), newConnectionSentAt });
       return;
     }
     const stale =
@@ -308,6 +314,7 @@ class Conn {
             ? `${code} reused socket`
             : `${code} new socket${code === 'timeout' ? this.handshake() : ''}`,
       staleSocket: stale,
+      newConnectionSentAt,
     });
   }
 }

@@ -283,7 +283,16 @@ export interface ClientGroup {
 export async function startClients(
   stack: Stack,
   stream: string,
-  o: Omit<LoadClientsOptions, 'll' | 'classic'> & { ll: number; classic: number; procs: number },
+  o: Omit<LoadClientsOptions, 'll' | 'classic'> & {
+    ll: number;
+    classic: number;
+    procs: number;
+    /**
+     * Each client process in a session of its own, its scheduler autogroup at this nice (tools/load/pin.ts
+     * reniceGroup); 0 or unset: the clients stay in the caller's session, as before.
+     */
+    nice?: number;
+  },
 ): Promise<ClientGroup> {
   const kids: ChildProcess[] = [];
   for (let i = 0; i < o.procs; i++) {
@@ -297,19 +306,21 @@ export async function startClients(
       preloadHints: o.preloadHints,
       http: o.http,
     };
-    kids.push(
-      track(
-        fork('tools/load/clients.ts', [JSON.stringify(opts)], {
-          // LOAD_CLIENT_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": what a client process spends on.
-          execArgv: [
-            '--import',
-            'tsx',
-            ...(process.env.LOAD_CLIENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
-          ],
-          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-        }),
-      ),
+    const own = (o.nice ?? 0) > 0;
+    const kid = track(
+      fork('tools/load/clients.ts', [JSON.stringify(opts)], {
+        // LOAD_CLIENT_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": what a client process spends on.
+        execArgv: [
+          '--import',
+          'tsx',
+          ...(process.env.LOAD_CLIENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        ],
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        detached: own,
+      }),
     );
+    // Its own session (so its own autogroup); killed with its group if this process dies.
+    kids.push(own ? guardChild(kid) : kid);
   }
   let forwarding = true;
   // A client that has already answered and exited must not take the benchmark down with an EPIPE.
