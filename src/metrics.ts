@@ -1,5 +1,6 @@
 /** Prometheus metrics (prom-client), one registry per process, exposed at /metrics. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { gcPauseHistogram } from './gc-metric.js';
 
 /** Release times, s: fine around the 20 ms target (issue #15), wide enough for a loaded machine. */
 const RELEASE_BUCKETS = [
@@ -11,6 +12,7 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry });
   const m = {
     registry,
+    gcPauses: gcPauseHistogram(registry),
     publishLatency: new Histogram({
       name: 'wellspring_publish_seconds',
       help: 'Time from a part or segment being complete in the ingest to its bytes and timeline entry being in Redis',

@@ -31,16 +31,18 @@ describe('bench:load ramp observation', () => {
       'never',
     );
     const text = [
-      'nodejs_gc_duration_seconds_sum{kind="minor"} 1.5',
-      'nodejs_gc_duration_seconds_sum{kind="major"} 0.25',
-      'nodejs_gc_duration_seconds_count{kind="major"} 3',
+      'wellspring_gc_pause_seconds_sum{kind="minor"} 1.5',
+      'wellspring_gc_pause_seconds_sum{kind="major"} 0.25',
+      'wellspring_gc_pause_seconds_count{kind="major"} 3',
+      'nodejs_gc_duration_seconds_sum{kind="minor"} 0.125',
     ].join('\n');
     expect(gcSeconds(text)).toBe(1.75);
-    expect(gcByKind(`${text}\nnodejs_gc_duration_seconds_sum{app="r",kind="minor"} 0.5`)).toEqual({
+    expect(gcSeconds(text, 'nodejs_gc_duration_seconds')).toBe(0.125); // prom-client's, when asked for
+    expect(gcByKind(`${text}\nwellspring_gc_pause_seconds_sum{app="r",kind="minor"} 0.5`)).toEqual({
       minor: { count: 0, seconds: 2 },
       major: { count: 3, seconds: 0.25 },
     });
-    expect(gcSeconds('# HELP nodejs_gc_duration_seconds ...\n')).toBe(0);
+    expect(gcSeconds('# HELP wellspring_gc_pause_seconds ...\n')).toBe(0);
     expect(gcSeconds('')).toBeNaN();
   });
 

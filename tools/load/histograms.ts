@@ -84,21 +84,27 @@ export function loopDelaySinceLastScrape(text: string): { p50: number; p99: numb
   };
 }
 
+/** The reader's GC histogram: every pause (src/gc-metric.ts). */
+export const GC_METRIC = 'wellspring_gc_pause_seconds';
+
 /**
- * Seconds spent in garbage collection so far, all kinds (prom-client's nodejs_gc_duration_seconds): 0 before the
- * first collection (the histogram has no series yet), NaN when there is no scrape.
+ * Seconds spent in garbage collection so far, all kinds (`metric`: Wellspring's wellspring_gc_pause_seconds,
+ * every collection; prom-client's nodejs_gc_duration_seconds undercounts, src/gc-metric.ts): 0 before the first
+ * collection (the histogram has no series yet), NaN when there is no scrape.
  */
-export function gcSeconds(text: string): number {
+export function gcSeconds(text: string, metric = GC_METRIC): number {
   if (!text) return NaN;
-  return Object.values(gcByKind(text)).reduce((a, b) => a + b.seconds, 0);
+  return Object.values(gcByKind(text, metric)).reduce((a, b) => a + b.seconds, 0);
 }
 
 /** Garbage collections so far by kind (minor, major, incremental, weakcb): how many, and seconds spent. */
-export function gcByKind(text: string): Record<string, { count: number; seconds: number }> {
+export function gcByKind(
+  text: string,
+  metric = GC_METRIC,
+): Record<string, { count: number; seconds: number }> {
   const out: Record<string, { count: number; seconds: number }> = {};
-  for (const m of text.matchAll(
-    /^nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="([^"]+)"[^}]*\} (\S+)/gm,
-  )) {
+  const line = new RegExp(`^${metric}_(sum|count)\\{[^}]*kind="([^"]+)"[^}]*\\} (\\S+)`, 'gm');
+  for (const m of text.matchAll(line)) {
     const k = (out[m[2]!] ??= { count: 0, seconds: 0 });
     if (m[1] === 'sum') k.seconds += Number(m[3]);
     else k.count += Number(m[3]);
