@@ -31,15 +31,16 @@ describe('wellspring_gc_pause_seconds', () => {
     let keep = 0;
     for (let i = 0; i < 4_000_000; i++) keep += { i, s: `x${i}` }.s.length;
     expect(keep).toBeGreaterThan(0);
+    // Every scavenge the raw observer saw is counted (a collection just before it subscribed may be counted too).
     const counted = await waitFor(
       async () => {
         const n = (await minorCount(m)) - before;
-        return seen >= 3 && n === seen ? n : undefined;
+        return seen >= 3 && n >= seen ? n : undefined;
       },
       10_000,
       'every scavenge counted',
     );
-    expect(counted).toBe(seen);
+    expect(counted - seen).toBeLessThanOrEqual(2);
     // The scavenges came in fewer deliveries than collections: what a first-entry-per-batch count would miss.
     expect(batches).toBeLessThan(seen);
   });
