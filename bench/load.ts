@@ -216,7 +216,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       // Over the window (the scrape before it reset prom-client's histogram): how long an event could wait.
       eventLoopDelayMs: loopDelaySinceLastScrape(hist1),
       // V8's new space as committed at the end (both semi-spaces, grown on demand up to 2x --max-semi-space-size).
-      newSpaceMb: Math.round(labelled(hist1, 'nodejs_heap_space_size_total_bytes', 'space="new"') / 1e5) / 10,
+      newSpaceMb: Math.round(gauge(hist1, 'nodejs_heap_space_size_total_bytes', 'space="new"') / 1e5) / 10,
       rssMb: {
         max: Math.round(Math.max(...rss) / 1e5) / 10,
         end: Math.round(rss[rss.length - 1]! / 1e5) / 10,
@@ -237,12 +237,6 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       mediaMb: Math.round(results.reduce((n, r) => n + r.mediaBytes, 0) / 1e5) / 10,
     },
   };
-}
-
-/** One labelled series' value out of a scrape (NaN when absent). */
-function labelled(text: string, name: string, label: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
-  return Number(line?.split(' ').pop() ?? NaN);
 }
 
 /** Collections and seconds per GC kind between two scrapes. */

@@ -5,9 +5,8 @@
  * bench:load: 2,651 scavenges counted where V8's --trace-gc logged 3,018 with V8's defaults, 6,298 against 13,897
  * with --max-semi-space-size=4; README "Reliability").
  *
- * One observer per process feeds every registry's histogram. They are held weakly, though prom-client's own GC
- * collector keeps each registry (and so its histogram) alive anyway: one per createMetrics(), one per process in
- * production.
+ * One observer per process feeds every registry's histogram: one per createMetrics(), so one per process in
+ * production (prom-client's own GC collector keeps each registry alive for the process's life anyway).
  */
 import { type PerformanceEntry, PerformanceObserver, constants } from 'node:perf_hooks';
 import { Histogram, type Registry } from 'prom-client';
@@ -22,18 +21,14 @@ const KINDS: Record<number, string> = {
 /** A perf_hooks 'gc' entry: Node puts the collection's kind in `detail`. */
 type GcEntry = PerformanceEntry & { detail?: { kind?: number } };
 
-const sinks = new Set<WeakRef<Histogram<'kind'>>>();
+const sinks = new Set<Histogram<'kind'>>();
 let observer: PerformanceObserver | undefined;
 
 function observe(): void {
   observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = KINDS[(e as GcEntry).detail?.kind ?? -1] ?? 'other';
-      for (const ref of sinks) {
-        const h = ref.deref();
-        if (h) h.observe({ kind }, e.duration / 1000);
-        else sinks.delete(ref);
-      }
+      for (const h of sinks) h.observe({ kind }, e.duration / 1000);
     }
   });
   observer.observe({ entryTypes: ['gc'] });
@@ -48,7 +43,7 @@ export function gcPauseHistogram(registry: Registry): Histogram<'kind'> {
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
     registers: [registry],
   });
-  sinks.add(new WeakRef(h));
+  sinks.add(h);
   if (!observer) observe();
   return h;
 }

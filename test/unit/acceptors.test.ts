@@ -91,6 +91,22 @@ async function burst(s: Server, port: number, n: number, send: boolean) {
   };
 }
 
+/** A reader over the in-memory store, its log lines, and its accept-handles gauge. */
+function memoryReader() {
+  const store = new MemoryStore();
+  const { log, lines } = captureLogger();
+  const metrics = createMetrics();
+  const reader = createReader({
+    store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
+    events: store.events,
+    metrics,
+    log,
+  });
+  const handles = async (): Promise<number | undefined> =>
+    (await metrics.readerAcceptHandles.get()).values[0]?.value;
+  return { reader, lines, handles };
+}
+
 describe('acceptors', () => {
   it('Node 20 alone accepts one connection per event-loop turn (the reason for the extra handles)', async () => {
     const { s, port } = await listening();
@@ -145,17 +161,7 @@ describe('acceptors', () => {
   });
 
   it("the reader's close stops every handle: the port refuses connections", async () => {
-    const store = new MemoryStore();
-    const { log, lines } = captureLogger();
-    const metrics = createMetrics();
-    const reader = createReader({
-      store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
-      events: store.events,
-      metrics,
-      log,
-    });
-    const handles = async (): Promise<number | undefined> =>
-      (await metrics.readerAcceptHandles.get()).values[0]?.value;
+    const { reader, lines, handles } = memoryReader();
     const port = await reader.listen(0, '127.0.0.1', { acceptors: 4 });
     expect(lines.find((l) => l.msg === 'reader listening')).toMatchObject({ port, acceptors: 4 });
     expect(await handles()).toBe(4); // what bench:load reports as the handles the reader got
@@ -170,14 +176,7 @@ describe('acceptors', () => {
   });
 
   it('closed while the copies are made: the port refuses connections and the gauge reads 0', async () => {
-    const store = new MemoryStore();
-    const metrics = createMetrics();
-    const reader = createReader({
-      store: { media: store.media, manifests: store.manifests, streams: store.streams, health: store.health },
-      events: store.events,
-      metrics,
-      log: captureLogger().log,
-    });
+    const { reader, handles } = memoryReader();
     const port = await freePort();
     const listening = reader.listen(port, '127.0.0.1', { acceptors: 4 });
     // Listening on Node's own handle, the copies still being made by the helper process (tens of ms).
@@ -190,7 +189,7 @@ describe('acceptors', () => {
     await waitFor(connects, 5000);
     await reader.close();
     await listening;
-    expect((await metrics.readerAcceptHandles.get()).values[0]?.value).toBe(0);
+    expect(await handles()).toBe(0);
     expect(await connects()).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gcByKind, gcSeconds } from '../../tools/load/histograms.js';
+import { gauge, gcByKind, gcSeconds } from '../../tools/load/histograms.js';
 import { type Sample, countPer5s, summarizeRamp } from '../../tools/load/ramp.js';
 
 describe('bench:load ramp observation', () => {
@@ -44,6 +44,11 @@ describe('bench:load ramp observation', () => {
     });
     expect(gcSeconds('# HELP wellspring_gc_pause_seconds ...\n')).toBe(0);
     expect(gcSeconds('')).toBeNaN();
+    // Gauges: the unlabelled series, or the one whose labels hold what is asked (bench:load's newSpaceMb).
+    const heap = 'h{space="old"} 5\nh{space="new"} 33554432\nh_total 1\nhandles 32';
+    expect(gauge(heap, 'h', 'space="new"')).toBe(33554432);
+    expect(gauge(heap, 'handles')).toBe(32);
+    expect(gauge(heap, 'h')).toBeNaN();
   });
 
   it('counts times into the 5 s bins of the accept queue, the stragglers into the edge bins', () => {

@@ -66,9 +66,13 @@ export function quantiles(h: Hist): Record<string, unknown> {
   };
 }
 
-/** An unlabelled gauge's value out of a scrape (NaN when absent). */
-export function gauge(text: string, name: string): number {
-  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+/**
+ * A gauge's value out of a scrape (NaN when absent): the unlabelled series, or with `label` (e.g. 'space="new"')
+ * the first series whose labels hold it.
+ */
+export function gauge(text: string, name: string, label?: string): number {
+  const series = label === undefined ? ' ' : `\\{[^}]*${label}[^}]*\\} `;
+  return Number(new RegExp(`^${name}${series}(\\S+)`, 'm').exec(text)?.[1] ?? NaN);
 }
 
 /**

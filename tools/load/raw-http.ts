@@ -291,8 +291,8 @@ class Conn {
     }
     if (!c) return;
     clearTimeout(c.timer);
-    // A body delimited by the connection's close ends here, complete.
     const newConnectionSentAt = this.answered === 0 ? c.sentAt : undefined;
+    // A body delimited by the connection's close ends here, complete.
     if (code === 'ECONNRESET' && c.parser.headDone && c.parser.length === Number.POSITIVE_INFINITY) {
       this.answered++;
       c.p.resolve({ ...this.answer(c.parser, c.p.keepBody), newConnectionSentAt });
