@@ -1,6 +1,6 @@
 /** Prometheus metrics (prom-client), one registry per process, exposed at /metrics. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { gcPauseHistogram } from './gc-metric.js';
+import { gcPauseHistogram, replaceNodeGcHistogram } from './gc-metric.js';
 
 /** Release times, s: fine around the 20 ms target (issue #15), wide enough for a loaded machine. */
 const RELEASE_BUCKETS = [
@@ -13,6 +13,7 @@ export function createMetrics() {
   const m = {
     registry,
     gcPauses: gcPauseHistogram(registry),
+    nodeGcDurations: replaceNodeGcHistogram(registry),
     publishLatency: new Histogram({
       name: 'wellspring_publish_seconds',
       help: 'Time from a part or segment being complete in the ingest to its bytes and timeline entry being in Redis',

@@ -37,7 +37,7 @@ describe('bench:load ramp observation', () => {
       'nodejs_gc_duration_seconds_sum{kind="minor"} 0.125',
     ].join('\n');
     expect(gcSeconds(text)).toBe(1.75);
-    expect(gcSeconds(text, 'nodejs_gc_duration_seconds')).toBe(0.125); // prom-client's, when asked for
+    expect(gcSeconds(text, 'nodejs_gc_duration_seconds')).toBe(0.125); // the standard name, when asked for
     expect(gcByKind(`${text}\nwellspring_gc_pause_seconds_sum{app="r",kind="minor"} 0.5`)).toEqual({
       minor: { count: 0, seconds: 2 },
       major: { count: 3, seconds: 0.25 },
