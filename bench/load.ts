@@ -18,8 +18,12 @@ import { execFileSync } from 'node:child_process';
 import { type LoadClientsResult, mergeCounts } from '../tools/load/clients.js';
 import {
   KERNEL,
+  allThreadsCpuNs,
+  coresByRole,
   cpuSeconds,
+  descendants,
   kernelCounters,
+  machineCpuSeconds,
   redisInfo,
   rssBytes,
   treeCpuSeconds,
@@ -71,6 +75,25 @@ pin(process.pid, PIN.clients, false);
 /** Where the reader and the rest run (read back after pinning). */
 const RUNS_ON = { reader: affinity(stack.reader.pid), ingest: affinity(stack.ingest.pid) };
 
+/** Which part of the run each process is (for coresByRole), read now: ffmpeg children may be replaced over a run. */
+function roles(clientPids: readonly number[]): Map<number, string> {
+  const m = new Map<number, string>();
+  const tree = (pid: number | undefined, role: string, kids = role): void => {
+    if (!pid) return;
+    m.set(pid, role);
+    for (const d of descendants(pid)) m.set(d, kids);
+  };
+  tree(stack.ingest.pid, 'ingest', 'transcoder ffmpeg');
+  tree(stack.source.pid, 'source ffmpeg');
+  tree(stack.manifest.pid, 'manifest worker');
+  tree(stack.redis.pid, 'redis-server');
+  tree(stack.cdn?.pid, 'varnish');
+  tree(stack.reader.pid, 'reader');
+  for (const p of clientPids) tree(p, 'load clients');
+  m.set(process.pid, 'bench (announce timing)');
+  return m;
+}
+
 async function phase(target: string): Promise<Record<string, unknown>> {
   const base = target === 'varnish' ? stack.cdnBase! : stack.readerBase;
   const rampMs = Math.min(15_000, SECONDS * 100);
@@ -94,6 +117,10 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const clientCpus = affinity(clients.pids[0]);
   await sleep(rampMs + 2000);
   const t0 = performance.now();
+  const windowFrom = new Date().toISOString();
+  const threads0 = allThreadsCpuNs();
+  const machine0 = machineCpuSeconds();
+  const roles0 = roles(clients.pids);
   const cpu0 = cpuSeconds(stack.reader.pid!);
   const redis0 = await redisInfo(stack.redis.port);
   const cdnCpu0 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
@@ -111,6 +138,16 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     await sleep(1000);
   }
   const elapsed = (performance.now() - t0) / 1000;
+  const windowTo = new Date().toISOString();
+  const threads1 = allThreadsCpuNs();
+  const machine1 = machineCpuSeconds();
+  const cores = coresByRole(
+    threads0,
+    threads1,
+    new Map([...roles0, ...roles(clients.pids)]),
+    elapsed,
+    new Set([stack.reader.pid!]),
+  );
   const cpu1 = cpuSeconds(stack.reader.pid!);
   const redis1 = await redisInfo(stack.redis.port);
   const cdnCpu1 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
@@ -154,6 +191,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   return {
     target,
     measuredSeconds: Math.round(elapsed),
+    // The measured window's wall clock, e.g. for tools/load/loop-turns-summary.ts FILE FROM TO.
+    window: { from: windowFrom, to: windowTo },
     requests: results.reduce((n, r) => n + r.requests, 0),
     statuses,
     errorsAtLiveEdge: errors,
@@ -184,6 +223,15 @@ async function phase(target: string): Promise<Record<string, unknown>> {
       gcSecondsInRamp: Math.round(gcInRamp * 1000) / 1000,
       gcSecondsInWindow: Math.round((gcSeconds(hist1) - gcSeconds(hist0)) * 1000) / 1000,
       gcInWindowByKind: gcDelta(hist0, hist1),
+    },
+    cpu: {
+      definition:
+        'who had the CPUs over the window: cores (CPU seconds per second) of every thread on the machine, from /proc/PID/task/TID/schedstat, by the process it belongs to (the reader split into its main thread, the event loop, and its other threads, mostly V8 GC helpers; other = processes outside this run, kernel threads such as ksoftirqd); machine = /proc/stat busy and all CPUs',
+      byRole: cores,
+      threadsCores: Math.round(Object.values(cores).reduce((a, b) => a + b, 0) * 1000) / 1000,
+      // Above threadsCores: interrupt and softirq time /proc/stat counts that no thread's schedstat holds.
+      machineBusyCores: Math.round(((machine1.busy - machine0.busy) / elapsed) * 1000) / 1000,
+      machineCores: Math.round(((machine1.total - machine0.total) / elapsed) * 1000) / 1000,
     },
     resentOnStaleKeepAlive: resent,
     blockingReloadRelease: {

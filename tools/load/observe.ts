@@ -233,3 +233,42 @@ export function kernelCounters(): Record<string, number> {
   }
   return out;
 }
+
+/** /proc/stat's first line: the machine's busy and total CPU seconds so far (all CPUs). */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((s, x) => s + x, 0); // user..steal (guest is inside user)
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  return { busy: (total - idle) / TICK, total: total / TICK };
+}
+
+/**
+ * Who had the CPUs between two allThreadsCpuNs() snapshots: cores (CPU seconds per second of `seconds`) by role.
+ * `roles` maps a pid to its role; a thread whose pid is not in it counts as "other" (other sessions, kernel
+ * threads such as ksoftirqd). `split` names the pids whose main thread (tid = pid) is reported apart from their
+ * other threads ("<role> main" and "<role> other threads", e.g. the reader's event loop and V8's helpers).
+ */
+export function coresByRole(
+  before: Map<string, { ns: number; comm: string }>,
+  after: Map<string, { ns: number; comm: string }>,
+  roles: Map<number, string>,
+  seconds: number,
+  split: ReadonlySet<number> = new Set(),
+): Record<string, number> {
+  const ns = new Map<string, number>();
+  for (const [id, { ns: n }] of after) {
+    const [pid, tid] = id.split('/').map(Number) as [number, number];
+    const role = roles.get(pid);
+    const name =
+      role === undefined
+        ? 'other'
+        : split.has(pid)
+          ? `${role} ${pid === tid ? 'main' : 'other threads'}`
+          : role;
+    // A thread born in the window (not in `before`) spent all its time in it.
+    ns.set(name, (ns.get(name) ?? 0) + n - (before.get(id)?.ns ?? 0));
+  }
+  return Object.fromEntries(
+    [...ns].map(([k, v]) => [k, Math.round(v / 1e6 / seconds) / 1000] as const).sort((a, b) => b[1] - a[1]),
+  );
+}

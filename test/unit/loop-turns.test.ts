@@ -1,0 +1,47 @@
+/** tools/load/loop-turns-summary.ts: the recorder's lines parsed back and summarized by band of turn length. */
+import { describe, expect, it } from 'vitest';
+import { schedstat } from '../../tools/load/loop-turns.js';
+import { parseTurns, summarizeTurns } from '../../tools/load/loop-turns-summary.js';
+
+describe('loop-turns', () => {
+  it('reads schedstat as on-CPU and waiting ns', () => {
+    expect(schedstat('805506 1200 1\n')).toEqual([805506, 1200]);
+  });
+
+  it('parses turns and GC pauses onto the epoch and places each pause in its turn', () => {
+    const text = [
+      JSON.stringify({ timeOrigin: 1_000_000 }),
+      JSON.stringify({
+        turns: [
+          [100, 5, 4, 1, 10],
+          [105, 150, 90, 60, 2000],
+          [255, 20, 12, 8, 300],
+        ],
+      }),
+      JSON.stringify({
+        gc: [
+          [110, 12, 'minor'],
+          [200, 30, 'minor'],
+          [260, 3, 'minor'],
+          [400, 1, 'minor'],
+        ],
+      }),
+      '',
+    ].join('\n');
+    const { turns, gcs } = parseTurns(text);
+    expect(turns[1]).toEqual({ start: 1_000_105, wall: 150, cpu: 90, wait: 60, requests: 2000 });
+    expect(gcs[0]).toEqual({ start: 1_000_110, ms: 12, kind: 'minor' });
+    const s = summarizeTurns(turns, gcs);
+    expect(s.turns).toBe(3);
+    expect(s.requests).toBe(2310);
+    expect(s.wallMs.max).toBe(150);
+    // The pause at 400 is after every turn: not counted.
+    expect(s.gcMsInTurns).toBe(45);
+    const long = s.bands.find((b) => b.wallMs === '100-200');
+    expect(long).toMatchObject({ turns: 1, meanRequests: 2000, meanCpuMs: 90, meanWaitMs: 60, meanGcMs: 42 });
+    expect(long?.cpuUsPerRequest).toBe(45);
+    expect(long?.shareOfTurnTime).toBeCloseTo(150 / 175, 3);
+    expect(s.bands.find((b) => b.wallMs === '10-50')).toMatchObject({ turns: 1, meanGcMs: 3 });
+    expect(s.bands.find((b) => b.wallMs === '>=200')?.turns).toBe(0);
+  });
+});
