@@ -1,6 +1,7 @@
-/** tools/load/loop-turns-summary.ts: the recorder's lines parsed back and summarized by band of turn length. */
+/** tools/load/loop-turns(-summary).ts and alloc-profile.ts: what the preloads record, read back and summarized. */
 import { describe, expect, it } from 'vitest';
 import { schedstat } from '../../tools/load/loop-turns.js';
+import { topAllocators } from '../../tools/load/alloc-profile.js';
 import { parseTurns, summarizeTurns } from '../../tools/load/loop-turns-summary.js';
 
 describe('loop-turns', () => {
@@ -43,5 +44,30 @@ describe('loop-turns', () => {
     expect(long?.shareOfTurnTime).toBeCloseTo(150 / 175, 3);
     expect(s.bands.find((b) => b.wallMs === '10-50')).toMatchObject({ turns: 1, meanGcMs: 3 });
     expect(s.bands.find((b) => b.wallMs === '>=200')?.turns).toBe(0);
+  });
+});
+
+describe('alloc-profile', () => {
+  it('ranks functions by the bytes they allocated themselves, summed over call sites', () => {
+    const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber });
+    const head = {
+      callFrame: frame('(root)'),
+      selfSize: 0,
+      children: [
+        {
+          callFrame: frame('serve', 'file:///w/src/reader/reader.ts', 9),
+          selfSize: 300,
+          children: [
+            { callFrame: frame('get', 'file:///w/src/reader/media.ts', 4), selfSize: 100, children: [] },
+          ],
+        },
+        { callFrame: frame('get', 'file:///w/src/reader/media.ts', 4), selfSize: 500, children: [] },
+        { callFrame: frame(''), selfSize: 100, children: [] },
+      ],
+    };
+    expect(topAllocators(head, 2)).toEqual([
+      { fn: 'get src/reader/media.ts:5', mb: 0, share: 0.6 },
+      { fn: 'serve src/reader/reader.ts:10', mb: 0, share: 0.3 },
+    ]);
   });
 });
