@@ -24,6 +24,12 @@ export interface MediaDeps {
   cacheBytes: number;
 }
 
+/** A store read of one object: sentAt is undefined until it is sent (see MediaObjects.get). */
+interface Flight {
+  sentAt: number | undefined;
+  p: Promise<CachedObject | undefined>;
+}
+
 /** A stored object with its answer built once (ETag, header list): what the in-process cache keeps. */
 interface CachedObject {
   readonly bytes: number;
@@ -33,8 +39,8 @@ interface CachedObject {
 
 export class MediaObjects {
   private readonly lru: ByteLru<CachedObject>;
-  /** Store reads in flight, by object, with when each started (performance.now()): see get(). */
-  private readonly flights = new Map<string, { at: number; p: Promise<CachedObject | undefined> }>();
+  /** Store reads pending or in flight, by object, with when each was sent (performance.now()): see get(). */
+  private readonly flights = new Map<string, Flight>();
 
   constructor(private readonly d: MediaDeps) {
     this.lru = new ByteLru<CachedObject>(d.cacheBytes);
@@ -56,18 +62,29 @@ export class MediaObjects {
 
   /**
    * The object with its prepared answer: from the cache, or read from the store once and prepared once. A read
-   * already in flight is shared when it started at or after `since` (default: now, i.e. never an older one), so
-   * it cannot answer "missing" for an object that landed before the caller's moment: a thousand requests for
-   * the preload-hinted part, released by one event, cost one store read, not a thousand (since = when each heard
-   * the event, all before the first read starts).
+   * is shared when it is sent at or after `since` (default: now), so it cannot answer "missing" for an object
+   * that landed before the caller's moment. A read is sent at the end of the loop turn that asked for it
+   * (setImmediate), so every request of that turn shares it: the requests for a part not there yet arrive
+   * together (each player's next request follows the same announcement), a thousand in one turn under load,
+   * and cost one store read, not one each (2N with the second read after the watch is live, preloadPart). A
+   * thousand requests released by one event share one too (since = when each heard the event). The wait is at
+   * most the rest of the turn, and costs little: the reply to a read sent during the poll phase is read in a
+   * later poll phase too (unless libuv polls again within the phase after a full batch of events).
    */
   private get(r: ObjectRoute, since = performance.now()): Promise<CachedObject | undefined> {
     const key = `${r.stream}/${r.rendition}/${r.file}`;
     const hit = this.lru.get(key);
     if (hit) return Promise.resolve(hit);
     const f = this.flights.get(key);
-    if (f && f.at >= since) return f.p;
-    const flight = { at: performance.now(), p: this.load(key, r) };
+    if (f && (f.sentAt === undefined || f.sentAt >= since)) return f.p;
+    const flight: Flight = {
+      sentAt: undefined,
+      p: new Promise<void>((go) => setImmediate(go)).then(() => {
+        flight.sentAt = performance.now();
+        // Another read may have brought it meanwhile (immutable: any copy is the object).
+        return this.lru.get(key) ?? this.load(key, r);
+      }),
+    };
     this.flights.set(key, flight);
     const forget = (): void => {
       if (this.flights.get(key) === flight) this.flights.delete(key);

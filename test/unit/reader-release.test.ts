@@ -12,7 +12,7 @@ import {
   createServer,
   request,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket, connect } from 'node:net';
 import pino from 'pino';
 import type { Histogram } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -274,5 +274,72 @@ describe('preload-hinted part release', () => {
     // One read for all of them (before: one per request).
     expect(media.calls).toBe(reads + 1);
     await until(() => store.events.listeners === 0, 'the watches to close');
+  });
+
+  it('requests for a part not there yet that arrive in one loop turn share their store reads', async () => {
+    const media = counting<MediaStore>(store.media, 'getObject');
+    const reader: Reader = createReader({
+      store: { media, manifests: store.manifests, streams: store.streams, health: store.health },
+      events: store.events,
+      metrics,
+      log: pino({ level: 'silent' }),
+    });
+    const base = new URL(await listen(reader.handle));
+    let accepted = 0;
+    servers[0]!.on('connection', () => accepted++);
+    const parts: PartEntry[] = [];
+    for (let i = 0; i < 3; i++) {
+      parts.push(partEntry(10, i, 64));
+      await store.media.publishPart(S, R, parts.at(-1)!, open(10, parts), Buffer.alloc(64, i), {
+        partSec: 60,
+        openSec: 60,
+      });
+    }
+    await putManifest({ version: 1, msn: 10, part: 2 });
+    // N keep-alive connections, accepted and idle (the server accepts one per loop turn).
+    const N = 100;
+    const socks = await Promise.all(
+      Array.from(
+        { length: N },
+        () =>
+          new Promise<Socket>((resolve, reject) => {
+            const c = connect(Number(base.port), base.hostname, () => resolve(c));
+            c.on('error', reject);
+          }),
+      ),
+    );
+    await until(() => accepted === N, 'every connection accepted');
+    const answers = socks.map(
+      (c) =>
+        new Promise<string>((resolve) => {
+          let text = '';
+          c.on('data', (d: Buffer) => {
+            text += d.toString('latin1');
+            if (/\r\n\r\n[\s\S]{900}$/.test(text)) resolve(text);
+          });
+        }),
+    );
+    // Every request in the kernel before the server's loop runs again: one poll phase reads them all.
+    const path = `/live/${S}/${R}/${objectName.part(10, 3)}`;
+    for (const c of socks) c.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const end = Date.now() + 50;
+    while (Date.now() < end); // keep the loop from turning while the requests land
+    await until(() => store.events.listeners === N, 'every hinted request to wait');
+    await until(() => media.running === 0, 'their store reads');
+    // Each request reads the part twice before it waits (on arrival, and once its watch is live): 2N reads
+    // when each goes to the store itself, a handful when a turn's requests share them.
+    expect(media.calls).toBeLessThanOrEqual(4);
+
+    const reads = media.calls;
+    const bytes = Buffer.alloc(900, 'z');
+    parts.push(partEntry(10, 3, bytes.length));
+    await store.media.publishPart(S, R, parts.at(-1)!, open(10, parts), bytes, { partSec: 60, openSec: 60 });
+    await store.events.publish({ t: 'part', s: S, r: R, msn: 10, i: 3 });
+    for (const a of await Promise.all(answers)) {
+      expect(a.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+      expect(a.endsWith('z'.repeat(900))).toBe(true);
+    }
+    expect(media.calls).toBe(reads + 1);
+    for (const c of socks) c.destroy();
   });
 });
