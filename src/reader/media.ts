@@ -61,30 +61,34 @@ export class MediaObjects {
   }
 
   /**
-   * The object with its prepared answer: from the cache, or read from the store once and prepared once. A read
-   * is shared when it is sent at or after `since` (default: now), so it cannot answer "missing" for an object
-   * that landed before the caller's moment. A read is sent at the end of the loop turn that asked for it
-   * (setImmediate), so every request of that turn shares it: the requests for a part not there yet arrive
-   * together (each player's next request follows the same announcement), a thousand in one turn under load,
-   * and cost one store read, not one each (2N with the second read after the watch is live, preloadPart). A
-   * thousand requests released by one event share one too (since = when each heard the event). The wait is at
-   * most the rest of the turn, and costs little: the reply to a read sent during the poll phase is read in a
-   * later poll phase too (unless libuv polls again within the phase after a full batch of events).
+   * The object with its prepared answer: from the cache, or read from the store once and prepared once. A caller
+   * shares a read sent at or after its `since`, so a shared read never answers "missing" for an object stored
+   * before that moment.
+   * - Without `since` (the caller's moment is now: a request on arrival, or once its watch is live) the read is
+   *   sent at the end of the loop turn (setImmediate) and every caller of that turn joins it. Under load the
+   *   requests for a part not there yet arrive together, each player's next request following the same
+   *   announcement (about a thousand in one turn at 1,000 players), and cost one read instead of two each. The
+   *   price: the read waits for the rest of the turn (the whole next one when asked from an immediate), so on a
+   *   busy loop its reply tends to be read a turn later than if it had been sent at once; and one failed read
+   *   fails every request that joined it.
+   * - With `since` (when a waiter heard the event that released it, a moment already past) it is sent at once:
+   *   the waiters one event released continue one after another, each joining the read the first one sent,
+   *   after all of them had heard the event.
    */
-  private get(r: ObjectRoute, since = performance.now()): Promise<CachedObject | undefined> {
+  private get(r: ObjectRoute, since?: number): Promise<CachedObject | undefined> {
     const key = `${r.stream}/${r.rendition}/${r.file}`;
     const hit = this.lru.get(key);
     if (hit) return Promise.resolve(hit);
     const f = this.flights.get(key);
-    if (f && (f.sentAt === undefined || f.sentAt >= since)) return f.p;
-    const flight: Flight = {
-      sentAt: undefined,
-      p: new Promise<void>((go) => setImmediate(go)).then(() => {
-        flight.sentAt = performance.now();
-        // Another read may have brought it meanwhile (immutable: any copy is the object).
-        return this.lru.get(key) ?? this.load(key, r);
-      }),
+    if (f && (f.sentAt === undefined || f.sentAt >= (since ?? performance.now()))) return f.p;
+    const send = (): Promise<CachedObject | undefined> => {
+      flight.sentAt = performance.now();
+      // Another read may have brought it meanwhile (immutable: any copy is the object).
+      const cached = this.lru.get(key);
+      return cached ? Promise.resolve(cached) : this.load(key, r);
     };
+    const flight: Flight = { sentAt: undefined, p: undefined as unknown as Flight['p'] };
+    flight.p = since === undefined ? new Promise<void>((go) => setImmediate(go)).then(send) : send();
     this.flights.set(key, flight);
     const forget = (): void => {
       if (this.flights.get(key) === flight) this.flights.delete(key);
@@ -190,12 +194,17 @@ export class MediaObjects {
       startStream(x, { cls: 'media', type: contentType(r.file, r.rendition) });
     };
     const writeParts = async (upTo: number): Promise<void> => {
-      for (; nextPart <= upTo; nextPart++) {
-        const p = await this.bytesOf(r, objectName.part(r.msn, nextPart));
+      // Every part asked for at once (their reads share one turn, see get()), written in order.
+      const reads: Array<Promise<Buffer | undefined>> = [];
+      for (let i = nextPart; i <= upTo; i++) reads.push(this.bytesOf(r, objectName.part(r.msn, i)));
+      for (const p of reads) p.catch(() => undefined); // the first failure is thrown below; the rest are moot
+      for (const read of reads) {
+        const p = await read;
         if (!p) throw new ReaderError('SEGMENT_INCOMPLETE', `part ${r.msn}.${nextPart} missing`);
         start();
         x.res.write(p);
         written += p.length;
+        nextPart++;
       }
     };
     try {
