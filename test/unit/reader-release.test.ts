@@ -226,7 +226,15 @@ describe('preload-hinted part release', () => {
     parts,
   });
 
-  it('answers every request for the hinted part from one store read once the part is announced', async () => {
+  /**
+   * A reader over the memory store with its media reads counted, and segment 10 open with parts 0-2 stored and
+   * listed: part 10.3 is the preload-hinted one.
+   */
+  async function hinting(): Promise<{
+    media: MediaStore & { calls: number; running: number };
+    base: string;
+    parts: PartEntry[];
+  }> {
     const media = counting<MediaStore>(store.media, 'getObject');
     const reader: Reader = createReader({
       store: { media, manifests: store.manifests, streams: store.streams, health: store.health },
@@ -244,6 +252,11 @@ describe('preload-hinted part release', () => {
       });
     }
     await putManifest({ version: 1, msn: 10, part: 2 });
+    return { media, base, parts };
+  }
+
+  it('answers every request for the hinted part from one store read once the part is announced', async () => {
+    const { media, base, parts } = await hinting();
     const N = 150;
     const held = Array.from({ length: N }, () => get(`${base}/live/${S}/${R}/${objectName.part(10, 3)}`));
     let answered = 0;
@@ -277,25 +290,10 @@ describe('preload-hinted part release', () => {
   });
 
   it('requests for a part not there yet that arrive in one loop turn share their store reads', async () => {
-    const media = counting<MediaStore>(store.media, 'getObject');
-    const reader: Reader = createReader({
-      store: { media, manifests: store.manifests, streams: store.streams, health: store.health },
-      events: store.events,
-      metrics,
-      log: pino({ level: 'silent' }),
-    });
-    const base = new URL(await listen(reader.handle));
+    const { media, base: url, parts } = await hinting();
+    const base = new URL(url);
     let accepted = 0;
     servers[0]!.on('connection', () => accepted++);
-    const parts: PartEntry[] = [];
-    for (let i = 0; i < 3; i++) {
-      parts.push(partEntry(10, i, 64));
-      await store.media.publishPart(S, R, parts.at(-1)!, open(10, parts), Buffer.alloc(64, i), {
-        partSec: 60,
-        openSec: 60,
-      });
-    }
-    await putManifest({ version: 1, msn: 10, part: 2 });
     // N keep-alive connections, accepted and idle (the server accepts one per loop turn).
     const N = 100;
     const socks = await Promise.all(
