@@ -226,10 +226,11 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     },
     cpu: {
       definition:
-        'who had the CPUs over the window: cores (CPU seconds per second) of every thread on the machine, from /proc/PID/task/TID/schedstat, by the process it belongs to (the reader split into its main thread, the event loop, and its other threads, mostly V8 GC helpers; other = processes outside this run, kernel threads such as ksoftirqd); machine = /proc/stat busy and all CPUs',
+        'who had the CPUs over the window: cores (CPU seconds per second) of every thread on the machine, from /proc/PID/task/TID/schedstat, by the process it belongs to (the reader split into its main thread, which runs the event loop, and its other threads, mostly V8 GC helpers; other = processes outside this run, kernel threads such as ksoftirqd; a thread that ended within the window, e.g. each ss the sampler runs, is not counted); machine = /proc/stat busy (steal included) and all CPUs',
       byRole: cores,
       threadsCores: Math.round(Object.values(cores).reduce((a, b) => a + b, 0) * 1000) / 1000,
-      // Above threadsCores: interrupt and softirq time /proc/stat counts that no thread's schedstat holds.
+      // Above threadsCores: threads that ended within the window (short-lived commands), and interrupt time
+      // /proc/stat counts that no thread's schedstat holds; the share of each is not measured.
       machineBusyCores: Math.round(((machine1.busy - machine0.busy) / elapsed) * 1000) / 1000,
       machineCores: Math.round(((machine1.total - machine0.total) / elapsed) * 1000) / 1000,
     },

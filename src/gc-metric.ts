@@ -7,7 +7,7 @@
  * dashboards read), is replaced in each registry by one fed from the same observer, with prom-client's help,
  * labels and buckets.
  *
- * One observer per process feeds every registry's histogram: one per createMetrics(), so one per process in
+ * One observer per process feeds every registry's histograms: two per createMetrics(), so two per process in
  * production (prom-client's own GC collector keeps each registry alive for the process's life anyway).
  */
 import { type PerformanceEntry, PerformanceObserver, constants } from 'node:perf_hooks';
@@ -62,6 +62,9 @@ export const NODE_GC_METRIC = 'nodejs_gc_duration_seconds';
  * that counts every collection. prom-client's observer keeps feeding its own histogram, no longer exported.
  */
 export function replaceNodeGcHistogram(registry: Registry): Histogram<'kind'> {
+  // Under another name (a prefix) the swap would leave prom-client's in place and export two: refuse.
+  if (!registry.getSingleMetric(NODE_GC_METRIC))
+    throw new Error(`${NODE_GC_METRIC} is not registered: collectDefaultMetrics first, without a prefix`);
   registry.removeSingleMetric(NODE_GC_METRIC);
   return fed(
     new Histogram({

@@ -1,4 +1,8 @@
 /** tools/load/loop-turns(-summary).ts and alloc-profile.ts: what the preloads record, read back and summarized. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { schedstat } from '../../tools/load/loop-turns.js';
 import { topAllocators } from '../../tools/load/alloc-profile.js';
@@ -69,5 +73,39 @@ describe('alloc-profile', () => {
       { fn: 'get src/reader/media.ts:5', mb: 0, share: 0.6 },
       { fn: 'serve src/reader/reader.ts:10', mb: 0, share: 0.3 },
     ]);
+  });
+});
+
+describe('loop-turns recorder', () => {
+  it('records a real process: its turns with the HTTP requests they started, and GC pauses by kind', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loop-turns-'));
+    const out = join(dir, 'turns.jsonl');
+    try {
+      const script = `
+        const http = require('node:http');
+        const s = http.createServer((q, r) => r.end('x')).listen(0, '127.0.0.1', async () => {
+          const url = 'http://127.0.0.1:' + s.address().port + '/';
+          for (let i = 0; i < 30; i++) await (await fetch(url)).text();
+          globalThis.gc();
+          let keep = 0;
+          for (let i = 0; i < 2_000_000; i++) keep += { i }.i;
+          setTimeout(() => s.close(() => process.exit(keep > 0 ? 0 : 1)), 100);
+        });`;
+      const r = spawnSync(
+        process.execPath,
+        ['--expose-gc', '--import', 'tsx', '--import', './tools/load/loop-turns.ts', '-e', script],
+        { env: { ...process.env, LOOP_TURNS_OUT: out }, encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const { turns, gcs } = parseTurns(readFileSync(out, 'utf8'));
+      expect(turns.reduce((n, t) => n + t.requests, 0)).toBe(30);
+      for (const t of turns) expect(t.wall).toBeGreaterThanOrEqual(0);
+      // gc() is a full mark-compact; the allocations make scavenges.
+      expect(gcs.some((g) => g.kind === 'major')).toBe(true);
+      expect(gcs.some((g) => g.kind === 'minor')).toBe(true);
+      expect(gcs.every((g) => ['major', 'minor', 'incremental', 'weakcb'].includes(g.kind))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

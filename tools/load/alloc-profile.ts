@@ -8,7 +8,8 @@
  * says nothing about the short-lived garbage that makes the scavenges. Sampling starts ALLOC_PROFILE_AFTER_S
  * (default 30) seconds after the process starts and lasts ALLOC_PROFILE_SECONDS (default 60); one sample per
  * ALLOC_PROFILE_INTERVAL bytes (default 32768, V8's), so bytes are estimates.
- * The profile opens in Chrome DevTools' Memory tab.
+ * The profile opens in Chrome DevTools' Memory tab. Code loaded through tsx has no line numbers in it (every
+ * src/ frame reads line 1), so functions of one name in one file are counted together.
  */
 import { writeFileSync, readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';

@@ -93,7 +93,7 @@ export const GC_METRIC = 'wellspring_gc_pause_seconds';
 
 /**
  * Seconds spent in garbage collection so far, all kinds (`metric`: Wellspring's wellspring_gc_pause_seconds,
- * every collection; nodejs_gc_duration_seconds counts every one too since the reader replaced prom-client's, which
+ * every collection; nodejs_gc_duration_seconds counts every one too since each process replaced prom-client's, which
  * undercounts, src/gc-metric.ts): 0 before the first
  * collection (the histogram has no series yet), NaN when there is no scrape.
  */

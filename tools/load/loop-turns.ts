@@ -9,7 +9,7 @@
  * at each boundary) and the HTTP requests that started (diagnostics_channel `http.server.request.start`). The chain
  * of immediates runs only while requests come: a turn without any request ends it (so an idle process is not kept
  * spinning), and the next request starts it again; time outside the chain is not a turn. The kernel brings a running
- * thread's schedstat up to date at ticks and switches (every 4 ms at HZ=250), so one turn's CPU and wait are off by
+ * thread's schedstat up to date at ticks and switches (4 ms steps in a test here, i.e. HZ=250), so one turn's CPU and wait are off by
  * up to a tick; the errors cancel between consecutive turns, so sums and means over many turns hold. GC pauses are recorded
  * with their start, so the summary can place them in turns.
  *
@@ -19,7 +19,7 @@
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 
 const out = process.env.LOOP_TURNS_OUT;
 
@@ -66,7 +66,12 @@ if (out) {
     setImmediate(boundary);
   });
 
-  const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+  const kinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0;
