@@ -23,13 +23,18 @@ const KINDS: Record<number, string> = {
 /** A perf_hooks 'gc' entry: Node puts the collection's kind in `detail`. */
 type GcEntry = PerformanceEntry & { detail?: { kind?: number } };
 
+/** A perf_hooks 'gc' entry's kind: major, minor, incremental, weakcb, or other. */
+export function gcKind(e: PerformanceEntry): string {
+  return KINDS[(e as GcEntry).detail?.kind ?? -1] ?? 'other';
+}
+
 const sinks = new Set<Histogram<'kind'>>();
 let observer: PerformanceObserver | undefined;
 
 function observe(): void {
   observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = KINDS[(e as GcEntry).detail?.kind ?? -1] ?? 'other';
+      const kind = gcKind(e);
       for (const h of sinks) h.observe({ kind }, e.duration / 1000);
     }
   });

@@ -92,10 +92,10 @@ export function loopDelaySinceLastScrape(text: string): { p50: number; p99: numb
 export const GC_METRIC = 'wellspring_gc_pause_seconds';
 
 /**
- * Seconds spent in garbage collection so far, all kinds (`metric`: Wellspring's wellspring_gc_pause_seconds,
- * every collection; nodejs_gc_duration_seconds counts every one too since each process replaced prom-client's, which
- * undercounts, src/gc-metric.ts): 0 before the first
- * collection (the histogram has no series yet), NaN when there is no scrape.
+ * Seconds spent in garbage collection so far, all kinds (`metric`: Wellspring's wellspring_gc_pause_seconds, every
+ * collection; nodejs_gc_duration_seconds counts every one too since each process replaced prom-client's, which
+ * undercounts, src/gc-metric.ts): 0 before the first collection (the histogram has no series yet), NaN when there
+ * is no scrape.
  */
 export function gcSeconds(text: string, metric = GC_METRIC): number {
   if (!text) return NaN;

@@ -35,6 +35,7 @@ const BANDS = [0, 10, 50, 100, 200, Infinity];
 const pct = (sorted: number[], p: number): number =>
   sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN) : NaN;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 export function summarizeTurns(turns: Turn[], gcs: Gc[]) {
   const byStart = [...turns].sort((a, b) => a.start - b.start);
@@ -58,7 +59,7 @@ export function summarizeTurns(turns: Turn[], gcs: Gc[]) {
     return {
       wallMs: hi === Infinity ? `>=${lo}` : `${lo}-${hi}`,
       turns: ts.length,
-      shareOfTurnTime: r1((1000 * total((t) => t.wall, ts)) / (wall || 1)) / 1000,
+      shareOfTurnTime: r3(total((t) => t.wall, ts) / (wall || 1)),
       meanWallMs: r1(total((t) => t.wall, ts) / n),
       meanRequests: r1(req / n),
       meanCpuMs: r1(cpu / n),
@@ -73,8 +74,8 @@ export function summarizeTurns(turns: Turn[], gcs: Gc[]) {
     secondsInTurns: r1(wall / 1000),
     requests,
     wallMs: { p50: pct(walls, 50), p90: pct(walls, 90), p99: pct(walls, 99), max: walls.at(-1) ?? NaN },
-    cpuShare: r1((1000 * total((t) => t.cpu)) / (wall || 1)) / 1000,
-    waitShare: r1((1000 * total((t) => t.wait)) / (wall || 1)) / 1000,
+    cpuShare: r3(total((t) => t.cpu) / (wall || 1)),
+    waitShare: r3(total((t) => t.wait) / (wall || 1)),
     cpuUsPerRequest: requests ? r1((1000 * total((t) => t.cpu)) / requests) : null,
     gcMsInTurns: r1([...gcIn.values()].reduce((s, x) => s + x, 0)),
     bands,

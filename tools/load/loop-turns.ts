@@ -19,7 +19,8 @@
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { gcKind } from '../../src/gc-metric.js';
 
 const out = process.env.LOOP_TURNS_OUT;
 
@@ -66,21 +67,9 @@ if (out) {
     setImmediate(boundary);
   });
 
-  const kinds: Record<number, string> = {
-    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
-    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
-    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
-    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
-  };
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0;
-      gcs.push([
-        Math.round(e.startTime * 100) / 100,
-        Math.round(e.duration * 100) / 100,
-        kinds[kind] ?? 'other',
-      ]);
-    }
+    for (const e of list.getEntries())
+      gcs.push([Math.round(e.startTime * 100) / 100, Math.round(e.duration * 100) / 100, gcKind(e)]);
   }).observe({ entryTypes: ['gc'] });
 
   const flush = (): void => {
