@@ -41,12 +41,12 @@ import {
   gauge,
   gcByKind,
   gcSeconds,
-  histDelta,
+  histDeltaOfAll,
   loopDelaySinceLastScrape,
   quantiles,
   scrape,
 } from '../tools/load/histograms.js';
-import { countPer5s, sampleReaderAccept } from '../tools/load/ramp.js';
+import { burstCauses, countPer5s, sampleReaderAccept } from '../tools/load/ramp.js';
 import { CLIENT_HTTP, LOAD_LADDER, type Stack, startClients, startStack } from '../tools/load/stack.js';
 import { summarize } from './stats.js';
 
@@ -58,16 +58,21 @@ const HINTS = process.env.BENCH_PRELOAD_HINTS !== '0';
 const STREAM = 'load';
 const RENDITION = LOAD_LADDER[0]!.name;
 const PIN = pinningFromEnv();
+/** Reader processes, each on its own port; straight at them, client process i goes to reader i % READERS. */
+const READERS = Math.max(1, Math.floor(Number(process.env.BENCH_READERS ?? 1)) || 1);
 const CLIENT_NICE = clientNiceFromEnv();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+const PART_SEC = 0.25;
 const stack: Stack = await startStack({
   stream: STREAM,
   segmentSec: 2,
-  partSec: 0.25,
+  partSec: PART_SEC,
   cdn: TARGETS.includes('varnish'),
+  readers: READERS,
 });
-pin(stack.reader.pid, PIN.reader);
+const READER_PIDS = stack.readers.map((r) => r.pid!);
+for (const p of READER_PIDS) pin(p, PIN.reader);
 for (const p of [stack.redis.pid, stack.ingest.pid, stack.manifest.pid, stack.source.pid, stack.cdn?.pid])
   pin(p, PIN.stack);
 // This process forwards announces to the clients and times them: it measures, so it runs with them.
@@ -88,7 +93,7 @@ function roles(clientPids: readonly number[]): Map<number, string> {
   tree(stack.manifest.pid, 'manifest worker');
   tree(stack.redis.pid, 'redis-server');
   tree(stack.cdn?.pid, 'varnish');
-  tree(stack.reader.pid, 'reader');
+  for (const p of READER_PIDS) tree(p, 'reader');
   for (const p of clientPids) tree(p, 'load clients');
   m.set(process.pid, 'bench (announce timing)');
   return m;
@@ -99,11 +104,13 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const rampMs = Math.min(15_000, SECONDS * 100);
   const startedAt = new Date().toISOString();
   const kernel0 = kernelCounters();
-  const gcBeforeRamp = gcSeconds(await scrapeReader());
+  const gcBeforeRamp = sum(await scrapeReaders(), gcSeconds);
+  // The first reader's (with several, the others' queues are not sampled).
   const accept = sampleReaderAccept(stack.reader.pid!, stack.readerPort);
   const acceptT0 = performance.timeOrigin + performance.now(); // the sampler's clock, as wall time
   const clients = await startClients(stack, STREAM, {
     base,
+    bases: target === 'varnish' ? undefined : stack.readerBases,
     rendition: RENDITION,
     ll: N,
     classic: N,
@@ -121,18 +128,18 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const threads0 = allThreadsCpuNs();
   const machine0 = machineCpuSeconds();
   const roles0 = roles(clients.pids);
-  const cpu0 = cpuSeconds(stack.reader.pid!);
+  const cpu0 = sum(READER_PIDS, cpuSeconds);
   const redis0 = await redisInfo(stack.redis.port);
   const cdnCpu0 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs0 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
   const clientCpu0 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-  const hist0 = await scrapeReader();
-  const gcInRamp = gcSeconds(hist0) - gcBeforeRamp;
+  const hist0 = await scrapeReaders();
+  const gcInRamp = sum(hist0, gcSeconds) - gcBeforeRamp;
   const rss: number[] = [];
   const opsSamples: number[] = [];
   const end = t0 + Math.max(1000, SECONDS * 1000 - rampMs - 2000);
   while (performance.now() < end) {
-    rss.push(rssBytes(stack.reader.pid!));
+    rss.push(sum(READER_PIDS, rssBytes));
     if (rss.length % 5 === 0)
       opsSamples.push(Number((await redisInfo(stack.redis.port)).instantaneous_ops_per_sec));
     await sleep(1000);
@@ -146,14 +153,14 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     threads1,
     new Map([...roles0, ...roles(clients.pids)]),
     elapsed,
-    new Set([stack.reader.pid!]),
+    new Set(READER_PIDS),
   );
-  const cpu1 = cpuSeconds(stack.reader.pid!);
+  const cpu1 = sum(READER_PIDS, cpuSeconds);
   const redis1 = await redisInfo(stack.redis.port);
   const cdnCpu1 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs1 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
   const clientCpu1 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
-  const hist1 = await scrapeReader();
+  const hist1 = await scrapeReaders();
   const results: LoadClientsResult[] = await clients.stop();
   const kernel1 = kernelCounters();
   const acceptQueue = await accept.stop();
@@ -210,7 +217,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
           }
         : 'nstat unavailable',
     readerAccept: {
-      handles: gauge(hist1, 'wellspring_reader_accept_handles'),
+      handles: gauge(hist1[0]!, 'wellspring_reader_accept_handles'),
       ...acceptQueue,
       newConnectionsPer5s:
         process.env.LOAD_CLIENT_HTTP !== 'node' && acceptQueue.queueMaxPer5s.length > 0
@@ -220,8 +227,11 @@ async function phase(target: string): Promise<Record<string, unknown>> {
               acceptQueue.queueMaxPer5s.length,
             )
           : 'n/a',
+      ...(process.env.LOAD_CLIENT_HTTP !== 'node'
+        ? burstCauses(results, acceptT0, acceptQueue.queueMaxPer5s.length, rampMs, PART_SEC * 1000)
+        : {}),
       gcSecondsInRamp: Math.round(gcInRamp * 1000) / 1000,
-      gcSecondsInWindow: Math.round((gcSeconds(hist1) - gcSeconds(hist0)) * 1000) / 1000,
+      gcSecondsInWindow: Math.round((sum(hist1, gcSeconds) - sum(hist0, gcSeconds)) * 1000) / 1000,
       gcInWindowByKind: gcDelta(hist0, hist1),
     },
     cpu: {
@@ -246,26 +256,29 @@ async function phase(target: string): Promise<Record<string, unknown>> {
         'measured inside the reader, per held blocking reload released by a manifest event: the event heard by the ' +
         'reader -> that reload`s answer written to its socket (wellspring_reader_release_seconds); quantiles ' +
         'interpolated within histogram buckets, with the bucket bounds that hold them',
-      ...quantiles(histDelta(hist0, hist1, 'wellspring_reader_release_seconds')),
+      ...quantiles(histDeltaOfAll(hist0, hist1, 'wellspring_reader_release_seconds')),
     },
     readerReleaseSpread: {
       definition:
         'per release (one manifest name of one stream): first -> last held reload written (wellspring_reader_release_spread_seconds)',
-      ...quantiles(histDelta(hist0, hist1, 'wellspring_reader_release_spread_seconds')),
+      ...quantiles(histDeltaOfAll(hist0, hist1, 'wellspring_reader_release_spread_seconds')),
     },
     readerReleaseBatches: histogramDelta(
-      histDelta(hist0, hist1, 'wellspring_blocking_release_seconds').buckets,
+      histDeltaOfAll(hist0, hist1, 'wellspring_blocking_release_seconds').buckets,
     ),
     preloadHintHeldMs: summarize(results.flatMap((r) => r.hintHeldMs)),
     newConnectionFirstByteMs: summarize(results.flatMap((r) => r.newConnectionFirstByteMs ?? [])),
     // Sent -> last byte of 200 answers per kind, each client process (almost all on kept connections).
     answerMsPerClientProcess: results.map((r) => r.latencyMs),
     reader: {
+      processes: READERS,
+      // With several reader processes: all of them (cores, RSS), or the first (event-loop delay, new space).
       cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
       // Over the window (the scrape before it reset prom-client's histogram): how long an event could wait.
-      eventLoopDelayMs: loopDelaySinceLastScrape(hist1),
+      eventLoopDelayMs: loopDelaySinceLastScrape(hist1[0]!),
       // V8's new space as committed at the end (both semi-spaces, grown on demand up to 2x --max-semi-space-size).
-      newSpaceMb: Math.round(gauge(hist1, 'nodejs_heap_space_size_total_bytes', 'space="new"') / 1e5) / 10,
+      newSpaceMb:
+        Math.round(gauge(hist1[0]!, 'nodejs_heap_space_size_total_bytes', 'space="new"') / 1e5) / 10,
       rssMb: {
         max: Math.round(Math.max(...rss) / 1e5) / 10,
         end: Math.round(rss[rss.length - 1]! / 1e5) / 10,
@@ -288,11 +301,21 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   };
 }
 
-/** Collections and seconds per GC kind between two scrapes. */
-function gcDelta(a: string, b: string): Record<string, { count: number; seconds: number }> {
-  const before = gcByKind(a);
+/** Collections and seconds per GC kind between two scrapes of every reader. */
+function gcDelta(a: string[], b: string[]): Record<string, { count: number; seconds: number }> {
+  const byKind = (texts: string[]): Record<string, { count: number; seconds: number }> => {
+    const out: Record<string, { count: number; seconds: number }> = {};
+    for (const t of texts)
+      for (const [k, v] of Object.entries(gcByKind(t))) {
+        const o = (out[k] ??= { count: 0, seconds: 0 });
+        o.count += v.count;
+        o.seconds += v.seconds;
+      }
+    return out;
+  };
+  const before = byKind(a);
   return Object.fromEntries(
-    Object.entries(gcByKind(b)).map(([k, v]) => [
+    Object.entries(byKind(b)).map(([k, v]) => [
       k,
       {
         count: v.count - (before[k]?.count ?? 0),
@@ -302,8 +325,14 @@ function gcDelta(a: string, b: string): Record<string, { count: number; seconds:
   );
 }
 
-/** The reader's /metrics text (empty if it does not answer). */
-const scrapeReader = (): Promise<string> => scrape(`http://127.0.0.1:${stack.readerPort}/metrics`);
+/** Every reader's /metrics text, in the order of stack.readers (empty if one does not answer). */
+const scrapeReaders = (): Promise<string[]> =>
+  Promise.all(stack.readerPorts.map((p) => scrape(`http://127.0.0.1:${p}/metrics`)));
+
+/** f summed over xs. */
+function sum<T>(xs: readonly T[], f: (x: T) => number): number {
+  return xs.reduce((n, x) => n + f(x), 0);
+}
 
 /** Batches per bucket over the window, and the bucket bounds (ms) holding the median and the 99th percentile. */
 function histogramDelta(d: Map<string, number>): Record<string, unknown> {
@@ -385,7 +414,7 @@ console.log(
         kernelTcp:
           'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
         readerAccept:
-          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (wellspring_gc_pause_seconds, every pause; earlier runs read prom-client's nodejs_gc_duration_seconds, which observes only the first of each batch of perf_hooks GC entries and so undercounts collections that come close together: over about the same 275-283 s V8's --trace-gc logged 3,018 scavenges where it counted 2,651 with the default young generation, 13,897 where it counted 6,298 with --max-semi-space-size=4) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections, answered or failed (raw client only), by when they were sent, in the same 5 s bins as queueMaxPer5s",
+          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (wellspring_gc_pause_seconds, every pause; earlier runs read prom-client's nodejs_gc_duration_seconds, which observes only the first of each batch of perf_hooks GC entries and so undercounts collections that come close together: over about the same 275-283 s V8's --trace-gc logged 3,018 scavenges where it counted 2,651 with the default young generation, 13,897 where it counted 6,298 with --max-semi-space-size=4) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections, answered or failed (raw client only), by when they were sent, in the same 5 s bins as queueMaxPer5s; mainThreadWaitPer5s = the reader's main thread's mean share of wall time waiting for a CPU, same bins; lateReleasesPer5s = client-seen blocking-reload releases longer than one part and than two parts, by when they completed, same bins; newConnectionsByKind = the kind of request each new connection was opened for, in the first 25 s and after",
         resentOnStaleKeepAlive:
           'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',

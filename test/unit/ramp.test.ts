@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { gauge, gcByKind, gcSeconds } from '../../tools/load/histograms.js';
-import { type Sample, countPer5s, summarizeRamp } from '../../tools/load/ramp.js';
+import { gauge, gcByKind, gcSeconds, histDeltaOfAll, quantiles } from '../../tools/load/histograms.js';
+import { type Sample, burstCauses, countPer5s, summarizeRamp } from '../../tools/load/ramp.js';
 
 describe('bench:load ramp observation', () => {
   it('finds the longest run of a long accept queue and splits the main thread by queue state', () => {
@@ -23,7 +23,35 @@ describe('bench:load ramp observation', () => {
       mainThreadWhileQueueLong: { cpu: 0.9, wait: 0.3 },
       mainThreadOtherwise: { cpu: 0.2, wait: 0 },
       queueMaxPer5s: [511],
+      mainThreadWaitPer5s: [0.15],
     });
+    const later = summarizeRamp([...samples, { t: 12_000, queue: 1, cpu: 0.5, wait: 0.5 }], 511, 500);
+    expect(later.queueMaxPer5s).toEqual([511, 0, 1]);
+    expect(later.mainThreadWaitPer5s).toEqual([0.15, NaN, 0.5]); // a 5 s without a sample: NaN (null in JSON)
+  });
+
+  it('bins the late releases and tells which requests opened connections before and after the first 25 s', () => {
+    const t0 = 1_000_000;
+    const c = burstCauses(
+      [
+        {
+          releaseMs: [100, 251, 400, 250],
+          releaseDoneAt: [t0 + 1000, t0 + 2000, t0 + 31_000, t0 + 32_000],
+          newConnectionSentAt: [t0 + 10, t0 + 24_999, t0 + 25_000, t0 + 31_000],
+          newConnectionKind: ['playlist', 'hinted-part', 'part', 'part'],
+        },
+        { releaseMs: [900], releaseDoneAt: [t0 + 6000], newConnectionSentAt: [], newConnectionKind: [] },
+      ],
+      t0,
+      8,
+      15_000,
+      250,
+    );
+    expect(c).toEqual({
+      lateReleasesPer5s: { overOnePart: [1, 1, 0, 0, 0, 0, 1, 0], overTwoParts: [0, 1, 0, 0, 0, 0, 0, 0] },
+      newConnectionsByKind: { first25s: { playlist: 1, 'hinted-part': 1 }, after: { part: 2 } },
+    });
+    expect(burstCauses([], t0, 0, 15_000, 250)).toEqual({});
   });
 
   it('says never when the queue stayed short, and sums every kind of GC', () => {
@@ -55,5 +83,23 @@ describe('bench:load ramp observation', () => {
     const t0 = 1_000_000;
     expect(countPer5s([t0 - 1, t0, t0 + 4999, t0 + 5000, t0 + 60_000, NaN], t0, 3)).toEqual([3, 1, 1]);
     expect(countPer5s([], t0, 0)).toEqual([0]);
+  });
+
+  it('adds up what a histogram gained in each of several processes, bucket by bucket', () => {
+    const h = (a: number, b: number, inf: number, sum: number): string =>
+      `x_bucket{le="0.01"} ${a}\nx_bucket{le="0.02"} ${b}\nx_bucket{le="+Inf"} ${inf}\nx_sum ${sum}\nx_count ${inf}\n`;
+    const before = [h(1, 2, 2, 0.02), h(0, 0, 0, 0)];
+    const after = [h(3, 6, 7, 0.2), h(0, 1, 1, 0.015)];
+    const d = histDeltaOfAll(before, after, 'x');
+    expect([...d.buckets]).toEqual([
+      ['0.01', 2],
+      ['0.02', 5],
+      ['+Inf', 6],
+    ]);
+    expect(d.count).toBe(6);
+    expect(d.sum).toBeCloseTo(0.195, 9);
+    // 5 of 6 within 20 ms: the p50 in the 10-20 ms bucket, the p99 above it.
+    expect(quantiles(d)).toMatchObject({ p50: { bucketMs: '10-20' }, p99: { ms: '> 20' } });
+    expect(histDeltaOfAll([], [h(1, 1, 1, 0.005)], 'x').count).toBe(1); // a process with no scrape before
   });
 });

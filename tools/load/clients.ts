@@ -60,6 +60,8 @@ export interface LoadClientsResult {
   latencyMs: Record<string, { n: number; p50: number; p99: number; max: number }>;
   /** Blocking reloads held when their part was announced: response complete - announce heard, ms. */
   releaseMs: number[];
+  /** When each of `releaseMs` completed (wall clock, ms since the epoch), in step with it. */
+  releaseDoneAt: number[];
   /** Blocking reloads answered without being held (their part was already announced when sent). */
   notHeld: number;
   /** Blocking reloads completed with 200 that no announce covers (the run ended first, or an announce lost). */
@@ -86,6 +88,8 @@ export interface LoadClientsResult {
    * since the epoch with sub-ms precision).
    */
   newConnectionSentAt: number[];
+  /** The request kind of each first request on a new connection, in step with `newConnectionSentAt`. */
+  newConnectionKind: string[];
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
   mediaBytes: number;
@@ -288,10 +292,14 @@ export function runClients(o: LoadClientsOptions): {
   const cycles: number[] = [];
   const newConnectionFirstByteMs: number[] = [];
   const newConnectionSentAt: number[] = [];
+  const newConnectionKind: string[] = [];
   const count = (kind: string, r: Got): void => {
     const { status, why } = r;
     if (r.newConnectionFirstByteMs !== undefined) newConnectionFirstByteMs.push(r.newConnectionFirstByteMs);
-    if (r.newConnectionSentAt !== undefined) newConnectionSentAt.push(r.newConnectionSentAt);
+    if (r.newConnectionSentAt !== undefined) {
+      newConnectionSentAt.push(r.newConnectionSentAt);
+      newConnectionKind.push(kind);
+    }
     if (r.sentAt !== undefined && status === 200) (took[kind] ??= []).push(r.doneAt - r.sentAt);
     for (const c of r.resent ?? []) {
       const k = (resent[kind] ??= {});
@@ -435,6 +443,7 @@ export function runClients(o: LoadClientsOptions): {
       const covers = (a: Announce, msn: number, part: number): boolean =>
         a.msn > msn || (a.msn === msn && a.part >= part);
       const releaseMs: number[] = [];
+      const releaseDoneAt: number[] = [];
       let notHeld = 0;
       let unmatched = 0;
       for (const h of held) {
@@ -448,7 +457,10 @@ export function runClients(o: LoadClientsOptions): {
         const a = sorted[lo];
         if (!a) unmatched++;
         else if (h.sentAt >= a.at) notHeld++;
-        else releaseMs.push(h.doneAt - a.at);
+        else {
+          releaseMs.push(h.doneAt - a.at);
+          releaseDoneAt.push(h.doneAt);
+        }
       }
       const ms = (n: number): number => Math.round(n / 1e3) / 1e3;
       return {
@@ -467,11 +479,13 @@ export function runClients(o: LoadClientsOptions): {
         ),
         requests,
         releaseMs,
+        releaseDoneAt,
         notHeld,
         unmatched,
         hintHeldMs,
         newConnectionFirstByteMs,
         newConnectionSentAt,
+        newConnectionKind,
         loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         mediaBytes,
       };

@@ -36,6 +36,23 @@ export function histDelta(a: string, b: string, name: string): Hist {
 }
 
 /**
+ * What a histogram gained between two scrapes of each of several processes (`a[i]`, `b[i]`: process i), added up
+ * bucket by bucket (the processes share the buckets: the same code registers them).
+ */
+export function histDeltaOfAll(a: readonly string[], b: readonly string[], name: string): Hist {
+  const buckets = new Map<string, number>();
+  let sum = 0;
+  let count = 0;
+  b.forEach((after, i) => {
+    const d = histDelta(a[i] ?? '', after, name);
+    for (const [le, n] of d.buckets) buckets.set(le, (buckets.get(le) ?? 0) + n);
+    sum += d.sum;
+    count += d.count;
+  });
+  return { buckets, sum, count };
+}
+
+/**
  * p50/p99 estimated as Prometheus' histogram_quantile does (linear within the bucket that holds the rank), in ms,
  * with that bucket's bounds; a rank in the +Inf bucket is reported as above the highest bound.
  */

@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { LoadClientsResult } from './clients.js';
 import { schedstat } from './observe.js';
 
 const run = promisify(execFile);
@@ -52,6 +53,8 @@ export interface RampSummary {
   mainThreadOtherwise: { cpu: number; wait: number } | 'n/a';
   /** The queue's maximum in each 5 s from the clients' start, the whole phase. */
   queueMaxPer5s: number[];
+  /** The main thread's mean share of wall time runnable but waiting for a CPU, in the same 5 s bins. */
+  mainThreadWaitPer5s: number[];
 }
 
 /** Samples until stop(); stop() summarizes. Async reads: the sampling process keeps serving its own events. */
@@ -115,9 +118,11 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     longest = Math.max(longest, run);
   }
   const per5s: number[] = [];
+  const waits: Sample[][] = [];
   for (const s of samples) {
     const i = Math.floor(s.t / 5000);
     per5s[i] = Math.max(per5s[i] ?? 0, s.queue);
+    (waits[i] ??= []).push(s);
   }
   return {
     definition:
@@ -133,6 +138,10 @@ export function summarizeRamp(samples: Sample[], backlog: number | undefined, ev
     mainThreadWhileQueueLong: meanShares(long),
     mainThreadOtherwise: meanShares(samples.filter((s) => s.queue < LONG_QUEUE)),
     queueMaxPer5s: Array.from(per5s, (x) => x ?? 0),
+    mainThreadWaitPer5s: Array.from(waits, (xs) => {
+      const m = xs ? meanShares(xs) : 'n/a';
+      return m === 'n/a' ? NaN : Math.round(m.wait * 100) / 100;
+    }),
   };
 }
 
@@ -147,4 +156,54 @@ export function countPer5s(wallMs: number[], t0: number, n: number): number[] {
     bins[Math.min(bins.length - 1, Math.max(0, Math.floor((t - t0) / 5000)))]!++;
   }
   return bins;
+}
+
+export interface BurstCauses {
+  /**
+   * Blocking reloads released later than one part, and than two parts, after their announcement, by when they
+   * completed.
+   */
+  lateReleasesPer5s: { overOnePart: number[]; overTwoParts: number[] };
+  /** The request kinds new connections were opened for, in the first 25 s (or the ramp and 10 s after) and after. */
+  newConnectionsByKind: { first25s: Record<string, number>; after: Record<string, number> };
+}
+
+/**
+ * What comes with the clients' new connections (issue #13): the blocking reloads released later than one part,
+ * and than two, after their announcement, in the same 5 s bins (such a reload's playlist lists parts its player
+ * has not fetched, up to two of which the player fetches at once, beside its hinted part), and the kind of request
+ * each new connection was opened for, in the first 25 s (the ramp and 10 s after) and after.
+ */
+export function burstCauses(
+  results: ReadonlyArray<
+    Pick<LoadClientsResult, 'releaseMs' | 'releaseDoneAt' | 'newConnectionSentAt' | 'newConnectionKind'>
+  >,
+  t0: number,
+  bins: number,
+  rampMs: number,
+  partMs: number,
+): BurstCauses | Record<string, never> {
+  if (bins === 0) return {};
+  const late: number[] = [];
+  const later: number[] = [];
+  for (const r of results)
+    r.releaseMs.forEach((ms, i) => {
+      if (ms > partMs) late.push(r.releaseDoneAt[i]!);
+      if (ms > 2 * partMs) later.push(r.releaseDoneAt[i]!);
+    });
+  const settled = t0 + Math.max(25_000, rampMs + 10_000);
+  const kinds = (after: boolean): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const r of results)
+      r.newConnectionSentAt.forEach((at, i) => {
+        if (at >= settled !== after) return;
+        const k = r.newConnectionKind[i]!;
+        out[k] = (out[k] ?? 0) + 1;
+      });
+    return out;
+  };
+  return {
+    lateReleasesPer5s: { overOnePart: countPer5s(late, t0, bins), overTwoParts: countPer5s(later, t0, bins) },
+    newConnectionsByKind: { first25s: kinds(false), after: kinds(true) },
+  };
 }

@@ -33,6 +33,8 @@ export interface StackOptions {
   cdn: boolean;
   /** `transcoderRecycleSec`; absent: the config's default (a day). */
   transcoderRecycleSec?: number;
+  /** Reader processes, each on a port of its own (default 1). */
+  readers?: number;
 }
 
 /** What the load clients' HTTP client is, for the benchmarks' configuration (LOAD_CLIENT_HTTP). */
@@ -44,7 +46,10 @@ export const CLIENT_HTTP =
 /** The origin with one source publishing `stream`, live (the load and soak benchmarks). */
 export interface Stack extends Origin {
   source: ChildProcess;
+  /** The first reader's stream URL base. */
   readerBase: string;
+  /** Every reader's, in the order of `readers`. */
+  readerBases: string[];
   cdnBase?: string;
   configDescription: Record<string, unknown>;
 }
@@ -65,16 +70,22 @@ export interface OriginOptions {
   subscribe?: boolean;
   /** `transcoderRecycleSec`; absent: the config's default (a day). */
   transcoderRecycleSec?: number;
+  /** Reader processes, each on a port of its own (HTTP_PORT), all behind Varnish when it runs (default 1). */
+  readers?: number;
 }
 
 export interface Origin {
   redis: EmbeddedRedis;
   ingest: ChildProcess;
   manifest: ChildProcess;
+  /** The first reader (`readers[0]`). */
   reader: ChildProcess;
+  readers: ChildProcess[];
   cdn?: EmbeddedCdn;
   rtmpPort: number;
+  /** The first reader's port (`readerPorts[0]`). */
   readerPort: number;
+  readerPorts: number[];
   /** The reader's listening settings as its process reads them (the config file and env overrides). */
   readerHttp: { backlog: number; acceptors: number; maxConnections: number };
   /** READER_NODE_ARGS: flags the reader's node process was started with. */
@@ -122,6 +133,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     keyPrefix: 'load',
     subscribe: true,
     transcoderRecycleSec: o.transcoderRecycleSec,
+    readers: o.readers,
   });
   try {
     const source = origin.addSource(o.stream);
@@ -130,6 +142,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       ...origin,
       source,
       readerBase: `http://127.0.0.1:${origin.readerPort}/live/${o.stream}`,
+      readerBases: origin.readerPorts.map((p) => `http://127.0.0.1:${p}/live/${o.stream}`),
       cdnBase: origin.cdn ? `${origin.cdn.url}/live/${o.stream}` : undefined,
       configDescription: {
         source: 'ffmpeg lavfi test pattern 640x360 30 fps + tone, x264 ultrafast, RTMP',
@@ -139,6 +152,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         transcoderRecycleSec: o.transcoderRecycleSec ?? 'default (86400)',
         readerHttp: origin.readerHttp,
         readerNodeArgs: origin.readerNodeArgs.join(' ') || 'none',
+        readerProcesses: origin.readers.length,
         processes:
           'redis-server, workers/ingest.ts (+ffmpeg), workers/manifest.ts, workers/reader.ts, varnishd (deploy VCL), each its own process',
       },
@@ -154,7 +168,9 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   const redis = await startRedisServer();
   const dir = mkdtempSync(join(os.tmpdir(), 'ws-load-'));
   const rtmpPort = await freePort();
-  const readerPort = await freePort();
+  const readerPorts: number[] = [];
+  for (let i = 0; i < Math.max(1, o.readers ?? 1); i++) readerPorts.push(await freePort());
+  const readerPort = readerPorts[0]!;
   const raw = {
     redisUrl: redis.url,
     keyPrefix: o.keyPrefix,
@@ -180,7 +196,10 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   // READER_NODE_ARGS, e.g. "--max-semi-space-size=64": V8 or Node flags for the reader's process alone;
   // READER_STDOUT=file keeps what they print (--trace-gc) instead of dropping the reader's stdout.
   const readerOut = process.env.READER_STDOUT ? openSync(process.env.READER_STDOUT, 'w') : 'ignore';
-  const reader = worker('workers/reader.ts', env, READER_NODE_ARGS, readerOut);
+  const readers = readerPorts.map((port) =>
+    worker('workers/reader.ts', { ...env, HTTP_PORT: String(port) }, READER_NODE_ARGS, readerOut),
+  );
+  const reader = readers[0]!;
   if (typeof readerOut === 'number') closeSync(readerOut);
   const sources: ChildProcess[] = [];
   let cdn: EmbeddedCdn | undefined;
@@ -202,8 +221,8 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   const stop = async (): Promise<void> => {
     for (const s of sources) group(s, 'SIGINT');
     await Promise.all(sources.map(exited));
-    for (const c of [reader, manifest, ingest]) group(c, 'SIGTERM');
-    await Promise.all([reader, manifest, ingest].map(exited));
+    for (const c of [...readers, manifest, ingest]) group(c, 'SIGTERM');
+    await Promise.all([...readers, manifest, ingest].map(exited));
     await cdn?.stop();
     await store?.close();
     await redis.stop();
@@ -211,11 +230,11 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   };
   try {
     await waitForListen(rtmpPort, 60_000, () => 'ingest did not listen');
-    await waitForListen(readerPort, 60_000, () => 'reader did not listen');
+    for (const port of readerPorts) await waitForListen(port, 60_000, () => `reader :${port} did not listen`);
     // LOAD_VARNISH_PARAMS: extra varnishd -p settings, space-separated (e.g. "thread_pool_min=500").
     const params = (process.env.LOAD_VARNISH_PARAMS ?? '').split(' ').filter(Boolean);
     cdn = o.cdn
-      ? await startVarnishCdn([readerPort], 'deploy/varnish/wellspring.vcl.template', { params })
+      ? await startVarnishCdn(readerPorts, 'deploy/varnish/wellspring.vcl.template', { params })
       : undefined;
     store = createRedisStore({
       target: redisTarget(config),
@@ -234,9 +253,11 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
     ingest,
     manifest,
     reader,
+    readers,
     cdn,
     rtmpPort,
     readerPort,
+    readerPorts,
     readerNodeArgs: READER_NODE_ARGS,
     readerHttp: {
       backlog: readerHttp.backlog,
@@ -284,6 +305,8 @@ export async function startClients(
   stack: Stack,
   stream: string,
   o: Omit<LoadClientsOptions, 'll' | 'classic'> & {
+    /** Client process i goes to bases[i % bases.length] (several readers straight); absent: all to `base`. */
+    bases?: readonly string[];
     ll: number;
     classic: number;
     procs: number;
@@ -298,7 +321,7 @@ export async function startClients(
   for (let i = 0; i < o.procs; i++) {
     const share = (n: number): number => Math.floor(n / o.procs) + (i < n % o.procs ? 1 : 0);
     const opts: LoadClientsOptions = {
-      base: o.base,
+      base: o.bases?.length ? o.bases[i % o.bases.length]! : o.base,
       rendition: o.rendition,
       ll: share(o.ll),
       classic: share(o.classic),
