@@ -39,8 +39,15 @@ describe('bench:load ramp observation', () => {
           releaseDoneAt: [t0 + 1000, t0 + 2000, t0 + 31_000, t0 + 32_000],
           newConnectionSentAt: [t0 + 10, t0 + 24_999, t0 + 25_000, t0 + 31_000],
           newConnectionKind: ['playlist', 'hinted-part', 'part', 'part'],
+          idleClosedAt: [t0 + 29_000],
         },
-        { releaseMs: [900], releaseDoneAt: [t0 + 6000], newConnectionSentAt: [], newConnectionKind: [] },
+        {
+          releaseMs: [900],
+          releaseDoneAt: [t0 + 6000],
+          newConnectionSentAt: [],
+          newConnectionKind: [],
+          idleClosedAt: [t0 + 26_000, t0 + 36_000],
+        },
       ],
       t0,
       8,
@@ -50,6 +57,7 @@ describe('bench:load ramp observation', () => {
     expect(c).toEqual({
       lateReleasesPer5s: { overOnePart: [1, 1, 0, 0, 0, 0, 1, 0], overTwoParts: [0, 1, 0, 0, 0, 0, 0, 0] },
       newConnectionsByKind: { first25s: { playlist: 1, 'hinted-part': 1 }, after: { part: 2 } },
+      idleClosedPer5s: [0, 0, 0, 0, 0, 2, 0, 1],
     });
     expect(burstCauses([], t0, 0, 15_000, 250)).toEqual({});
   });

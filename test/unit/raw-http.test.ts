@@ -139,6 +139,29 @@ describe('RawPool (load clients)', () => {
     const next = await pool.get('/length', 2000, true);
     expect([next.status, next.staleSocket]).toEqual([200, false]);
     pool.destroy();
+    // Closed as the answer said, and by the client at the end: not counted as closed idle by the server.
+    expect(pool.idleClosedAt).toEqual([]);
+  });
+
+  it('records when the server closes an idle kept-alive connection, into a list pools may share', async () => {
+    const shared: number[] = [];
+    const pool = new RawPool('127.0.0.1', port, 1, shared);
+    const from = accepted;
+    expect((await pool.get('/length', 2000, true)).status).toBe(200);
+    const before = performance.timeOrigin + performance.now();
+    for (const c of connections) c.destroy(); // as a keep-alive timeout ends it, with no request out
+    for (let i = 0; shared.length === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(shared).toHaveLength(1);
+    expect(shared[0]).toBeGreaterThanOrEqual(before);
+    const next = await pool.get('/length', 2000, true);
+    expect([next.status, next.staleSocket, next.newConnectionSentAt !== undefined]).toEqual([
+      200,
+      false,
+      true,
+    ]);
+    expect(accepted - from).toBe(2);
+    pool.destroy();
+    expect(shared).toHaveLength(1);
   });
 
   it('a reused connection the server drops before answering is a stale socket; a fresh one that fails is not', async () => {

@@ -90,6 +90,8 @@ export interface LoadClientsResult {
   newConnectionSentAt: number[];
   /** The request kind of each first request on a new connection, in step with `newConnectionSentAt`. */
   newConnectionKind: string[];
+  /** When a player's idle connection was closed by the server (raw client only; wall clock as above). */
+  idleClosedAt: number[];
   /** This process's event-loop delay, ms (a busy client delays what it records). */
   loopDelayMs: { p50: number; p99: number; max: number };
   mediaBytes: number;
@@ -157,9 +159,9 @@ function nodeFetcher(max: number): Fetcher {
   return { once: (url, t, k) => getOnce(agent, url, t, k), destroy: () => agent.destroy() };
 }
 
-function rawFetcher(base: string, max: number): Fetcher {
+function rawFetcher(base: string, max: number, idleClosedAt: number[]): Fetcher {
   const u = new URL(base);
-  const pool = new RawPool(u.hostname, Number(u.port || 80), max);
+  const pool = new RawPool(u.hostname, Number(u.port || 80), max, idleClosedAt);
   const origin = `${u.protocol}//${u.host}`;
   return {
     once: (url, t, k) => pool.get(url.startsWith(origin) ? url.slice(origin.length) : url, t, k),
@@ -280,7 +282,9 @@ export function runClients(o: LoadClientsOptions): {
 } {
   const url = `${o.base}/${o.rendition}`;
   const http = o.http ?? (process.env.LOAD_CLIENT_HTTP === 'node' ? 'node' : 'raw');
-  const fetcher = (max: number): Fetcher => (http === 'raw' ? rawFetcher(o.base, max) : nodeFetcher(max));
+  const idleClosedAt: number[] = [];
+  const fetcher = (max: number): Fetcher =>
+    http === 'raw' ? rawFetcher(o.base, max, idleClosedAt) : nodeFetcher(max);
   let running = true;
   const statuses: Record<string, Record<string, number>> = {};
   let requests = 0;
@@ -486,6 +490,7 @@ export function runClients(o: LoadClientsOptions): {
         newConnectionFirstByteMs,
         newConnectionSentAt,
         newConnectionKind,
+        idleClosedAt,
         loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) },
         mediaBytes,
       };

@@ -164,6 +164,8 @@ export interface BurstCauses {
    * completed.
    */
   lateReleasesPer5s: { overOnePart: number[]; overTwoParts: number[] };
+  /** The players' idle connections the server closed (its keep-alive timeout), by when. */
+  idleClosedPer5s: number[];
   /** The request kinds new connections were opened for, in the first 25 s (or the ramp and 10 s after) and after. */
   newConnectionsByKind: { first25s: Record<string, number>; after: Record<string, number> };
 }
@@ -172,11 +174,15 @@ export interface BurstCauses {
  * What comes with the clients' new connections (issue #13): the blocking reloads released later than one part,
  * and than two, after their announcement, in the same 5 s bins (such a reload's playlist lists parts its player
  * has not fetched, up to two of which the player fetches at once, beside its hinted part), and the kind of request
- * each new connection was opened for, in the first 25 s (the ramp and 10 s after) and after.
+ * each new connection was opened for, in the first 25 s (the ramp and 10 s after) and after; and the idle
+ * connections the server closed, which a player opens again when it next needs them.
  */
 export function burstCauses(
   results: ReadonlyArray<
-    Pick<LoadClientsResult, 'releaseMs' | 'releaseDoneAt' | 'newConnectionSentAt' | 'newConnectionKind'>
+    Pick<
+      LoadClientsResult,
+      'releaseMs' | 'releaseDoneAt' | 'newConnectionSentAt' | 'newConnectionKind' | 'idleClosedAt'
+    >
   >,
   t0: number,
   bins: number,
@@ -205,5 +211,10 @@ export function burstCauses(
   return {
     lateReleasesPer5s: { overOnePart: countPer5s(late, t0, bins), overTwoParts: countPer5s(later, t0, bins) },
     newConnectionsByKind: { first25s: kinds(false), after: kinds(true) },
+    idleClosedPer5s: countPer5s(
+      results.flatMap((r) => r.idleClosedAt),
+      t0,
+      bins,
+    ),
   };
 }

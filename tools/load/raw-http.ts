@@ -202,7 +202,8 @@ class Conn {
     host: string,
     port: number,
     private readonly onFree: (c: Conn) => void,
-    private readonly onDead: (c: Conn) => void,
+    /** `idle`: the server (or the network) ended it with no request out, not this client. */
+    private readonly onDead: (c: Conn, idle: boolean) => void,
   ) {
     this.socket = connect({ host, port, noDelay: true });
     this.socket.on('connect', () => (this.connectedAt = now()));
@@ -229,7 +230,7 @@ class Conn {
     this.socket.destroy();
     if (this.dead) return;
     this.dead = true;
-    this.onDead(this);
+    this.onDead(this, false);
   }
 
   private data(d: Buffer): void {
@@ -287,7 +288,7 @@ class Conn {
     this.cur = undefined;
     if (!this.dead) {
       this.dead = true;
-      this.onDead(this);
+      this.onDead(this, !c);
     }
     if (!c) return;
     clearTimeout(c.timer);
@@ -330,6 +331,11 @@ export class RawPool {
     private readonly host: string,
     private readonly port: number,
     private readonly max: number,
+    /**
+     * Where to record when a connection of this pool ended while idle, closed by the server (e.g. its keep-alive
+     * timeout) rather than by this client (wall clock, ms since the epoch); several pools may share one list.
+     */
+    readonly idleClosedAt: number[] = [],
   ) {}
 
   /** GET `path` (with its query); resolves on the answer's last byte or its failure. */
@@ -366,7 +372,8 @@ export class RawPool {
             this.idle.push(free);
             this.pump();
           },
-          (dead) => {
+          (dead, idle) => {
+            if (idle && !this.destroyed) this.idleClosedAt.push(now());
             this.all.delete(dead);
             this.pump();
           },
