@@ -33,6 +33,7 @@ import {
   affinity,
   autogroupsOn,
   clientNiceFromEnv,
+  readerNiceFromEnv,
   pin,
   pinningFromEnv,
   reniceGroup,
@@ -61,6 +62,7 @@ const PIN = pinningFromEnv();
 /** Reader processes, each on its own port; straight at them, client process i goes to reader i % READERS. */
 const READERS = Math.max(1, Math.floor(Number(process.env.BENCH_READERS ?? 1)) || 1);
 const CLIENT_NICE = clientNiceFromEnv();
+const READER_NICE = readerNiceFromEnv();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const PART_SEC = 0.25;
@@ -73,6 +75,10 @@ const stack: Stack = await startStack({
 });
 const READER_PIDS = stack.readers.map((r) => r.pid!);
 for (const p of READER_PIDS) pin(p, PIN.reader);
+/** What each reader's /proc/PID/autogroup reads after BENCH_READER_NICE (undefined when it is 0). */
+const READER_GROUPS = READER_PIDS.map((p) => reniceGroup(p, READER_NICE));
+if (READER_NICE !== 0 && READER_GROUPS.some((g) => !g?.endsWith(`nice ${READER_NICE}`)))
+  throw new Error(`BENCH_READER_NICE=${READER_NICE} not applied: ${JSON.stringify(READER_GROUPS)}`);
 for (const p of [stack.redis.pid, stack.ingest.pid, stack.manifest.pid, stack.source.pid, stack.cdn?.pid])
   pin(p, PIN.stack);
 // This process forwards announces to the clients and times them: it measures, so it runs with them.
@@ -388,6 +394,7 @@ console.log(
         targets: TARGETS,
         measuredWindow: 'after the clients ramp up (spread over min(15 s, 10% of the phase)) and 2 s more',
         clientNice: CLIENT_NICE,
+        readerNice: READER_NICE === 0 ? 0 : READER_GROUPS,
         schedAutogroup: autogroupsOn() ?? 'unknown',
         cpuPinning: {
           asked: PIN,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gauge, gcByKind, gcSeconds, histDeltaOfAll, quantiles } from '../../tools/load/histograms.js';
+import { clientNiceFromEnv, readerNiceFromEnv } from '../../tools/load/pin.js';
 import { type Sample, burstCauses, countPer5s, summarizeRamp } from '../../tools/load/ramp.js';
 
 describe('bench:load ramp observation', () => {
@@ -109,5 +110,15 @@ describe('bench:load ramp observation', () => {
     // 5 of 6 within 20 ms: the p50 in the 10-20 ms bucket, the p99 above it.
     expect(quantiles(d)).toMatchObject({ p50: { bucketMs: '10-20' }, p99: { ms: '> 20' } });
     expect(histDeltaOfAll([], [h(1, 1, 1, 0.005)], 'x').count).toBe(1); // a process with no scrape before
+  });
+
+  it('reads the niceness knobs: the reader may be raised, the clients only lowered', () => {
+    expect(readerNiceFromEnv({})).toBe(0);
+    expect(readerNiceFromEnv({ BENCH_READER_NICE: ' -10 ' })).toBe(-10);
+    expect(readerNiceFromEnv({ BENCH_READER_NICE: '19' })).toBe(19);
+    for (const bad of ['-21', '20', '1.5', 'high'])
+      expect(() => readerNiceFromEnv({ BENCH_READER_NICE: bad })).toThrow(/BENCH_READER_NICE/);
+    expect(clientNiceFromEnv({ BENCH_CLIENT_NICE: '10' })).toBe(10);
+    expect(() => clientNiceFromEnv({ BENCH_CLIENT_NICE: '-1' })).toThrow(/BENCH_CLIENT_NICE/);
   });
 });

@@ -85,6 +85,20 @@ export function clientNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number 
   return n;
 }
 
+/**
+ * BENCH_READER_NICE (-20-19; unset: 0): the reader processes' scheduling priority, set on their sessions'
+ * autogroups (each reader runs in a session of its own) as BENCH_CLIENT_NICE does for the clients. Negative: the
+ * reader gets a CPU before the clients and the rest of the stack when both want one, as an operator would give
+ * the process that answers viewers priority over co-located batch work (needs CAP_SYS_NICE).
+ */
+export function readerNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.BENCH_READER_NICE?.trim();
+  if (!v) return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`BENCH_READER_NICE="${v}" is not -20-19`);
+  return n;
+}
+
 /** Whether the kernel shares the CPU between sessions first (autogroups); undefined when it cannot tell. */
 export function autogroupsOn(): boolean | undefined {
   try {
