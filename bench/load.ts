@@ -61,6 +61,8 @@ const RENDITION = LOAD_LADDER[0]!.name;
 const PIN = pinningFromEnv();
 /** Reader processes, each on its own port; straight at them, client process i goes to reader i % READERS. */
 const READERS = Math.max(1, Math.floor(Number(process.env.BENCH_READERS ?? 1)) || 1);
+if (READERS > PROCS)
+  throw new Error(`BENCH_READERS=${READERS} needs as many client processes (BENCH_CLIENT_PROCS=${PROCS})`);
 const CLIENT_NICE = clientNiceFromEnv();
 const READER_NICE = readerNiceFromEnv();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -278,6 +280,8 @@ async function phase(target: string): Promise<Record<string, unknown>> {
     answerMsPerClientProcess: results.map((r) => r.latencyMs),
     reader: {
       processes: READERS,
+      // Failed /metrics scrapes (before or after the window): their readers are left out of the histograms above.
+      scrapesFailed: [...hist0, ...hist1].filter((t) => !t).length,
       // With several reader processes: all of them (cores, RSS), or the first (event-loop delay, new space).
       cores: Math.round(((cpu1 - cpu0) / elapsed) * 1000) / 1000,
       // Over the window (the scrape before it reset prom-client's histogram): how long an event could wait.
@@ -421,7 +425,7 @@ console.log(
         kernelTcp:
           'nstat TCP counters over the whole phase (ramp included), this machine: listen overflows and drops, resets, connections opened',
         readerAccept:
-          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (wellspring_gc_pause_seconds, every pause; earlier runs read prom-client's nodejs_gc_duration_seconds, which observes only the first of each batch of perf_hooks GC entries and so undercounts collections that come close together: over about the same 275-283 s V8's --trace-gc logged 3,018 scavenges where it counted 2,651 with the default young generation, 13,897 where it counted 6,298 with --max-semi-space-size=4) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections, answered or failed (raw client only), by when they were sent, in the same 5 s bins as queueMaxPer5s; mainThreadWaitPer5s = the reader's main thread's mean share of wall time waiting for a CPU, same bins; lateReleasesPer5s = client-seen blocking-reload releases longer than one part and than two parts, by when they completed, same bins; newConnectionsByKind = the kind of request each new connection was opened for, in the first 25 s and after; idleClosedPer5s = the players' idle connections the reader closed (keep-alive timeout), same bins",
+          "the reader's accept queue and main thread, sampled over the whole phase (tools/load/ramp.ts), and its garbage-collection time (wellspring_gc_pause_seconds, every pause; earlier runs read prom-client's nodejs_gc_duration_seconds, which observes only the first of each batch of perf_hooks GC entries and so undercounts collections that come close together: over about the same 275-283 s V8's --trace-gc logged 3,018 scavenges where it counted 2,651 with the default young generation, 13,897 where it counted 6,298 with --max-semi-space-size=4) during the ramp and over the window; handles = the listening handles the reader accepts on (wellspring_reader_accept_handles, what it got, not what was configured); newConnectionsPer5s = the clients' first requests on new connections, answered or failed (raw client only), by when they were sent, in the same 5 s bins as queueMaxPer5s; mainThreadWaitPer5s = the (first) reader's main thread's mean share of wall time waiting for a CPU, same bins; lateReleasesPer5s = client-seen blocking-reload releases longer than one part and than two parts, by when they completed, same bins; newConnectionsByKind = the kind of request each new connection was opened for, in the first 25 s and after; idleClosedPer5s = the players' idle connections their server closed, same bins (straight at the reader: its keep-alive timeout; through Varnish: Varnish's timeout_idle); with several readers, the accept queue and main thread are the first reader's",
         resentOnStaleKeepAlive:
           'requests sent again (up to 3 times) because their reused keep-alive socket had been closed by the server before any answer, as a browser does unseen; not errors unless the resends failed too (then counted in failuresByCause)',
         redisOpsPerSec: 'total_commands_processed delta over the measured window',

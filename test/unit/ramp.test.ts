@@ -38,7 +38,7 @@ describe('bench:load ramp observation', () => {
         {
           releaseMs: [100, 251, 400, 250],
           releaseDoneAt: [t0 + 1000, t0 + 2000, t0 + 31_000, t0 + 32_000],
-          newConnectionSentAt: [t0 + 10, t0 + 24_999, t0 + 25_000, t0 + 31_000],
+          newConnectionSentAt: [t0 + 10, t0 + 24_999, t0 + 29_999, t0 + 31_000],
           newConnectionKind: ['playlist', 'hinted-part', 'part', 'part'],
           idleClosedAt: [t0 + 29_000],
         },
@@ -52,12 +52,12 @@ describe('bench:load ramp observation', () => {
       ],
       t0,
       8,
-      15_000,
+      20_000, // a longer ramp: its first 30 s count as the start
       250,
     );
     expect(c).toEqual({
       lateReleasesPer5s: { overOnePart: [1, 1, 0, 0, 0, 0, 1, 0], overTwoParts: [0, 1, 0, 0, 0, 0, 0, 0] },
-      newConnectionsByKind: { first25s: { playlist: 1, 'hinted-part': 1 }, after: { part: 2 } },
+      newConnectionsByKind: { first25s: { playlist: 1, 'hinted-part': 1, part: 1 }, after: { part: 1 } },
       idleClosedPer5s: [0, 0, 0, 0, 0, 2, 0, 1],
     });
     expect(burstCauses([], t0, 0, 15_000, 250)).toEqual({});
@@ -109,7 +109,11 @@ describe('bench:load ramp observation', () => {
     expect(d.sum).toBeCloseTo(0.195, 9);
     // 5 of 6 within 20 ms: the p50 in the 10-20 ms bucket, the p99 above it.
     expect(quantiles(d)).toMatchObject({ p50: { bucketMs: '10-20' }, p99: { ms: '> 20' } });
-    expect(histDeltaOfAll([], [h(1, 1, 1, 0.005)], 'x').count).toBe(1); // a process with no scrape before
+    expect(d.skipped).toBe(0);
+    // A failed scrape (empty text) before or after leaves that process out, counted, never read as zeros.
+    const lost = histDeltaOfAll([before[0]!, ''], [after[0]!, h(0, 1, 1, 0.015)], 'x');
+    expect([lost.count, lost.skipped, lost.buckets.get('+Inf')]).toEqual([5, 1, 5]);
+    expect(histDeltaOfAll(before, [after[0]!, ''], 'x')).toMatchObject({ count: 5, skipped: 1 });
   });
 
   it('reads the niceness knobs: the reader may be raised, the clients only lowered', () => {

@@ -71,6 +71,9 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
+/** Lets the sockets' 'close' events (emitted on a later tick than destroy()) reach the pool. */
+const closesDelivered = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+
 describe('RawPool (load clients)', () => {
   it('reads Content-Length, chunked and empty answers byte for byte, on kept-alive connections', async () => {
     const from = accepted;
@@ -139,6 +142,7 @@ describe('RawPool (load clients)', () => {
     const next = await pool.get('/length', 2000, true);
     expect([next.status, next.staleSocket]).toEqual([200, false]);
     pool.destroy();
+    await closesDelivered();
     // Closed as the answer said, and by the client at the end: not counted as closed idle by the server.
     expect(pool.idleClosedAt).toEqual([]);
   });
@@ -161,7 +165,14 @@ describe('RawPool (load clients)', () => {
     ]);
     expect(accepted - from).toBe(2);
     pool.destroy();
+    await closesDelivered();
     expect(shared).toHaveLength(1);
+    // A request the client gives up on (its timeout) ends its connection on the client's side: not counted.
+    const timing = new RawPool('127.0.0.1', port, 1, shared);
+    expect((await timing.get('/slow', 100, true)).why).toMatch(/^timeout/);
+    await closesDelivered();
+    expect(shared).toHaveLength(1);
+    timing.destroy();
   });
 
   it('a reused connection the server drops before answering is a stale socket; a fresh one that fails is not', async () => {

@@ -37,19 +37,30 @@ export function histDelta(a: string, b: string, name: string): Hist {
 
 /**
  * What a histogram gained between two scrapes of each of several processes (`a[i]`, `b[i]`: process i), added up
- * bucket by bucket (the processes share the buckets: the same code registers them).
+ * bucket by bucket (the processes share the buckets: the same code registers them). A process with a failed
+ * scrape (empty text) on either side is left out and counted in `skipped`, never read as a zero.
  */
-export function histDeltaOfAll(a: readonly string[], b: readonly string[], name: string): Hist {
+export function histDeltaOfAll(
+  a: readonly string[],
+  b: readonly string[],
+  name: string,
+): Hist & { skipped: number } {
   const buckets = new Map<string, number>();
   let sum = 0;
   let count = 0;
+  let skipped = 0;
   b.forEach((after, i) => {
-    const d = histDelta(a[i] ?? '', after, name);
+    const before = a[i] ?? '';
+    if (!before || !after) {
+      skipped++;
+      return;
+    }
+    const d = histDelta(before, after, name);
     for (const [le, n] of d.buckets) buckets.set(le, (buckets.get(le) ?? 0) + n);
     sum += d.sum;
     count += d.count;
   });
-  return { buckets, sum, count };
+  return { buckets, sum, count, skipped };
 }
 
 /**

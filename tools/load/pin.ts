@@ -89,7 +89,8 @@ export function clientNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number 
  * BENCH_READER_NICE (-20-19; unset: 0): the reader processes' scheduling priority, set on their sessions'
  * autogroups (each reader runs in a session of its own) as BENCH_CLIENT_NICE does for the clients. Negative: the
  * reader gets a CPU before the clients and the rest of the stack when both want one, as an operator would give
- * the process that answers viewers priority over co-located batch work (needs CAP_SYS_NICE).
+ * the process that answers viewers priority over co-located batch work (needs CAP_SYS_NICE). reniceGroup also
+ * sets each of the reader's threads' nice, for kernels without autogroups.
  */
 export function readerNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.BENCH_READER_NICE?.trim();

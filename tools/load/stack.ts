@@ -195,12 +195,15 @@ export async function startOrigin(o: OriginOptions): Promise<Origin> {
   const manifest = worker('workers/manifest.ts', env);
   // READER_NODE_ARGS, e.g. "--max-semi-space-size=64": V8 or Node flags for the reader's process alone;
   // READER_STDOUT=file keeps what they print (--trace-gc) instead of dropping the reader's stdout.
-  const readerOut = process.env.READER_STDOUT ? openSync(process.env.READER_STDOUT, 'w') : 'ignore';
-  const readers = readerPorts.map((port) =>
-    worker('workers/reader.ts', { ...env, HTTP_PORT: String(port) }, READER_NODE_ARGS, readerOut),
-  );
+  // With several readers, the second and later print to READER_STDOUT.2, .3, ...
+  const readers = readerPorts.map((port, i) => {
+    const file = process.env.READER_STDOUT;
+    const out = file ? openSync(i === 0 ? file : `${file}.${i + 1}`, 'w') : 'ignore';
+    const r = worker('workers/reader.ts', { ...env, HTTP_PORT: String(port) }, READER_NODE_ARGS, out);
+    if (typeof out === 'number') closeSync(out);
+    return r;
+  });
   const reader = readers[0]!;
-  if (typeof readerOut === 'number') closeSync(readerOut);
   const sources: ChildProcess[] = [];
   let cdn: EmbeddedCdn | undefined;
   let store: Store | undefined;
