@@ -31,7 +31,7 @@ describe('bench:load ramp observation', () => {
     expect(later.mainThreadWaitPer5s).toEqual([0.15, NaN, 0.5]); // a 5 s without a sample: NaN (null in JSON)
   });
 
-  it('bins the late releases and tells which requests opened connections before and after the first 25 s', () => {
+  it('bins the late releases and idle closes, and tells which requests opened connections at the start and after', () => {
     const t0 = 1_000_000;
     const c = burstCauses(
       [
