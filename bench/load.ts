@@ -140,7 +140,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const redis0 = await redisInfo(stack.redis.port);
   const cdnCpu0 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs0 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
-  const clientCpu0 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const clientCpu0 = sum(clients.pids, cpuSeconds);
   const hist0 = await scrapeReaders();
   const gcInRamp = sum(hist0, gcSeconds) - gcBeforeRamp;
   const rss: number[] = [];
@@ -167,7 +167,7 @@ async function phase(target: string): Promise<Record<string, unknown>> {
   const redis1 = await redisInfo(stack.redis.port);
   const cdnCpu1 = stack.cdn ? treeCpuSeconds(stack.cdn.pid) : NaN;
   const vs1 = stack.cdn ? await varnishCounters(stack.cdn.pid) : undefined;
-  const clientCpu1 = clients.pids.reduce((n, p) => n + cpuSeconds(p), 0);
+  const clientCpu1 = sum(clients.pids, cpuSeconds);
   const hist1 = await scrapeReaders();
   const results: LoadClientsResult[] = await clients.stop();
   const kernel1 = kernelCounters();
